@@ -1,0 +1,51 @@
+# Two commands: `make run` serves the API on SQLite; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 5000
+API_REQS := requirements/time_tracker_api/prod.txt requirements/time_tracker_api/dev.txt
+EVENTS_REQS := requirements/time_tracker_events/prod.txt requirements/time_tracker_events/dev.txt
+
+.PHONY: run test install install-test services clean help
+
+help:
+	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/"
+	@echo "make test   - install what the tests need (incl. PostgreSQL) and run them with coverage"
+
+$(VENV)/.api-installed: $(API_REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/time_tracker_api/dev.txt
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.api-installed $(EVENTS_REQS)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/time_tracker_events/dev.txt
+	touch $@
+
+# A development signing secret, generated once and kept (git-ignored).
+.env:
+	@echo "JWT_SECRET=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" > .env
+	@echo "created .env with a development JWT_SECRET"
+
+install: $(VENV)/.api-installed
+
+run: $(VENV)/.api-installed .env
+	$(PY) cli.py migrate
+	@echo ""
+	@echo "Swagger UI: http://$(HOST):$(PORT)/"
+	@echo "Get a token: $(PY) cli.py create-token --admin   (then Authorize with 'Bearer <token>')"
+	@echo ""
+	FLASK_APP=time_tracker_api $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
+
+# PostgreSQL server binaries for the integration tests (installed from Debian when missing).
+services:
+	@bash tests/tools/install-postgres.sh
+
+install-test: $(VENV)/.test-installed services
+
+test: install-test
+	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/coverage report --skip-covered --skip-empty | tail -n 25
+
+clean:
+	rm -rf $(VENV) .coverage htmlcov

@@ -1,0 +1,112 @@
+"""Developer commands: `python cli.py --help`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from commons.config import ConfigError, Settings
+from commons.domain.errors import DomainError
+
+DEV_TENANT = "00000000-0000-4000-8000-000000000001"
+DEV_USER = "00000000-0000-4000-8000-0000000000aa"
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    """Apply every migration not applied yet to the configured store (safe to repeat)."""
+    import migrations
+    from commons.wiring import build_store
+
+    target = build_store(_settings())
+    target.ping()
+    migrations.migrate(target)
+    print(f"migrations applied ({target.engine_name})")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    """Print a development token signed with JWT_SECRET."""
+    from time_tracker_api.security import mint_token
+
+    settings = _settings()
+    if not settings.jwt_secret:
+        raise ConfigError("JWT_SECRET is not set: run `make run` once, or put JWT_SECRET in .env")
+    print(
+        mint_token(
+            settings.jwt_secret,
+            user_id=args.user,
+            tenant_id=args.tenant,
+            email=args.email,
+            admin=args.admin,
+            name=args.name,
+            ttl_seconds=args.hours * 3600,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+    )
+    return 0
+
+
+def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
+    """Write the Swagger 2.0 spec (stdout when no file is given)."""
+    from time_tracker_api import create_app
+
+    settings = _settings()
+    if settings.verification_mode is None:
+        settings = settings.with_overrides(jwt_secret=uuid.uuid4().hex)
+    app = create_app(settings.with_overrides(sql_database_uri="sqlite://"))
+    with app.test_request_context():
+        spec = app.extensions["time_tracker_api"].__schema__
+    text = json.dumps(spec, indent=2, sort_keys=True)
+    if args.filename:
+        Path(args.filename).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.filename}")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description="Time Tracker developer commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    migrate = sub.add_parser("migrate", help=cmd_migrate.__doc__, description=cmd_migrate.__doc__)
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("create-token", help=cmd_create_token.__doc__, description=cmd_create_token.__doc__)
+    token.add_argument("--admin", action="store_true", help="carry the time-tracker-admin role")
+    token.add_argument("--tenant", default=DEV_TENANT, help="tenant id (tid)")
+    token.add_argument("--user", default=DEV_USER, help="user id (oid)")
+    token.add_argument("--email", default="dev@example.com", help="e-mail (emails[0])")
+    token.add_argument("--name", default=None, help="display name")
+    token.add_argument("--hours", type=int, default=8, help="validity in hours (default 8)")
+    token.set_defaults(func=cmd_create_token)
+
+    swagger = sub.add_parser(
+        "gen_swagger_json", help=cmd_gen_swagger_json.__doc__, description=cmd_gen_swagger_json.__doc__
+    )
+    swagger.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
+    swagger.set_defaults(func=cmd_gen_swagger_json)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (ConfigError, DomainError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared code of the API, the events app, migrations and cli.py."""

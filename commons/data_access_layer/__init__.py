@@ -1,0 +1,1 @@
+"""The data-access layer: the repository contract and its engines."""

@@ -1,0 +1,126 @@
+"""The repository contract: one set of domain-shaped operations, an implementation per engine.
+
+A `Store` opens a unit of work for one actor (a user of one tenant). Everything inside it is
+confined to that tenant: an id of another tenant is simply not found. Records are plain dicts
+with the entity's fields plus `id`, `tenant_id`, `deleted`, and `_etag` (the version that
+`If-Match` is compared with).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Collection, ContextManager, Iterable, Literal, Mapping, Protocol
+
+from commons.data_access_layer.events import Actor
+from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of the contract)
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CatalogueSpec:
+    """What distinguishes one catalogue container from another."""
+
+    container: str
+    label: str
+    #: Fields a client may write (everything else is server-owned).
+    fields: tuple[str, ...]
+    #: `deactivate`: status becomes "inactive", the item stays readable (kind A).
+    #: `mark`: `deleted` gets a marker and the item disappears (kind B).
+    soft_delete: Literal["deactivate", "mark"]
+    #: Equality filters accepted by `list`.
+    filters: tuple[str, ...] = ()
+    #: The name is unique among live items with the same value of these fields.
+    unique_scope: tuple[str, ...] = ()
+
+
+CUSTOMERS = CatalogueSpec(
+    "customer", "Customer", ("name", "description", "status"), "deactivate", ("status",)
+)
+PROJECT_TYPES = CatalogueSpec(
+    "project_type",
+    "Project type",
+    ("name", "description", "customer_id", "parent_id"),
+    "mark",
+    ("customer_id", "parent_id"),
+    ("customer_id",),
+)
+PROJECTS = CatalogueSpec(
+    "project",
+    "Project",
+    ("name", "description", "customer_id", "project_type_id", "technologies", "status"),
+    "deactivate",
+    ("customer_id", "project_type_id", "status"),
+    ("customer_id",),
+)
+ACTIVITIES = CatalogueSpec(
+    "activity", "Activity", ("name", "description", "status"), "deactivate", ("status",)
+)
+TECHNOLOGIES = CatalogueSpec(
+    "technology", "Technology", ("name", "first_use_time_entry_id", "creation_date"), "mark"
+)
+CATALOGUES = (CUSTOMERS, PROJECT_TYPES, PROJECTS, ACTIVITIES, TECHNOLOGIES)
+
+
+class Catalogue(Protocol):
+    """Customers, project types, projects, activities, technologies of one tenant."""
+
+    spec: CatalogueSpec
+
+    def get(self, item_id: str) -> Record:
+        """The live item (inactive ones included); NotFound when missing or deleted."""
+
+    def get_many(self, ids: Collection[str]) -> dict[str, Record]:
+        """Live items by id, in one round trip; missing ids are absent from the result."""
+
+    def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
+        """Live items matching equality filters, ordered by name."""
+
+    def add(self, fields: Mapping[str, Any]) -> Record:
+        """Insert a new item; Conflict on a duplicate live name."""
+
+    def update(
+        self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None
+    ) -> Record:
+        """Apply `changes` atomically; PreconditionFailed when `if_match` is stale."""
+
+    def delete(self, item_id: str, if_match: str | None = None) -> None:
+        """Soft delete: deactivate or mark, as the spec says."""
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one actor, sharing one transaction where the engine has them."""
+
+    actor: Actor
+    customers: Catalogue
+    project_types: Catalogue
+    projects: Catalogue
+    activities: Catalogue
+    technologies: Catalogue
+
+    def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
+
+
+class Store(Protocol):
+    """One per process: owns the engine's client or connection pool."""
+
+    engine_name: str
+
+    def unit_of_work(self, actor: Actor, *, write: bool = False) -> ContextManager[UnitOfWork]:
+        """Open a unit of work; `write=True` when it will write (lets SQLite lock early)."""
+
+    def create_containers(self, names: Iterable[str]) -> list[str]:
+        """Create the named tables/containers that do not exist yet; return those created."""
+
+    def ping(self) -> None:
+        """Raise Unavailable when the store cannot be reached."""
+
+    def dispose(self) -> None:
+        """Release connections (tests, shutdown)."""

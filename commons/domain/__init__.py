@@ -1,0 +1,1 @@
+"""Domain values and pure functions (no I/O; `now` is always an argument)."""

@@ -1,0 +1,159 @@
+"""Instants, zones, windows, intervals and summaries: pure functions, `now` passed in.
+
+Instants are integers: milliseconds since the Unix epoch, UTC. Every engine stores them as
+such, so comparisons are numeric (never string comparisons of dates) and the wire format is
+produced in one place (`format_instant`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from commons.domain.errors import Invalid
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: How long the running entry's end is assumed to be when intervals are compared: forever.
+#: Nothing may end in the future, so treating "running" as open-ended is the same as [start, now).
+OPEN_END = 2**62
+
+# A query-string "+05:00" arrives as " 05:00" when the client did not encode it.
+_SPACE_OFFSET = re.compile(r"^(.*\d)\s(\d{2}:?\d{2})$")
+
+
+def to_ms(moment: datetime) -> int:
+    """An aware datetime as epoch milliseconds (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def from_ms(ms: int, zone: tzinfo = UTC) -> datetime:
+    return (EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
+
+
+def format_instant(ms: int | None) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ`, the one date format the API answers with."""
+    if ms is None:
+        return None
+    moment = EPOCH + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_instant(text: object, field: str = "date") -> int:
+    """Parse ISO 8601 with `Z`, with an offset, or naive (UTC) into epoch milliseconds."""
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid(f"{field} must be an ISO 8601 date, e.g. 2024-05-01T09:30:00Z")
+    value = text.strip()
+    spaced = _SPACE_OFFSET.match(value)
+    if spaced and ":" in spaced.group(1):
+        value = f"{spaced.group(1)}+{spaced.group(2)}"
+    if value.endswith(("z", "Z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{field} must be an ISO 8601 date, e.g. 2024-05-01T09:30:00Z; got {text!r}") from None
+    if not 1 <= moment.year <= 9998:
+        raise Invalid(f"{field} is out of range: {text!r}")
+    return to_ms(moment)
+
+
+def zone_from(offset_minutes: int | None = None, name: str | None = None, default: tzinfo = UTC) -> tzinfo:
+    """The caller's zone: an IANA name wins over a JavaScript offset (minutes, west positive)."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise Invalid(f"timezone {name!r} is not a known IANA time zone") from None
+    if offset_minutes is None:
+        return default
+    if not -18 * 60 <= offset_minutes <= 18 * 60:
+        raise Invalid("timezone_offset must be between -1080 and 1080 minutes")
+    return timezone(timedelta(minutes=-offset_minutes))
+
+
+def _local_midnight(day: date, zone: tzinfo) -> int:
+    return to_ms(datetime(day.year, day.month, day.day, tzinfo=zone))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval [start, end) of epoch milliseconds."""
+
+    start: int
+    end: int
+
+
+def month_window(year: int, month: int, zone: tzinfo) -> Window:
+    """The calendar month in `zone`, from local midnight of day 1 to that of the next month."""
+    if not 1 <= month <= 12:
+        raise Invalid("month must be between 1 and 12")
+    if not 1 <= year <= 9998:
+        raise Invalid("year is out of range")
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return Window(_local_midnight(date(year, month, 1), zone), _local_midnight(following, zone))
+
+
+def day_window(now: int, zone: tzinfo) -> Window:
+    today = from_ms(now, zone).date()
+    return Window(_local_midnight(today, zone), _local_midnight(today + timedelta(days=1), zone))
+
+
+def week_window(now: int, zone: tzinfo) -> Window:
+    """The ISO week (Monday to Monday) that contains `now`, in `zone`."""
+    today = from_ms(now, zone).date()
+    monday = today - timedelta(days=today.weekday())
+    return Window(_local_midnight(monday, zone), _local_midnight(monday + timedelta(days=7), zone))
+
+
+def current_month_window(now: int, zone: tzinfo) -> Window:
+    today = from_ms(now, zone).date()
+    return month_window(today.year, today.month, zone)
+
+
+def overlaps(a_start: int, a_end: int | None, b_start: int, b_end: int | None) -> bool:
+    """Half-open intervals; `None` is a running entry (open-ended). Touching is not overlap."""
+    return a_start < (OPEN_END if b_end is None else b_end) and b_start < (OPEN_END if a_end is None else a_end)
+
+
+def clipped_ms(start: int, end: int | None, window: Window, now: int) -> int:
+    """Milliseconds of [start, end or now) inside `window`, never negative."""
+    stop = now if end is None else end
+    return max(0, min(stop, window.end, now) - max(start, window.start))
+
+
+def duration_parts(total_ms: int) -> dict[str, float]:
+    """`{hours, minutes, seconds}` as the predecessor's summary gave them (floats)."""
+    seconds = total_ms / 1000
+    return {
+        "hours": float(int(seconds // 3600)),
+        "minutes": float(int((seconds % 3600) // 60)),
+        "seconds": round(seconds % 60, 2),
+    }
+
+
+def summarize(intervals: Iterable[tuple[int, int | None]], now: int, zone: tzinfo) -> dict[str, dict[str, float]]:
+    """Worked time today, this ISO week and this month in `zone`, running entries up to `now`."""
+    windows = {
+        "day": day_window(now, zone),
+        "week": week_window(now, zone),
+        "month": current_month_window(now, zone),
+    }
+    totals = dict.fromkeys(windows, 0)
+    for start, end in intervals:
+        for name, window in windows.items():
+            totals[name] += clipped_ms(start, end, window, now)
+    return {name: duration_parts(total) for name, total in totals.items()}
+
+
+def summary_span(now: int, zone: tzinfo) -> Window:
+    """The smallest window that covers the day, the week and the month of `now`."""
+    week = week_window(now, zone)
+    month = current_month_window(now, zone)
+    return Window(min(week.start, month.start), now)

@@ -1,0 +1,251 @@
+"""Fixtures: real engines started on loopback, a factory-built app per engine, token helpers.
+
+Every test works in a tenant of its own, so engines are shared by the session and no test
+sees another's data. With CI=true an engine that cannot start fails the run; locally it is
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import migrations
+from commons.config import Settings
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.sql import SqlStore
+from time_tracker_api import create_app
+from time_tracker_api.security import mint_token
+
+ENGINES = ["sqlite", "postgresql"]
+SECRET = "test-secret-" + "x" * 40
+_postgres_error: list[str] = []
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a backend that cannot start is a failure)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bindir() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[-3]))
+    if found:
+        return os.path.dirname(found[-1])
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on loopback, run by an unprivileged user."""
+
+    bindir: str
+    datadir: str
+    port: int
+    user: str | None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://tt@127.0.0.1:{self.port}/postgres"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        result = self.run("pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/server.log", "-o", options, "-w", "-t", "60", "start")
+        if result.returncode != 0:
+            log = Path(self.datadir, "server.log")
+            raise RuntimeError(f"pg_ctl start failed: {result.stderr} {log.read_text() if log.exists() else ''}")
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", self.datadir, "-m", "fast", "-w", "stop")
+
+
+def _start_postgres() -> PostgresServer:
+    bindir = _pg_bindir()
+    if not bindir:
+        raise RuntimeError("PostgreSQL server binaries not found (run `make services` or install postgresql)")
+    user = None
+    datadir = tempfile.mkdtemp(prefix="tt-pg-")
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root.
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        entry = pwd.getpwnam(user)
+        os.chmod(datadir, 0o700)
+        os.chown(datadir, entry.pw_uid, entry.pw_gid)
+    server = PostgresServer(bindir, datadir, free_port(), user)
+    result = server.run("initdb", "-D", datadir, "-U", "tt", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed: {result.stderr}")
+    server.start()
+    return server
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    try:
+        server = _start_postgres()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        yield None
+        _postgres_error.append(str(exc))
+        return
+    yield server
+    server.stop()
+    shutil.rmtree(server.datadir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    path = tmp_path_factory.mktemp("sqlite") / "time_tracker.db"
+    target = SqlStore(f"sqlite:///{path}")
+    migrations.migrate(target)
+    yield target
+    target.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_store(postgres: PostgresServer | None) -> Iterator[SqlStore | None]:
+    if postgres is None:
+        yield None
+        return
+    target = SqlStore(postgres.url)
+    migrations.migrate(target)
+    yield target
+    target.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(engine: str, request: pytest.FixtureRequest) -> SqlStore:
+    if engine == "sqlite":
+        return request.getfixturevalue("sqlite_store")  # type: ignore[no-any-return]
+    target = request.getfixturevalue("postgres_store")
+    if target is None:
+        unavailable(f"PostgreSQL could not start: {_postgres_error[-1] if _postgres_error else 'unknown'}")
+    return target  # type: ignore[no-any-return]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def tenant() -> str:
+    return new_id()
+
+
+@pytest.fixture
+def actor(tenant: str) -> Actor:
+    return Actor(user_id=new_id(), tenant_id=tenant, email="ana@example.com", is_admin=True)
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    return Settings(sql_database_uri="sqlite://", jwt_secret=SECRET, clock_skew_seconds=60).with_overrides(**overrides)
+
+
+@pytest.fixture
+def app(store: SqlStore) -> Any:
+    return create_app(settings_for_tests(), store=store)
+
+
+class Client:
+    """Calls the API as one user and checks the status; returns the parsed JSON."""
+
+    def __init__(self, flask_client: Any, token: str | None) -> None:
+        self.http = flask_client
+        self.token = token
+        self.last: Any = None
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def call(self, method: str, path: str, expect: int = 200, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        response = self.http.open(path, method=method, headers=self.headers(headers), **kwargs)
+        self.last = response
+        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.get_data(as_text=True)}"
+        if response.status_code == 204:
+            assert response.get_data() == b""
+            return None
+        assert response.mimetype == "application/json", response.get_data(as_text=True)
+        body = response.get_json()
+        if response.status_code >= 400:
+            assert isinstance(body.get("message"), str) and body["message"], body
+        return body
+
+    def get(self, path: str, expect: int = 200, **kw: Any) -> Any:
+        return self.call("GET", path, expect, **kw)
+
+    def post(self, path: str, json: Any = None, expect: int = 201, **kw: Any) -> Any:
+        return self.call("POST", path, expect, json=json, **kw)
+
+    def put(self, path: str, json: Any = None, expect: int = 200, **kw: Any) -> Any:
+        return self.call("PUT", path, expect, json=json, **kw)
+
+    def delete(self, path: str, expect: int = 204, **kw: Any) -> Any:
+        return self.call("DELETE", path, expect, **kw)
+
+
+def token_for(tenant: str, user: str | None = None, *, admin: bool = False, email: str | None = None, **kw: Any) -> str:
+    user = user or new_id()
+    return mint_token(SECRET, user_id=user, tenant_id=tenant, email=email or f"{user[:8]}@example.com", admin=admin, **kw)
+
+
+@pytest.fixture
+def admin(app: Any, tenant: str) -> Client:
+    return Client(app.test_client(), token_for(tenant, admin=True, email="admin@example.com"))
+
+
+@pytest.fixture
+def user(app: Any, tenant: str) -> Client:
+    return Client(app.test_client(), token_for(tenant, email="user@example.com"))
+
+
+@pytest.fixture
+def other_tenant_admin(app: Any) -> Client:
+    return Client(app.test_client(), token_for(new_id(), admin=True))
+
+
+@pytest.fixture
+def anonymous(app: Any) -> Client:
+    return Client(app.test_client(), None)
+

@@ -1,0 +1,112 @@
+"""Time Tracker API: `create_app(settings=None)` builds the Flask app (no module-level app)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from flask import Flask, Request, Response
+from flask_cors import CORS
+from flask_restx import Api
+from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from commons.config import Settings
+from commons.data_access_layer.repository import Store
+from commons.wiring import build_store
+from time_tracker_api.errors import register_error_handlers
+from time_tracker_api.security import TokenVerifier
+from time_tracker_api.version import __version__
+
+CORS_HEADERS = ["authorization", "content-type", "token", "if-match", "x-fields"]
+
+
+@dataclass
+class Services:
+    """What the resources need at request time, built once per app."""
+
+    settings: Settings
+    store: Store
+    verifier: TokenVerifier
+
+
+class JsonRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        raise BadRequest(f"Malformed JSON body: {e}" if e else "The body must be JSON (Content-Type: application/json)")
+
+
+class TrailingSlash:
+    """WSGI middleware: `/customers/` is served as `/customers` (the newer UI adds slashes)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/") and not path.startswith("/swaggerui"):
+            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        return self.app(environ, start_response)
+
+
+def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
+    body = "" if code == 204 else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    response = Response(body, status=code, mimetype="application/json")
+    response.headers.extend(headers or {})
+    return response
+
+
+def build_api(app: Flask) -> Api:
+    from time_tracker_api import activities, customers, health, project_types, projects, technologies
+
+    api = Api(
+        app,
+        version=__version__,
+        title="TimeTracker API",
+        description="API for the TimeTracker project: catalogue, time entries, reports.",
+        doc="/",
+        authorizations={
+            "TimeTracker JWT": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "Type in the *'Value'* input box below: **'Bearer &lt;JWT&gt;'**, "
+                "where JWT is the token (`python cli.py create-token --admin` in development)",
+            }
+        },
+        security="TimeTracker JWT",
+        validate=True,
+        catch_all_404s=True,
+    )
+    api.representations["application/json"] = _output_json
+    for module in (projects, activities, project_types, customers, technologies, health):
+        api.add_namespace(module.ns)
+    register_error_handlers(api)
+    return api
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    """The app factory: settings from the environment unless given."""
+    settings = settings or Settings.from_env()
+    verifier = TokenVerifier(settings)
+    app = Flask(__name__)
+    app.request_class = JsonRequest
+    app.config.update(
+        ERROR_404_HELP=False,
+        RESTX_MASK_SWAGGER=False,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    app.extensions["time_tracker"] = Services(settings, store or build_store(settings), verifier)
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        allow_headers=CORS_HEADERS,
+        expose_headers=["ETag"],
+        methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+    )
+    app.extensions["time_tracker_api"] = build_api(app)
+    app.wsgi_app = TrailingSlash(ProxyFix(app.wsgi_app, x_proto=1, x_host=1))  # type: ignore[method-assign]
+    return app

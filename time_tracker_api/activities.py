@@ -1,0 +1,25 @@
+"""Activities: what kind of work an entry is (development, meeting...), per tenant."""
+
+from __future__ import annotations
+
+from flask_restx import Namespace, fields, reqparse
+
+from commons.data_access_layer.repository import ACTIVITIES
+from time_tracker_api.resources import Status, common_fields, register_catalogue
+
+ns = Namespace("activities", description="Activities (archived, never erased)")
+
+activity_input = ns.model(
+    "ActivityInput",
+    {
+        "name": fields.String(required=True, max_length=50, example="Development"),
+        "description": fields.String(max_length=500, example="Writing and reviewing code"),
+        "status": Status(description="active (default) or inactive"),
+    },
+)
+activity = ns.inherit("Activity", activity_input, common_fields())
+
+filters = reqparse.RequestParser()
+filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only activities with this status")
+
+register_catalogue(ns, ACTIVITIES, activity_input, activity, filters)

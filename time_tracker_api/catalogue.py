@@ -1,0 +1,148 @@
+"""Service functions of the catalogue (customers, project types, projects, activities,
+technologies): field whitelisting, references, admin-only writes. Each owns its unit of work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from commons.data_access_layer.repository import (
+    CUSTOMERS,
+    PROJECT_TYPES,
+    PROJECTS,
+    TECHNOLOGIES,
+    CatalogueSpec,
+    Record,
+    Store,
+    UnitOfWork,
+)
+from commons.domain.clock import format_instant
+from commons.domain.errors import Invalid, NotFound
+from commons.data_access_layer.sql import now_ms
+from time_tracker_api.security import Identity, require_admin
+
+STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive", True: "active", False: "inactive"}
+_ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")
+MAX_TECHNOLOGIES = 50
+
+
+def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise Invalid(f"{field} can not be empty")
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string")
+    value = value.strip()
+    if not value:
+        if required:
+            raise Invalid(f"{field} can not be empty")
+        return None
+    return value
+
+
+def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Keep only the fields a client may write, normalised; unknown keys are ignored."""
+    values: dict[str, Any] = {}
+    for field in spec.fields:
+        if field not in body:
+            continue
+        value = body[field]
+        if field == "name":
+            values[field] = _clean_text(value, "name", required=True)
+        elif field == "status":
+            if value not in STATUSES or isinstance(value, float):
+                raise Invalid("status must be 'active' or 'inactive'")
+            values[field] = STATUSES[value]
+        elif field == "technologies":
+            if value is None:
+                value = []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise Invalid("technologies must be an array of strings")
+            values[field] = list(dict.fromkeys(v.strip() for v in value if v.strip()))[:MAX_TECHNOLOGIES]
+        else:
+            values[field] = _clean_text(value, field, required=False)
+    if not partial and "name" not in values:
+        raise Invalid("name is a required property")
+    return values
+
+
+def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str, Any], item_id: str | None) -> None:
+    if spec is PROJECTS:
+        if "customer_id" in values:
+            if values["customer_id"] is None:
+                raise Invalid("customer_id is required: a project belongs to a customer")
+            _must_exist(uow, CUSTOMERS, values["customer_id"], "Related customer does not exist")
+        if values.get("project_type_id"):
+            _must_exist(uow, PROJECT_TYPES, values["project_type_id"], "Related project type does not exist")
+    elif spec is PROJECT_TYPES:
+        if values.get("customer_id"):
+            _must_exist(uow, CUSTOMERS, values["customer_id"], "Related customer does not exist")
+        if values.get("parent_id"):
+            if values["parent_id"] == item_id:
+                raise Invalid("A project type can not be its own parent")
+            _must_exist(uow, PROJECT_TYPES, values["parent_id"], "Related parent project type does not exist")
+
+
+def _must_exist(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, message: str) -> None:
+    try:
+        uow.catalogue(spec).get(item_id)
+    except NotFound:
+        raise Invalid(message) from None
+
+
+#: Turns stored records into what the API answers (joins); the identity for most entities.
+View = Callable[[UnitOfWork, list[Record]], list[Record]]
+
+
+def as_stored(_uow: UnitOfWork, records: list[Record]) -> list[Record]:
+    return records
+
+
+def list_items(
+    store: Store, identity: Identity, spec: CatalogueSpec, filters: Mapping[str, Any], view: View = as_stored
+) -> list[Record]:
+    with store.unit_of_work(identity) as uow:
+        return view(uow, uow.catalogue(spec).list({k: v for k, v in filters.items() if v is not None}))
+
+
+def get_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, view: View = as_stored) -> Record:
+    with store.unit_of_work(identity) as uow:
+        return view(uow, [uow.catalogue(spec).get(item_id)])[0]
+
+
+def create_item(
+    store: Store, identity: Identity, spec: CatalogueSpec, body: Mapping[str, Any], view: View = as_stored
+) -> Record:
+    require_admin(identity)
+    values = clean_fields(spec, body, partial=False)
+    if spec is PROJECTS and "customer_id" not in values:
+        raise Invalid("customer_id is required: a project belongs to a customer")
+    if spec is TECHNOLOGIES and not values.get("creation_date"):
+        values["creation_date"] = format_instant(now_ms())
+    with store.unit_of_work(identity, write=True) as uow:
+        _check_references(uow, spec, values, None)
+        return view(uow, [uow.catalogue(spec).add(values)])[0]
+
+
+def update_item(
+    store: Store,
+    identity: Identity,
+    spec: CatalogueSpec,
+    item_id: str,
+    body: Mapping[str, Any],
+    if_match: str | None,
+    view: View = as_stored,
+) -> Record:
+    require_admin(identity)
+    values = clean_fields(spec, body, partial=True)
+    with store.unit_of_work(identity, write=True) as uow:
+        _check_references(uow, spec, values, item_id)
+        return view(uow, [uow.catalogue(spec).update(item_id, values, if_match)])[0]
+
+
+def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: str | None) -> None:
+    require_admin(identity)
+    with store.unit_of_work(identity, write=True) as uow:
+        uow.catalogue(spec).delete(item_id, if_match)
+

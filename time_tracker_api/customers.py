@@ -1,0 +1,25 @@
+"""Customers: the companies the work is done for."""
+
+from __future__ import annotations
+
+from flask_restx import Namespace, fields, reqparse
+
+from commons.data_access_layer.repository import CUSTOMERS
+from time_tracker_api.resources import Status, common_fields, register_catalogue
+
+ns = Namespace("customers", description="Customers (deactivated, never erased)")
+
+customer_input = ns.model(
+    "CustomerInput",
+    {
+        "name": fields.String(required=True, max_length=50, example="Acme Corp."),
+        "description": fields.String(max_length=250, example="Our oldest customer"),
+        "status": Status(description="active (default) or inactive"),
+    },
+)
+customer = ns.inherit("Customer", customer_input, common_fields())
+
+filters = reqparse.RequestParser()
+filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only customers with this status")
+
+register_catalogue(ns, CUSTOMERS, customer_input, customer, filters)

@@ -1,0 +1,32 @@
+"""Domain errors -> HTTP, in one place. Every error is JSON: `{"message": ...}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask_restx import Api
+from werkzeug.exceptions import HTTPException
+
+from commons.domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def register_error_handlers(api: Api) -> None:
+    @api.errorhandler(DomainError)
+    def _domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
+        return {"message": error.message}, error.status
+
+    @api.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+        body: dict[str, Any] = {"message": error.description or error.name}
+        data = getattr(error, "data", None)
+        if isinstance(data, dict):
+            body.update(data)
+        return body, error.code or 500
+
+    @api.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("Unhandled error", exc_info=error)
+        return {"message": "An unexpected error occurred; it has been logged"}, 500

@@ -1,0 +1,27 @@
+"""Health: for load balancers, without a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_restx import Namespace, Resource
+
+from commons.domain.errors import Unavailable
+from time_tracker_api.resources import store
+
+ns = Namespace("health", description="Liveness and store reachability (no token)")
+
+
+@ns.route("")
+class Health(Resource):
+    @ns.doc(security=[])
+    @ns.response(200, "The service and its store are up")
+    @ns.response(503, "The store cannot be reached")
+    def get(self) -> Any:
+        """Whether the service is up and its store reachable"""
+        target = store()
+        try:
+            target.ping()
+        except Unavailable:
+            return {"status": "unavailable", "store": target.engine_name, "message": "The store is unreachable"}, 503
+        return {"status": "ok", "store": target.engine_name}

@@ -1,0 +1,148 @@
+"""Helpers shared by the namespaces: the request's store and identity, ETags, and the
+catalogue resources (list/create, get/update/delete), which only differ by spec and models.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from flask import current_app, request
+from flask_restx import Model, Namespace, Resource, fields, reqparse
+
+from commons.data_access_layer.repository import CatalogueSpec, Record, Store
+from time_tracker_api import catalogue
+from time_tracker_api.security import authenticated, current_identity
+
+ERROR = Model("Error", {"message": fields.String(example="Customer not found")})
+
+
+def store() -> Store:
+    return current_app.extensions["time_tracker"].store  # type: ignore[no-any-return]
+
+
+def if_match() -> str | None:
+    """The `If-Match` version, unquoted; None when absent or `*`."""
+    raw = request.headers.get("If-Match")
+    if not raw or raw.strip() == "*":
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+def public(record: Record) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A single entity with its `ETag`."""
+    return public(record), status, {"ETag": f'"{record["_etag"]}"'}
+
+
+def body() -> dict[str, Any]:
+    payload = request.get_json(silent=True)
+    return payload if isinstance(payload, dict) else {}
+
+
+class Base(Resource):
+    method_decorators = [authenticated]
+
+
+def common_fields() -> dict[str, fields.Raw]:
+    return {
+        "id": fields.String(readonly=True, description="The identifier", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"),
+        "tenant_id": fields.String(readonly=True, description="The tenant (from the token)"),
+        "deleted": fields.String(readonly=True, description="Always null on live items"),
+    }
+
+
+def optional(ns: Namespace, model: Model) -> Model:
+    """The same model with every field optional (for PUT)."""
+    copies = {}
+    for name, field in model.items():
+        clone = copy.copy(field)
+        clone.required = False
+        copies[name] = clone
+    return ns.model(f"{model.name}Update", copies)
+
+
+class Status(fields.Raw):
+    """`active` or `inactive` (0/1 accepted from the newer front end)."""
+
+    __schema_type__ = ["string", "integer"]
+    __schema_example__ = "active"
+
+
+def register_catalogue(
+    ns: Namespace,
+    spec: CatalogueSpec,
+    input_model: Model,
+    output_model: Model,
+    filters: reqparse.RequestParser | None = None,
+    *,
+    list_view: Callable[..., list[Record]] | None = None,
+    view: catalogue.View = catalogue.as_stored,
+    noun: str | None = None,
+) -> None:
+    """Add `''` (list, create) and `/<id>` (get, update, delete) to `ns` for `spec`."""
+    noun = noun or spec.label.lower()
+    ns.add_model(ERROR.name, ERROR)
+    update_model = optional(ns, input_model)
+    list_parser = filters or reqparse.RequestParser()
+    label = spec.label
+
+    @ns.route("")
+    @ns.response(401, "Missing or invalid token", ERROR)
+    class Collection(Base):
+        @ns.expect(list_parser)
+        @ns.response(200, "Success", [output_model])
+        def get(self) -> Any:
+            args = list_parser.parse_args()
+            if list_view is not None:
+                return [public(r) for r in list_view(store(), current_identity(), args)]
+            return [public(r) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
+
+        @ns.expect(input_model, validate=True)
+        @ns.response(201, "Created", output_model)
+        @ns.response(400, "Invalid input", ERROR)
+        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(409, "A live item with that name exists", ERROR)
+        def post(self) -> Any:
+            return entity(catalogue.create_item(store(), current_identity(), spec, body(), view), 201)
+
+    @ns.route("/<string:id>")
+    @ns.param("id", f"The {noun} identifier")
+    @ns.response(401, "Missing or invalid token", ERROR)
+    @ns.response(404, f"{label} not found", ERROR)
+    class Item(Base):
+        @ns.response(200, "Success", output_model)
+        def get(self, id: str) -> Any:
+            return entity(catalogue.get_item(store(), current_identity(), spec, id, view))
+
+        @ns.expect(update_model, validate=True)
+        @ns.response(200, "Updated", output_model)
+        @ns.response(400, "Invalid input", ERROR)
+        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(409, "A live item with that name exists", ERROR)
+        @ns.response(412, "If-Match does not match the current ETag", ERROR)
+        def put(self, id: str) -> Any:
+            return entity(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
+
+        @ns.response(204, "Deleted")
+        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(412, "If-Match does not match the current ETag", ERROR)
+        def delete(self, id: str) -> Any:
+            catalogue.delete_item(store(), current_identity(), spec, id, if_match())
+            return None, 204
+
+    Collection.get.__doc__ = f"List the {noun} catalogue of your tenant"
+    Collection.post.__doc__ = f"Create a {noun} (admin)"
+    Item.get.__doc__ = f"Get a {noun}"
+    Item.put.__doc__ = f"Update a {noun}; every field is optional (admin)"
+    Item.delete.__doc__ = (
+        f"Deactivate a {noun}: its status becomes inactive (admin)"
+        if spec.soft_delete == "deactivate"
+        else f"Delete a {noun} (admin)"
+    )

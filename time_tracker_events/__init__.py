@@ -1,0 +1,1 @@
+"""Azure Functions app turning the change feed into an audit event log (see its issue)."""
