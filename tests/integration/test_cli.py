@@ -1,0 +1,68 @@
+"""cli.py commands run as subprocesses, as a developer runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "SQL_", "COSMOS_", "DATABASE_"))}
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=120
+    )
+
+
+def test_migrate_creates_the_tables_and_is_safe_to_repeat(tmp_path: Path) -> None:
+    env = {"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/cli.db"}
+    first = run_cli("migrate", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run_cli("migrate", env=env, cwd=tmp_path)
+    assert second.returncode == 0 and "Applying migration" not in second.stderr
+    import sqlite3
+
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "cli.db").execute("select name from sqlite_master where type='table'")}
+    assert {"customer", "project", "project_type", "activity", "technology", "migration"} <= tables
+
+
+def test_migrate_against_postgres(postgres: Any, tmp_path: Path) -> None:
+    if postgres is None:
+        from tests.conftest import unavailable
+
+        unavailable("PostgreSQL could not start")
+    result = run_cli("migrate", env={"SQL_DATABASE_URI": postgres.url}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_create_token_prints_a_verifiable_token(tmp_path: Path) -> None:
+    result = run_cli("create-token", "--admin", "--tenant", "t-1", "--user", "u-1", "--email", "e@x.io", env={"JWT_SECRET": "s" * 40}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), "s" * 40, algorithms=["HS256"])
+    assert (claims["oid"], claims["tid"], claims["emails"], claims["extension_role"]) == ("u-1", "t-1", ["e@x.io"], "time-tracker-admin")
+
+
+def test_create_token_without_a_secret_fails_clearly(tmp_path: Path) -> None:
+    result = run_cli("create-token", cwd=tmp_path)
+    assert result.returncode == 2 and "JWT_SECRET" in result.stderr
+
+
+def test_gen_swagger_json_writes_the_spec(tmp_path: Path) -> None:
+    target = tmp_path / "swagger.json"
+    result = run_cli("gen_swagger_json", "-f", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(target.read_text())
+    assert spec["swagger"] == "2.0" and "/customers" in spec["paths"]
+
+
+def test_unknown_command_exits_non_zero(tmp_path: Path) -> None:
+    assert run_cli("nope", cwd=tmp_path).returncode == 2
