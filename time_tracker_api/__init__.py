@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+import time
 from typing import Any, Callable, Iterable
 
 from flask import Flask, Request, Response
@@ -30,6 +31,8 @@ class Services:
     settings: Settings
     store: Store
     verifier: TokenVerifier
+    #: Epoch milliseconds now; replaceable in tests.
+    clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
 
 class JsonRequest(Request):
@@ -58,7 +61,7 @@ def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) ->
 
 
 def build_api(app: Flask) -> Api:
-    from time_tracker_api import activities, customers, health, project_types, projects, technologies
+    from time_tracker_api import activities, customers, health, project_types, projects, technologies, time_entries
 
     api = Api(
         app,
@@ -80,7 +83,7 @@ def build_api(app: Flask) -> Api:
         catch_all_404s=True,
     )
     api.representations["application/json"] = _output_json
-    for module in (projects, activities, project_types, customers, technologies, health):
+    for module in (projects, activities, time_entries, project_types, customers, technologies, health):
         api.add_namespace(module.ns)
     register_error_handlers(api)
     return api

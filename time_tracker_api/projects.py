@@ -7,8 +7,8 @@ from typing import Any, Mapping
 from flask_restx import Namespace, fields, reqparse
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
-from time_tracker_api.resources import Status, common_fields, register_catalogue
-from time_tracker_api.security import Identity
+from time_tracker_api.resources import ERROR, Base, NullableString, public, store, Status, common_fields, register_catalogue
+from time_tracker_api.security import Identity, current_identity
 
 ns = Namespace("projects", description="Projects (deactivated, never erased)")
 
@@ -16,9 +16,9 @@ project_input = ns.model(
     "ProjectInput",
     {
         "name": fields.String(required=True, max_length=50, example="Website redesign"),
-        "description": fields.String(max_length=250, example="The 2024 redesign"),
-        "customer_id": fields.String(description="The customer (required on create)"),
-        "project_type_id": fields.String(description="The project type"),
+        "description": NullableString(max_length=250, example="The 2024 redesign"),
+        "customer_id": NullableString(description="The customer (required on create)"),
+        "project_type_id": NullableString(description="The project type"),
         "technologies": fields.List(fields.String, description="Technologies used", example=["python"]),
         "status": Status(description="active (default) or inactive"),
     },
@@ -71,6 +71,17 @@ def list_projects(store: Store, identity: Identity, args: Mapping[str, Any]) -> 
             return projects
         active = {c["id"] for c in uow.customers.list({"status": "active"})}
         return [p for p in projects if p.get("customer_id") in active]
+
+
+@ns.route("/recent")
+@ns.response(401, "Missing or invalid token", ERROR)
+class RecentProjects(Base):
+    @ns.response(200, "Success", [project])
+    def get(self) -> Any:
+        """Active projects you used in your latest time entries, most recent first"""
+        from time_tracker_api.time_entries.service import recent_projects
+
+        return [public(p) for p in recent_projects(store(), current_identity())]
 
 
 register_catalogue(ns, PROJECTS, project_input, project, filters, list_view=list_projects, view=with_relations)

@@ -68,6 +68,16 @@ def optional(ns: Namespace, model: Model) -> Model:
     return ns.model(f"{model.name}Update", copies)
 
 
+class NullableString(fields.String):
+    """A string that may also be JSON null (clients send null for "none")."""
+
+    __schema_type__ = ["string", "null"]
+
+
+class NullableInteger(fields.Integer):
+    __schema_type__ = ["integer", "null"]
+
+
 class Status(fields.Raw):
     """`active` or `inactive` (0/1 accepted from the newer front end)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_restx import Namespace, fields
 
 from commons.data_access_layer.repository import TECHNOLOGIES
-from time_tracker_api.resources import common_fields, register_catalogue
+from time_tracker_api.resources import NullableString, common_fields, register_catalogue
 
 ns = Namespace("technologies", description="Technologies")
 
@@ -13,8 +13,8 @@ technology_input = ns.model(
     "TechnologyInput",
     {
         "name": fields.String(required=True, max_length=50, example="python"),
-        "first_use_time_entry_id": fields.String(description="The time entry that used it first"),
-        "creation_date": fields.String(description="When it was first used (default: now)"),
+        "first_use_time_entry_id": NullableString(description="The time entry that used it first"),
+        "creation_date": NullableString(description="When it was first used (default: now)"),
     },
 )
 technology = ns.inherit("Technology", technology_input, common_fields())

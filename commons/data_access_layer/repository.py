@@ -95,6 +95,76 @@ class Catalogue(Protocol):
         """Soft delete: deactivate or mark, as the spec says."""
 
 
+@dataclass(frozen=True)
+class EntryQuery:
+    """Which time entries of the tenant: all filters are optional and combined with AND.
+
+    `owners=None` means every owner. The window keeps entries that overlap [start, end)
+    (a running entry extends to forever).
+    """
+
+    owners: tuple[str, ...] | None = None
+    start: int | None = None
+    end: int | None = None
+    project_ids: tuple[str, ...] | None = None
+    activity_id: str | None = None
+    uri: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+GROUPS = ("project", "activity", "customer", "owner", "day")
+
+
+class TimeEntries(Protocol):
+    """Time entries of one tenant. Times are epoch milliseconds (`start_at`, `end_at`)."""
+
+    def lock_owner(self, owner_id: str) -> None:
+        """Serialise rule checks for one owner until the unit of work ends."""
+
+    def get(self, entry_id: str) -> Record:
+        """The live entry; NotFound when missing or deleted."""
+
+    def running(self, owner_id: str) -> Record | None:
+        """The owner's running entry, if any."""
+
+    def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+        """The owner's live entries that overlap [start, end) (None: open-ended)."""
+
+    def list(self, query: EntryQuery) -> list[Record]:
+        """Entries matching `query`, newest start first."""
+
+    def count(self, query: EntryQuery) -> int:
+        """How many entries match `query` (limit and offset ignored)."""
+
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
+        """The owner's most recent entry of each project within [start, end), newest first."""
+
+    def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
+        """Milliseconds per `project_id`, `activity_id` or `owner_id`, clipped to the window."""
+
+    def add(self, fields: Mapping[str, Any]) -> Record:
+        """Insert an entry; Conflict when it would be the owner's second running entry."""
+
+    def update(
+        self, entry_id: str, changes: Mapping[str, Any], if_match: str | None = None, description: str | None = None
+    ) -> Record:
+        """Apply `changes`; PreconditionFailed when `if_match` is stale."""
+
+    def delete(self, entry_id: str, if_match: str | None = None) -> None:
+        """Mark the entry deleted."""
+
+
+class Users(Protocol):
+    """What the store remembers of the people who called the API (e-mail for joins)."""
+
+    def remember(self, actor: Actor) -> None:
+        """Record the e-mail and name the actor presented."""
+
+    def emails(self, user_ids: Collection[str]) -> dict[str, str]:
+        """E-mail by user id, in one round trip."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one actor, sharing one transaction where the engine has them."""
 
@@ -104,6 +174,8 @@ class UnitOfWork(Protocol):
     projects: Catalogue
     activities: Catalogue
     technologies: Catalogue
+    time_entries: TimeEntries
+    users: Users
 
     def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
 

@@ -19,6 +19,9 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Index,
+    Integer,
+    and_,
+    or_,
     MetaData,
     String,
     Table,
@@ -31,8 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import StaticPool
 
+from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, Actor, event_context
 from commons.data_access_layer.repository import (
     ACTIVITIES,
@@ -43,6 +49,7 @@ from commons.data_access_layer.repository import (
     TECHNOLOGIES,
     CatalogueSpec,
     Conflict,
+    EntryQuery,
     NotFound,
     PreconditionFailed,
     Record,
@@ -130,6 +137,45 @@ technology = _catalogue_table(
     Column("creation_date", String(40), nullable=True),
 )
 
+time_entry = Table(
+    "time_entry",
+    metadata,
+    *_common_columns(),
+    Column("owner_id", String(_ID), nullable=False),
+    Column("project_id", String(_ID), nullable=False),
+    Column("activity_id", String(_ID), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("uri", Text, nullable=True),
+    Column("technologies", JSON, nullable=False),
+    Column("timezone_offset", Integer, nullable=True),
+    Column("start_at", BigInteger, nullable=False),
+    Column("end_at", BigInteger, nullable=True),
+    Column("deleted", String(_ID), nullable=True),
+)
+Index("ix_time_entry_owner_start", time_entry.c.tenant_id, time_entry.c.owner_id, time_entry.c.start_at)
+Index("ix_time_entry_tenant_start", time_entry.c.tenant_id, time_entry.c.start_at)
+Index("ix_time_entry_tenant_project", time_entry.c.tenant_id, time_entry.c.project_id)
+_running = time_entry.c.end_at.is_(None) & time_entry.c.deleted.is_(None)
+# At most one running entry per owner, whatever the code above does.
+Index(
+    "ux_time_entry_running",
+    time_entry.c.tenant_id,
+    time_entry.c.owner_id,
+    unique=True,
+    sqlite_where=_running,
+    postgresql_where=_running,
+)
+
+app_user = Table(
+    "app_user",
+    metadata,
+    Column("tenant_id", String(_TENANT), primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 migration = Table(
     "migration",
     metadata,
@@ -148,25 +194,26 @@ CATALOGUE_TABLES = {
 _INTERNAL = ("etag", "last_event_ctx", "created_at", "updated_at")
 
 
-def _record(row: Any, spec: CatalogueSpec) -> Record:
+def _record(row: Any, marker: bool) -> Record:
     data = dict(row._mapping)
     data["_etag"] = data.pop("etag")
     for key in _INTERNAL[1:]:
         data.pop(key, None)
-    if spec.soft_delete == "mark":
-        data.setdefault("deleted", None)
-    else:
+    if not marker:
         data["deleted"] = None
     return data
 
 
-class SqlCatalogue:
-    """One catalogue container of one tenant, inside a unit of work."""
+class _SqlRepository:
+    """Tenant confinement, soft-delete visibility and conditional (ETag) writes for one table."""
 
-    def __init__(self, uow: SqlUnitOfWork, spec: CatalogueSpec) -> None:
-        self.spec = spec
+    label = "Item"
+    container = ""
+    marker = True  # soft delete by a `deleted` marker (else by status)
+
+    def __init__(self, uow: SqlUnitOfWork, table: Table) -> None:
         self._uow = uow
-        self._table = CATALOGUE_TABLES[spec.container]
+        self._table = table
 
     @property
     def _tenant(self) -> str:
@@ -175,7 +222,7 @@ class SqlCatalogue:
     def _visible(self) -> Any:
         t = self._table
         clause = t.c.tenant_id == self._tenant
-        if self.spec.soft_delete == "mark":
+        if self.marker:
             clause = clause & t.c.deleted.is_(None)
         return clause
 
@@ -185,18 +232,61 @@ class SqlCatalogue:
             stmt = stmt.with_for_update()
         row = self._uow.conn.execute(stmt).first()
         if row is None:
-            raise NotFound(f"{self.spec.label} not found")
+            raise NotFound(f"{self.label} not found")
         return row
 
     def get(self, item_id: str) -> Record:
-        return _record(self._load(item_id), self.spec)
+        return _record(self._load(item_id), self.marker)
+
+    def _insert(self, fields: Mapping[str, Any]) -> str:
+        now = now_ms()
+        values = dict(fields)
+        values.update(
+            tenant_id=self._tenant,
+            id=str(uuid.uuid4()),
+            etag=_new_etag(),
+            created_at=now,
+            updated_at=now,
+            last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now),
+        )
+        self._uow.execute_write(self._table.insert().values(**values), self.label)
+        return str(values["id"])
+
+    def _write(
+        self, item_id: str, changes: Mapping[str, Any], if_match: str | None, action: str, description: str | None = None
+    ) -> None:
+        row = self._load(item_id, lock=True)
+        if if_match is not None and if_match != row.etag:
+            raise PreconditionFailed(f"{self.label} was changed by someone else (ETag mismatch); reload it and retry")
+        now = now_ms()
+        values = dict(changes)
+        values.update(
+            etag=_new_etag(),
+            updated_at=now,
+            last_event_ctx=event_context(self._uow.actor, self.container, action, now, description),
+        )
+        t = self._table
+        stmt = t.update().where(t.c.tenant_id == self._tenant, t.c.id == item_id, t.c.etag == row.etag)
+        if self._uow.execute_write(stmt.values(**values), self.label).rowcount != 1:
+            raise PreconditionFailed(f"{self.label} was changed by someone else; reload it and retry")
+
+
+class SqlCatalogue(_SqlRepository):
+    """One catalogue container of one tenant, inside a unit of work."""
+
+    def __init__(self, uow: SqlUnitOfWork, spec: CatalogueSpec) -> None:
+        super().__init__(uow, CATALOGUE_TABLES[spec.container])
+        self.spec = spec
+        self.label = spec.label
+        self.container = spec.container
+        self.marker = spec.soft_delete == "mark"
 
     def get_many(self, ids: Collection[str]) -> dict[str, Record]:
         wanted = {i for i in ids if i}
         if not wanted:
             return {}
         stmt = select(self._table).where(self._visible(), self._table.c.id.in_(sorted(wanted)))
-        return {row.id: _record(row, self.spec) for row in self._uow.conn.execute(stmt)}
+        return {row.id: _record(row, self.marker) for row in self._uow.conn.execute(stmt)}
 
     def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
         stmt = select(self._table).where(self._visible())
@@ -207,51 +297,161 @@ class SqlCatalogue:
             else:
                 stmt = stmt.where(column == value)
         stmt = stmt.order_by(func.lower(self._table.c.name), self._table.c.id)
-        return [_record(row, self.spec) for row in self._uow.conn.execute(stmt)]
+        return [_record(row, self.marker) for row in self._uow.conn.execute(stmt)]
 
     def add(self, fields: Mapping[str, Any]) -> Record:
-        now = now_ms()
         values = dict(fields)
-        values.update(
-            tenant_id=self._tenant,
-            id=str(uuid.uuid4()),
-            etag=_new_etag(),
-            created_at=now,
-            updated_at=now,
-            last_event_ctx=event_context(self._uow.actor, self.spec.container, CREATE, now),
-        )
-        if self.spec.soft_delete == "deactivate":
+        if not self.marker:
             values.setdefault("status", "active")
         if "technologies" in self._table.c:
             values.setdefault("technologies", [])
-        self._uow.execute_write(self._table.insert().values(**values), self.spec)
-        return self.get(values["id"])
+        return self.get(self._insert(values))
 
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         self._write(item_id, changes, if_match, UPDATE)
         return self.get(item_id)
 
     def delete(self, item_id: str, if_match: str | None = None) -> None:
-        marker = {"deleted": str(uuid.uuid4())} if self.spec.soft_delete == "mark" else {"status": "inactive"}
+        marker = {"deleted": str(uuid.uuid4())} if self.marker else {"status": "inactive"}
         self._write(item_id, marker, if_match, DELETE)
 
-    def _write(self, item_id: str, changes: Mapping[str, Any], if_match: str | None, action: str) -> None:
-        row = self._load(item_id, lock=True)
-        if if_match is not None and if_match != row.etag:
-            raise PreconditionFailed(
-                f"{self.spec.label} was changed by someone else (ETag mismatch); reload it and retry"
-            )
-        now = now_ms()
-        values = dict(changes)
-        values.update(
-            etag=_new_etag(),
-            updated_at=now,
-            last_event_ctx=event_context(self._uow.actor, self.spec.container, action, now),
-        )
+
+class SqlTimeEntries(_SqlRepository):
+    """Time entries of one tenant. Rules live in the service; this makes them atomic."""
+
+    label = "Time entry"
+    container = "time_entry"
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow, time_entry)
+
+    def lock_owner(self, owner_id: str) -> None:
+        if self._uow.conn.dialect.name == "postgresql":
+            key = f"time_entry:{self._tenant}:{owner_id}"
+            self._uow.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+        # SQLite: a writing unit of work holds the database write lock from its first statement.
+
+    def running(self, owner_id: str) -> Record | None:
         t = self._table
-        stmt = t.update().where(t.c.tenant_id == self._tenant, t.c.id == item_id, t.c.etag == row.etag)
-        if self._uow.execute_write(stmt.values(**values), self.spec).rowcount != 1:
-            raise PreconditionFailed(f"{self.spec.label} was changed by someone else; reload it and retry")
+        stmt = select(t).where(self._visible(), t.c.owner_id == owner_id, t.c.end_at.is_(None)).limit(1)
+        row = self._uow.conn.execute(stmt).first()
+        return _record(row, True) if row else None
+
+    def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+        query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
+        stmt = self._select(query)
+        if exclude_id:
+            stmt = stmt.where(self._table.c.id != exclude_id)
+        return [_record(row, True) for row in self._uow.conn.execute(stmt)]
+
+    def _where(self, query: EntryQuery) -> list[Any]:
+        t = self._table
+        clauses = [self._visible()]
+        if query.owners is not None:
+            clauses.append(t.c.owner_id.in_(query.owners) if len(query.owners) != 1 else t.c.owner_id == query.owners[0])
+        if query.project_ids is not None:
+            clauses.append(t.c.project_id.in_(query.project_ids))
+        if query.activity_id:
+            clauses.append(t.c.activity_id == query.activity_id)
+        if query.uri:
+            clauses.append(t.c.uri == query.uri)
+        if query.start is not None or query.end is not None:
+            start = MIN_INSTANT if query.start is None else query.start
+            end = OPEN_END if query.end is None else query.end
+            # Stopped entries last at most MAX_ENTRY_MS, so the start_at index bounds the scan
+            # to the window plus that much: cost follows the window, not the history.
+            stopped = and_(
+                t.c.start_at >= start - MAX_ENTRY_MS, t.c.start_at < end, t.c.end_at > start
+            )
+            running = and_(t.c.end_at.is_(None), t.c.start_at < end)
+            clauses.append(or_(stopped, running))
+        return clauses
+
+    def _select(self, query: EntryQuery) -> Any:
+        t = self._table
+        stmt = select(t).where(*self._where(query)).order_by(t.c.start_at.desc(), t.c.id)
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
+        return stmt
+
+    def list(self, query: EntryQuery) -> list[Record]:
+        return [_record(row, True) for row in self._uow.conn.execute(self._select(query))]
+
+    def count(self, query: EntryQuery) -> int:
+        stmt = select(func.count()).select_from(self._table).where(*self._where(query))
+        return int(self._uow.conn.execute(stmt).scalar_one())
+
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
+        t = self._table
+        rank = func.row_number().over(partition_by=t.c.project_id, order_by=(t.c.start_at.desc(), t.c.id)).label("rank")
+        ranked = select(t, rank).where(*self._where(EntryQuery(owners=(owner_id,), start=start, end=end))).subquery()
+        stmt = select(*[ranked.c[c.name] for c in t.c]).where(ranked.c.rank == 1).order_by(ranked.c.start_at.desc())
+        return [_record(row, True) for row in self._uow.conn.execute(stmt)]
+
+    def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
+        t = self._table
+        start = MIN_INSTANT if query.start is None else query.start
+        end = now if query.end is None else min(query.end, now)
+        least, greatest = (func.least, func.greatest) if self._uow.conn.dialect.name == "postgresql" else (func.min, func.max)
+        clipped = least(func.coalesce(t.c.end_at, now), end) - greatest(t.c.start_at, start)
+        if by == "customer_id":
+            key = project.c.customer_id
+            source = t.join(project, and_(project.c.tenant_id == t.c.tenant_id, project.c.id == t.c.project_id))
+        else:
+            key, source = t.c[by], t
+        stmt = (
+            select(key.label("key"), func.sum(greatest(clipped, 0)).label("ms"))
+            .select_from(source)
+            .where(*self._where(EntryQuery(**{**query.__dict__, "limit": None, "offset": 0})))
+            .group_by(key)
+        )
+        return {row.key: int(row.ms or 0) for row in self._uow.conn.execute(stmt)}
+
+    def add(self, fields: Mapping[str, Any]) -> Record:
+        values = dict(fields)
+        values.setdefault("technologies", [])
+        return self.get(self._insert(values))
+
+    def update(
+        self, entry_id: str, changes: Mapping[str, Any], if_match: str | None = None, description: str | None = None
+    ) -> Record:
+        self._write(entry_id, changes, if_match, UPDATE, description)
+        return self.get(entry_id)
+
+    def delete(self, entry_id: str, if_match: str | None = None) -> None:
+        self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE)
+
+
+class SqlUsers:
+    """The e-mail and name each caller last presented (for `owner_email`)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def remember(self, actor: Actor) -> None:
+        if not actor.email:
+            return
+        dialect = self._uow.conn.dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        values = {"tenant_id": actor.tenant_id, "id": actor.user_id, "email": actor.email, "name": actor.name, "updated_at": now_ms()}
+        stmt = insert(app_user).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[app_user.c.tenant_id, app_user.c.id],
+            set_={"email": values["email"], "name": values["name"], "updated_at": values["updated_at"]},
+            where=or_(app_user.c.email != values["email"], app_user.c.name.is_distinct_from(values["name"])),
+        )
+        self._uow.conn.execute(stmt)
+
+    def emails(self, user_ids: Collection[str]) -> dict[str, str]:
+        wanted = sorted({u for u in user_ids if u})
+        if not wanted:
+            return {}
+        stmt = select(app_user.c.id, app_user.c.email).where(
+            app_user.c.tenant_id == self._uow.actor.tenant_id, app_user.c.id.in_(wanted)
+        )
+        return {row.id: row.email for row in self._uow.conn.execute(stmt)}
 
 
 class SqlUnitOfWork:
@@ -265,14 +465,17 @@ class SqlUnitOfWork:
         self.projects = SqlCatalogue(self, PROJECTS)
         self.activities = SqlCatalogue(self, ACTIVITIES)
         self.technologies = SqlCatalogue(self, TECHNOLOGIES)
-        self._by_container = {c.spec.container: c for c in (
-            self.customers, self.project_types, self.projects, self.activities, self.technologies
-        )}
+        self.time_entries = SqlTimeEntries(self)
+        self.users = SqlUsers(self)
+        self._by_container = {
+            c.spec.container: c
+            for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
+        }
 
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
 
-    def execute_write(self, stmt: Any, spec: CatalogueSpec) -> Any:
+    def execute_write(self, stmt: Any, label: str) -> Any:
         # A savepoint keeps the transaction usable when a unique index rejects the row.
         try:
             with self.conn.begin_nested():
@@ -280,7 +483,9 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise
-            raise Conflict(f"{spec.label} with that name already exists") from None
+            if label == SqlTimeEntries.label:
+                raise Conflict("You already have a running time entry; stop it first") from None
+            raise Conflict(f"{label} with that name already exists") from None
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Iterable
+from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commons.domain.errors import Invalid
@@ -20,6 +20,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: How long the running entry's end is assumed to be when intervals are compared: forever.
 #: Nothing may end in the future, so treating "running" as open-ended is the same as [start, now).
 OPEN_END = 2**62
+MIN_INSTANT = -(2**62)
+#: The longest a stopped entry may last (the 999 hours that Clockify, Toggl and Harvest allow).
+MAX_ENTRY_HOURS = 999
+MAX_ENTRY_MS = MAX_ENTRY_HOURS * 3_600_000
 
 # A query-string "+05:00" arrives as " 05:00" when the client did not encode it.
 _SPACE_OFFSET = re.compile(r"^(.*\d)\s(\d{2}:?\d{2})$")
@@ -45,8 +49,8 @@ def format_instant(ms: int | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def parse_instant(text: object, field: str = "date") -> int:
-    """Parse ISO 8601 with `Z`, with an offset, or naive (UTC) into epoch milliseconds."""
+def parse_instant(text: object, field: str = "date", naive_zone: tzinfo = UTC) -> int:
+    """Parse ISO 8601 with `Z`, with an offset, or naive (in `naive_zone`, UTC by default)."""
     if not isinstance(text, str) or not text.strip():
         raise Invalid(f"{field} must be an ISO 8601 date, e.g. 2024-05-01T09:30:00Z")
     value = text.strip()
@@ -61,7 +65,25 @@ def parse_instant(text: object, field: str = "date") -> int:
         raise Invalid(f"{field} must be an ISO 8601 date, e.g. 2024-05-01T09:30:00Z; got {text!r}") from None
     if not 1 <= moment.year <= 9998:
         raise Invalid(f"{field} is out of range: {text!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=naive_zone)
     return to_ms(moment)
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_query_bound(text: str, field: str, zone: tzinfo, *, end: bool = False) -> int:
+    """A date-range bound from a query string: naive values are local to `zone`; a bare date
+    means that day's local midnight, or for an end bound the midnight after it (whole day)."""
+    value = text.strip()
+    if _DATE_ONLY.match(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(f"{field} is not a valid date: {text!r}") from None
+        return _local_midnight(day + timedelta(days=1) if end else day, zone)
+    return parse_instant(value, field, naive_zone=zone)
 
 
 def zone_from(offset_minutes: int | None = None, name: str | None = None, default: tzinfo = UTC) -> tzinfo:
@@ -150,6 +172,15 @@ def summarize(intervals: Iterable[tuple[int, int | None]], now: int, zone: tzinf
         for name, window in windows.items():
             totals[name] += clipped_ms(start, end, window, now)
     return {name: duration_parts(total) for name, total in totals.items()}
+
+
+def split_by_day(start: int, end: int, zone: tzinfo) -> Iterator[tuple[date, int]]:
+    """Milliseconds of [start, end) on each local calendar day of `zone` (DST-correct)."""
+    while start < end:
+        day = from_ms(start, zone).date()
+        boundary = min(_local_midnight(day + timedelta(days=1), zone), end)
+        yield day, boundary - start
+        start = boundary
 
 
 def summary_span(now: int, zone: tzinfo) -> Window:

@@ -1,0 +1,384 @@
+"""The `/time-entries` namespace: thin resources over `service`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import tzinfo
+from typing import Any, Iterator
+
+from flask import Response, current_app, request, stream_with_context
+from flask_restx import Namespace, fields, inputs, reqparse
+
+from commons.data_access_layer.repository import GROUPS, Record
+from commons.domain.clock import format_instant, from_ms, zone_from
+from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, body, if_match, store
+from time_tracker_api.security import current_identity
+from time_tracker_api.time_entries import service
+
+ns = Namespace("time-entries", description="Time entries: clock in/out, edits, lists, summaries, reports")
+ns.add_model(ERROR.name, ERROR)
+
+_DATE_HELP = "ISO 8601: 2024-05-01T09:30:00.000Z, with an offset, or naive (UTC)"
+
+time_entry_input = ns.model(
+    "TimeEntryInput",
+    {
+        "project_id": fields.String(required=True, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"),
+        "activity_id": fields.String(required=True, description="The activity", example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60"),
+        "description": NullableString(max_length=1500, description="What was done", example="Reviewed the release"),
+        "start_date": NullableString(description=f"When it started (default: now). {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"),
+        "end_date": NullableString(description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"),
+        "uri": NullableString(description="A ticket id or link", example="TT-54"),
+        "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
+        "timezone_offset": NullableInteger(description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300),
+    },
+)
+time_entry_update = ns.model(
+    "TimeEntryUpdate",
+    {
+        **{k: v for k, v in time_entry_input.items() if k not in ("project_id", "activity_id")},
+        "project_id": fields.String(description="The project"),
+        "activity_id": fields.String(description="The activity"),
+        "update_last_entry_if_overlap": fields.Boolean(
+            description="When the new start_date falls inside your previous entry, end that entry there"
+        ),
+    },
+)
+time_entry = ns.inherit(
+    "TimeEntry",
+    time_entry_input,
+    {
+        "id": fields.String(readonly=True),
+        "tenant_id": fields.String(readonly=True),
+        "owner_id": fields.String(readonly=True),
+        "deleted": fields.String(readonly=True, description="Always null"),
+        "running": fields.Boolean(readonly=True, description="True while end_date is null"),
+        "project_name": fields.String(readonly=True),
+        "customer_id": fields.String(readonly=True),
+        "customer_name": fields.String(readonly=True),
+        "activity_name": fields.String(readonly=True),
+        "owner_email": fields.String(readonly=True),
+    },
+)
+paginated_model = ns.model(
+    "TimeEntryPaginated",
+    {"records_total": fields.Integer, "data": fields.List(fields.Nested(time_entry))},
+)
+duration = ns.model("Duration", {"hours": fields.Float, "minutes": fields.Float, "seconds": fields.Float})
+summary_model = ns.model(
+    "WorkedTimeSummary",
+    {"day": fields.Nested(duration), "week": fields.Nested(duration), "month": fields.Nested(duration)},
+)
+group_total = ns.model(
+    "ReportGroup",
+    {"key": fields.String, "name": fields.String, "seconds": fields.Integer, "hours": fields.Float},
+)
+report_model = ns.model(
+    "Report",
+    {
+        "group_by": fields.String(enum=list(GROUPS)),
+        "start_date": fields.String,
+        "end_date": fields.String,
+        "entries": fields.List(fields.Nested(time_entry)),
+        "totals": fields.List(fields.Nested(group_total)),
+        "total": fields.Nested(ns.model("ReportTotal", {"seconds": fields.Integer, "hours": fields.Float})),
+    },
+)
+
+ZONE_HELP = (
+    "Your zone, for month and day boundaries: timezone (IANA name, DST-aware) wins over "
+    "timezone_offset (minutes, JavaScript sign: 300 = UTC-5). Default: UTC; 0 means UTC."
+)
+
+
+def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offset") -> reqparse.RequestParser:
+    parser.add_argument(offset_name, type=int, location="args", help="UTC offset in minutes, JavaScript sign")
+    parser.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York")
+    return parser
+
+
+def _list_args(paged: bool = False) -> reqparse.RequestParser:
+    parser = _zone_args(reqparse.RequestParser())
+    parser.add_argument("user_id", action="append", location="args", help="Admins: * or ids (comma separated or repeated)")
+    parser.add_argument("start_date", location="args", help=f"Range start. {_DATE_HELP}; naive dates are in your zone")
+    parser.add_argument("end_date", location="args", help="Range end (a bare date includes that whole day)")
+    parser.add_argument("month", type=inputs.int_range(1, 12), location="args", help="Month 1-12 (default: current)")
+    parser.add_argument("year", type=inputs.int_range(1, 9998), location="args", help="Year (default: current)")
+    parser.add_argument("project_id", location="args")
+    parser.add_argument("activity_id", location="args")
+    parser.add_argument("customer_id", location="args")
+    parser.add_argument("uri", location="args")
+    if paged:
+        parser.add_argument("start", type=inputs.natural, default=0, location="args", help="Offset of the first row")
+        parser.add_argument("length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)")
+    else:
+        parser.add_argument("limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many")
+    return parser
+
+
+list_args = _list_args()
+paged_args = _list_args(paged=True)
+summary_args = _zone_args(reqparse.RequestParser(), "time_offset")
+summary_args.add_argument("timezone_offset", type=int, location="args", help="Same as time_offset")
+latest_args = _zone_args(reqparse.RequestParser())
+report_args = _list_args()
+report_args.add_argument("group_by", choices=GROUPS, default="project", location="args", help="How to total")
+report_args.add_argument("format", choices=("json", "csv"), location="args", help="csv, or send Accept: text/csv")
+
+
+def _now() -> int:
+    return current_app.extensions["time_tracker"].clock()  # type: ignore[no-any-return]
+
+
+def _rules() -> service.Rules:
+    return service.Rules(skew_ms=current_app.extensions["time_tracker"].settings.clock_skew_seconds * 1000)
+
+
+def _zone(args: dict[str, Any], offset_name: str = "timezone_offset") -> tzinfo:
+    offset = args.get(offset_name)
+    if offset is None and offset_name != "timezone_offset":
+        offset = args.get("timezone_offset")
+    return zone_from(offset, args.get("timezone"))
+
+
+def _filters(args: dict[str, Any]) -> service.Filters:
+    limit = args.get("limit")
+    if "length" in args:
+        limit = args["length"] or service.MAX_LIST
+    return service.Filters(
+        user_ids=tuple(args.get("user_id") or ()),
+        start_date=args.get("start_date"),
+        end_date=args.get("end_date"),
+        month=args.get("month"),
+        year=args.get("year"),
+        project_id=args.get("project_id"),
+        activity_id=args.get("activity_id"),
+        customer_id=args.get("customer_id"),
+        uri=args.get("uri"),
+        limit=limit if limit is not None else service.MAX_LIST,
+        offset=args.get("start") or 0,
+    )
+
+
+def entry_json(record: Record) -> dict[str, Any]:
+    """The wire shape of a time entry (dates as `YYYY-MM-DDTHH:MM:SS.mmmZ`, `end_date` null while running)."""
+    return {
+        "id": record["id"],
+        "tenant_id": record["tenant_id"],
+        "owner_id": record["owner_id"],
+        "project_id": record["project_id"],
+        "activity_id": record["activity_id"],
+        "description": record.get("description"),
+        "start_date": format_instant(record["start_at"]),
+        "end_date": format_instant(record["end_at"]),
+        "uri": record.get("uri"),
+        "technologies": record.get("technologies") or [],
+        "timezone_offset": record.get("timezone_offset"),
+        "running": record["end_at"] is None,
+        "deleted": None,
+        "project_name": record.get("project_name"),
+        "customer_id": record.get("customer_id"),
+        "customer_name": record.get("customer_name"),
+        "activity_name": record.get("activity_name"),
+        "owner_email": record.get("owner_email"),
+    }
+
+
+def _entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return entry_json(record), status, {"ETag": f'"{record["_etag"]}"'}
+
+
+@ns.route("")
+@ns.response(401, "Missing or invalid token", ERROR)
+class TimeEntries(Base):
+    @ns.expect(list_args)
+    @ns.response(200, "Your entries (admins: anyone's with user_id), newest start first", [time_entry])
+    @ns.response(400, "Malformed filter", ERROR)
+    @ns.response(403, "user_id given by a non-admin", ERROR)
+    def get(self) -> Any:
+        """List time entries of a month (default: the current one) or of a date range"""
+        args = list_args.parse_args()
+        entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
+        return [entry_json(e) for e in entries]
+
+    @ns.expect(time_entry_input, validate=True)
+    @ns.response(201, "Created", time_entry)
+    @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
+    @ns.response(409, "You already have a running entry", ERROR)
+    @ns.response(422, "It overlaps another of your entries", ERROR)
+    def post(self) -> Any:
+        """Clock in (without end_date) or record a past interval"""
+        return _entity(service.create(store(), current_identity(), body(), _now(), _rules()), 201)
+
+
+@ns.route("/running")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Running(Base):
+    @ns.response(200, "Your running entry", time_entry)
+    @ns.response(204, "Nothing is running")
+    def get(self) -> Any:
+        """Your running time entry (204 when none)"""
+        entry = service.running(store(), current_identity())
+        return (None, 204) if entry is None else _entity(entry)
+
+
+@ns.route("/stop")
+@ns.response(401, "Missing or invalid token", ERROR)
+class StopRunning(Base):
+    @ns.response(200, "Stopped", time_entry)
+    @ns.response(404, "Nothing is running", ERROR)
+    def put(self) -> Any:
+        """Stop your running time entry now"""
+        return _entity(service.stop(store(), current_identity(), None, if_match(), _now()))
+
+
+@ns.route("/summary")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Summary(Base):
+    @ns.expect(summary_args)
+    @ns.response(200, "Worked time", summary_model)
+    @ns.response(400, "Malformed zone", ERROR)
+    def get(self) -> Any:
+        """Your worked time today, this week (from Monday) and this month; running time counts"""
+        args = summary_args.parse_args()
+        return service.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
+
+
+@ns.route("/latest")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Latest(Base):
+    @ns.expect(latest_args)
+    @ns.response(200, "One entry per project", [time_entry])
+    def get(self) -> Any:
+        """Your most recent entry of each project this month"""
+        args = latest_args.parse_args()
+        return [entry_json(e) for e in service.latest(store(), current_identity(), _zone(args), _now())]
+
+
+@ns.route("/paginated")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Paginated(Base):
+    @ns.expect(paged_args)
+    @ns.response(200, "A page and the total count", paginated_model)
+    @ns.response(400, "Malformed filter", ERROR)
+    @ns.response(403, "user_id given by a non-admin", ERROR)
+    def get(self) -> Any:
+        """A page of time entries (start, length) with the total count"""
+        args = paged_args.parse_args()
+        page = service.paginated(store(), current_identity(), _filters(args), _zone(args), _now())
+        return {"records_total": page["records_total"], "data": [entry_json(e) for e in page["data"]]}
+
+
+CSV_COLUMNS = (
+    "id", "owner_email", "date", "start_date", "end_date", "duration_hours", "project_name", "project_id",
+    "customer_name", "customer_id", "activity_name", "uri", "description", "technologies",
+)
+
+
+def _csv_rows(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for entry in entries:
+        row = entry_json(entry)
+        end = entry["end_at"] if entry["end_at"] is not None else now
+        row["date"] = from_ms(entry["start_at"], zone).date().isoformat()
+        row["duration_hours"] = f"{(end - entry['start_at']) / 3_600_000:.2f}"
+        row["technologies"] = ";".join(row["technologies"])
+        writer.writerow([row.get(c) if row.get(c) is not None else "" for c in CSV_COLUMNS])
+        yield flush()
+
+
+@ns.route("/report")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Report(Base):
+    @ns.expect(report_args)
+    @ns.response(200, "Entries and totals (JSON, or CSV with Accept: text/csv or format=csv)", report_model)
+    @ns.response(400, "Malformed filter or too large a report", ERROR)
+    @ns.response(403, "Not an admin", ERROR)
+    @ns.produces(["application/json", "text/csv"])
+    def get(self) -> Any:
+        """Admin report over users, projects, activities and a date range, with totals"""
+        args = report_args.parse_args()
+        zone, now = _zone(args), _now()
+        filters = _filters(args)
+        result = service.report(store(), current_identity(), filters, args["group_by"], zone, now)
+        wants_csv = args.get("format") == "csv" or (
+            args.get("format") is None and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+        )
+        if wants_csv:
+            response = Response(stream_with_context(_csv_rows(result["entries"], zone, now)), mimetype="text/csv")
+            response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
+            return response
+        result["entries"] = [entry_json(e) for e in result["entries"]]
+        result["start_date"] = format_instant(result["start_date"]) if result["start_date"] > -(2**61) else None
+        result["end_date"] = format_instant(result["end_date"]) if result["end_date"] < 2**61 else None
+        return result
+
+
+@ns.route("/<string:id>")
+@ns.param("id", "The time entry identifier")
+@ns.response(401, "Missing or invalid token", ERROR)
+@ns.response(403, "Not your entry", ERROR)
+@ns.response(404, "Time entry not found", ERROR)
+class TimeEntry(Base):
+    @ns.response(200, "Success", time_entry)
+    def get(self, id: str) -> Any:
+        """Get one of your time entries"""
+        return _entity(service.get(store(), current_identity(), id))
+
+    @ns.expect(time_entry_update, validate=True)
+    @ns.response(200, "Updated", time_entry)
+    @ns.response(400, "Invalid input", ERROR)
+    @ns.response(409, "It would be your second running entry", ERROR)
+    @ns.response(412, "If-Match does not match the current ETag", ERROR)
+    @ns.response(422, "It overlaps another of your entries", ERROR)
+    def put(self, id: str) -> Any:
+        """Edit one of your time entries; every field is optional"""
+        return _entity(service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules()))
+
+    @ns.response(204, "Deleted")
+    @ns.response(412, "If-Match does not match the current ETag", ERROR)
+    def delete(self, id: str) -> Any:
+        """Delete one of your time entries"""
+        service.delete(store(), current_identity(), id, if_match())
+        return None, 204
+
+
+@ns.route("/<string:id>/stop")
+@ns.param("id", "The time entry identifier")
+@ns.response(401, "Missing or invalid token", ERROR)
+@ns.response(403, "Not your entry", ERROR)
+@ns.response(404, "Time entry not found", ERROR)
+class Stop(Base):
+    @ns.response(200, "Stopped now", time_entry)
+    @ns.response(412, "If-Match does not match the current ETag", ERROR)
+    @ns.response(422, "Already stopped", ERROR)
+    def post(self, id: str) -> Any:
+        """Stop a running time entry now (clock out)"""
+        return _entity(service.stop(store(), current_identity(), id, if_match(), _now()))
+
+
+@ns.route("/<string:id>/restart")
+@ns.param("id", "The time entry identifier")
+@ns.response(401, "Missing or invalid token", ERROR)
+@ns.response(403, "Not your entry", ERROR)
+@ns.response(404, "Time entry not found", ERROR)
+class Restart(Base):
+    @ns.response(200, "Running again", time_entry)
+    @ns.response(409, "Another entry is running", ERROR)
+    @ns.response(412, "If-Match does not match the current ETag", ERROR)
+    @ns.response(422, "Already running, or a later entry exists", ERROR)
+    def post(self, id: str) -> Any:
+        """Reopen a stopped time entry"""
+        return _entity(service.restart(store(), current_identity(), id, if_match()))
+

@@ -1,0 +1,444 @@
+"""The rules of time entries: clock in/out, edits, overlaps, queries, summaries and reports.
+
+Every rule that involves other entries of the same owner runs inside one writing unit of work
+that holds the owner's lock (`lock_owner`), so two requests at once cannot both pass a check
+that only one of them may pass. `now` is an argument everywhere (epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import tzinfo
+from typing import Any, Iterable, Mapping, Sequence
+
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.repository import GROUPS, EntryQuery, Record, Store, UnitOfWork
+from commons.domain.clock import (
+    MAX_ENTRY_HOURS,
+    MAX_ENTRY_MS,
+    MIN_INSTANT,
+    OPEN_END,
+    Window,
+    current_month_window,
+    from_ms,
+    month_window,
+    parse_instant,
+    parse_query_bound,
+    split_by_day,
+    summarize,
+    summary_span,
+)
+from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+
+Identity = Actor
+
+MAX_DESCRIPTION = 1500
+MAX_TECHNOLOGIES = 10
+MAX_LIST = 10_000
+RECENT_ENTRIES = 20
+STOP = "Stop time entry"
+RESTART = "Restart time entry"
+OVERLAP = "There is another time entry in that date range"
+NOT_OWNER = "The current user is not the owner of this time entry"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Tunable limits of the rules (from the settings)."""
+
+    skew_ms: int = 60_000
+
+
+# ---------------------------------------------------------------- input cleaning
+
+
+def _text(body: Mapping[str, Any], field: str, limit: int | None = None) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string")
+    value = value.strip()
+    if limit is not None and len(value) > limit:
+        raise Invalid(f"{field} is too long (at most {limit} characters)")
+    return value or None
+
+
+def _technologies(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Invalid("technologies must be an array of strings")
+    unique = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    if len(unique) > MAX_TECHNOLOGIES:
+        raise Invalid(f"technologies can hold at most {MAX_TECHNOLOGIES} items")
+    return unique
+
+
+def _offset(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not -1080 <= value <= 1080:
+        raise Invalid("timezone_offset must be an integer number of minutes between -1080 and 1080")
+    return value
+
+
+def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """The writable fields present in `body`, normalised; unknown keys are ignored."""
+    values: dict[str, Any] = {}
+    for field in ("project_id", "activity_id"):
+        if field in body:
+            value = _text(body, field)
+            if value is None:
+                raise Invalid(f"{field.split('_')[0].capitalize()} id can not be empty")
+            values[field] = value
+        elif not partial:
+            raise Invalid(f"{field} is a required property")
+    if "description" in body:
+        values["description"] = _text(body, "description", MAX_DESCRIPTION)
+    if "uri" in body:
+        values["uri"] = _text(body, "uri", 2000)
+    if "technologies" in body:
+        values["technologies"] = _technologies(body["technologies"])
+    if "timezone_offset" in body:
+        values["timezone_offset"] = _offset(body["timezone_offset"])
+    if body.get("start_date") is not None:
+        values["start_at"] = parse_instant(body["start_date"], "start_date")
+    elif "start_date" in body and partial:
+        raise Invalid("start_date can not be empty")
+    if "end_date" in body:
+        values["end_at"] = None if body["end_date"] is None else parse_instant(body["end_date"], "end_date")
+    return values
+
+
+def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
+    if start > now + rules.skew_ms:
+        raise Invalid("You cannot start a time entry in the future")
+    if end is None:
+        return
+    if end <= start:
+        raise Invalid("You must end the time entry after it started")
+    if end > now + rules.skew_ms:
+        raise Invalid("You cannot end a time entry in the future")
+    if end - start > MAX_ENTRY_MS:
+        raise Invalid(f"A time entry can not last more than {MAX_ENTRY_HOURS} hours")
+
+
+def _check_references(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
+    if "project_id" in values:
+        found = uow.projects.get_many([values["project_id"]]).get(values["project_id"])
+        if found is None or found["status"] != "active":
+            raise Invalid("Related project does not exist or is not active")
+    if "activity_id" in values:
+        found = uow.activities.get_many([values["activity_id"]]).get(values["activity_id"])
+        if found is None or found["status"] != "active":
+            raise Invalid("Related activity does not exist or is not active")
+
+
+def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclude: str | None = None) -> None:
+    """One running entry per owner, no overlaps: call with the owner's lock held."""
+    if end is None:
+        running = uow.time_entries.running(owner)
+        if running is not None and running["id"] != exclude:
+            raise Conflict("You already have a running time entry; stop it first")
+    if uow.time_entries.overlapping(owner, start, end, exclude):
+        raise Unprocessable(OVERLAP)
+
+
+def _owned(uow: UnitOfWork, identity: Identity, entry_id: str) -> Record:
+    entry = uow.time_entries.get(entry_id)
+    if entry["owner_id"] != identity.user_id:
+        raise Forbidden(NOT_OWNER)
+    return entry
+
+
+# ---------------------------------------------------------------- joined view
+
+
+def with_names(uow: UnitOfWork, entries: list[Record]) -> list[Record]:
+    """Add project, customer, activity names and the owner's e-mail: four queries for any page."""
+    if not entries:
+        return entries
+    projects = uow.projects.get_many({e["project_id"] for e in entries})
+    customers = uow.customers.get_many({p["customer_id"] for p in projects.values() if p.get("customer_id")})
+    activities = uow.activities.get_many({e["activity_id"] for e in entries})
+    emails = uow.users.emails({e["owner_id"] for e in entries})
+    for entry in entries:
+        project = projects.get(entry["project_id"])
+        customer = customers.get(project["customer_id"]) if project and project.get("customer_id") else None
+        activity = activities.get(entry["activity_id"])
+        entry["project_name"] = project["name"] if project else None
+        entry["customer_id"] = project.get("customer_id") if project else None
+        entry["customer_name"] = customer["name"] if customer else None
+        entry["activity_name"] = activity["name"] if activity else None
+        entry["owner_email"] = emails.get(entry["owner_id"])
+    return entries
+
+
+def _one(uow: UnitOfWork, entry: Record) -> Record:
+    return with_names(uow, [entry])[0]
+
+
+# ---------------------------------------------------------------- commands
+
+
+def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, rules: Rules) -> Record:
+    """Clock in (no end_date) or record a past interval."""
+    values = entry_fields(body, partial=False)
+    values.setdefault("start_at", now)
+    values.setdefault("end_at", None)
+    _check_times(values["start_at"], values["end_at"], now, rules)
+    with store.unit_of_work(identity, write=True) as uow:
+        _check_references(uow, values)
+        uow.time_entries.lock_owner(identity.user_id)
+        _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
+        uow.users.remember(identity)
+        return _one(uow, uow.time_entries.add({**values, "owner_id": identity.user_id}))
+
+
+def update(
+    store: Store,
+    identity: Identity,
+    entry_id: str,
+    body: Mapping[str, Any],
+    if_match: str | None,
+    now: int,
+    rules: Rules,
+) -> Record:
+    """Edit an entry; with `update_last_entry_if_overlap`, shorten the entry it now overlaps."""
+    changes = entry_fields(body, partial=True)
+    shorten_previous = bool(body.get("update_last_entry_if_overlap"))
+    with store.unit_of_work(identity, write=True) as uow:
+        uow.time_entries.lock_owner(identity.user_id)
+        entry = _owned(uow, identity, entry_id)
+        start = changes.get("start_at", entry["start_at"])
+        end = changes["end_at"] if "end_at" in changes else entry["end_at"]
+        if "start_at" in changes or "end_at" in changes:
+            _check_times(start, end, now, rules)
+        _check_references(uow, {k: v for k, v in changes.items() if k in ("project_id", "activity_id") and v != entry[k]})
+        if shorten_previous and "start_at" in changes:
+            _shorten_previous(uow, identity, entry_id, start, if_match=None)
+        _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
+        uow.users.remember(identity)
+        return _one(uow, uow.time_entries.update(entry_id, changes, if_match))
+
+
+def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, if_match: str | None) -> None:
+    """End the owner's entry that is open across `new_start` at `new_start` (same transaction)."""
+    for other in uow.time_entries.overlapping(identity.user_id, new_start, new_start + 1, entry_id):
+        if other["start_at"] >= new_start or other["end_at"] is None:
+            raise Unprocessable(OVERLAP)
+        uow.time_entries.update(other["id"], {"end_at": new_start}, if_match)
+
+
+def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str | None, now: int) -> Record:
+    """Stop an entry (or, with no id, the caller's running entry) at `now`."""
+    with store.unit_of_work(identity, write=True) as uow:
+        uow.time_entries.lock_owner(identity.user_id)
+        if entry_id is None:
+            running = uow.time_entries.running(identity.user_id)
+            if running is None:
+                raise NotFound("You have no running time entry")
+            entry_id = running["id"]
+        entry = _owned(uow, identity, entry_id)
+        if entry["end_at"] is not None:
+            raise Unprocessable("The specified time entry is already stopped")
+        end = max(now, entry["start_at"] + 1000)
+        if end - entry["start_at"] > MAX_ENTRY_MS:
+            raise Unprocessable(
+                f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
+            )
+        return _one(uow, uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP))
+
+
+def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> Record:
+    """Reopen a stopped entry: it runs again from its original start."""
+    with store.unit_of_work(identity, write=True) as uow:
+        uow.time_entries.lock_owner(identity.user_id)
+        entry = _owned(uow, identity, entry_id)
+        if entry["end_at"] is None:
+            raise Unprocessable("The specified time entry is already running")
+        _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
+        return _one(uow, uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART))
+
+
+def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
+    with store.unit_of_work(identity, write=True) as uow:
+        _owned(uow, identity, entry_id)
+        uow.time_entries.delete(entry_id, if_match)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def get(store: Store, identity: Identity, entry_id: str) -> Record:
+    with store.unit_of_work(identity) as uow:
+        return _one(uow, _owned(uow, identity, entry_id))
+
+
+def running(store: Store, identity: Identity) -> Record | None:
+    with store.unit_of_work(identity) as uow:
+        entry = uow.time_entries.running(identity.user_id)
+        return _one(uow, entry) if entry else None
+
+
+def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] | None:
+    """Whose entries: the caller's own, or (admins) `*` for everyone or a list of ids."""
+    wanted = [u.strip() for raw in user_ids for u in raw.split(",") if u.strip()]
+    if not wanted or wanted == [identity.user_id]:
+        return (identity.user_id,)
+    if not identity.is_admin:
+        raise Forbidden("You don't have enough permissions.")
+    if "*" in wanted:
+        return None
+    return tuple(dict.fromkeys(wanted))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The query-string filters of the list endpoints, parsed."""
+
+    user_ids: tuple[str, ...] = ()
+    start_date: str | None = None
+    end_date: str | None = None
+    month: int | None = None
+    year: int | None = None
+    project_id: str | None = None
+    activity_id: str | None = None
+    customer_id: str | None = None
+    uri: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+def window_for(filters: Filters, zone: tzinfo, now: int) -> Window:
+    """The date range asked for, else the month asked for, else the current month (in `zone`)."""
+    if filters.start_date or filters.end_date:
+        start = parse_query_bound(filters.start_date, "start_date", zone) if filters.start_date else None
+        end = parse_query_bound(filters.end_date, "end_date", zone, end=True) if filters.end_date else None
+        if start is not None and end is not None and end < start:
+            raise Invalid("end_date must not be before start_date")
+        return Window(MIN_INSTANT if start is None else start, OPEN_END if end is None else end)
+    if filters.month is not None or filters.year is not None:
+        current = from_ms(now, zone)
+        return month_window(filters.year or current.year, filters.month or current.month, zone)
+    return current_month_window(now, zone)
+
+
+def _query(uow: UnitOfWork, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> EntryQuery:
+    window = window_for(filters, zone, now)
+    project_ids: tuple[str, ...] | None = (filters.project_id,) if filters.project_id else None
+    if filters.customer_id:
+        of_customer = {p["id"] for p in uow.projects.list({"customer_id": filters.customer_id})}
+        project_ids = tuple(sorted(of_customer & set(project_ids) if project_ids else of_customer))
+    return EntryQuery(
+        owners=owners_for(identity, filters.user_ids),
+        start=window.start,
+        end=window.end,
+        project_ids=project_ids,
+        activity_id=filters.activity_id,
+        uri=filters.uri,
+        limit=filters.limit,
+        offset=filters.offset,
+    )
+
+
+def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> list[Record]:
+    with store.unit_of_work(identity) as uow:
+        query = _query(uow, identity, filters, zone, now)
+        return with_names(uow, uow.time_entries.list(query))
+
+
+def paginated(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> dict[str, Any]:
+    with store.unit_of_work(identity) as uow:
+        query = _query(uow, identity, filters, zone, now)
+        return {"records_total": uow.time_entries.count(query), "data": with_names(uow, uow.time_entries.list(query))}
+
+
+def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Record]:
+    """The caller's most recent entry of each project this month."""
+    window = current_month_window(now, zone)
+    with store.unit_of_work(identity) as uow:
+        return with_names(uow, uow.time_entries.latest_per_project(identity.user_id, window.start, window.end))
+
+
+def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, float]]:
+    """Worked time today, this week (from Monday) and this month, in the caller's zone."""
+    span = summary_span(now, zone)
+    with store.unit_of_work(identity) as uow:
+        entries = uow.time_entries.list(EntryQuery(owners=(identity.user_id,), start=span.start, end=now + 1))
+    return summarize(((e["start_at"], e["end_at"]) for e in entries), now, zone)
+
+
+def recent_projects(store: Store, identity: Identity) -> list[Record]:
+    """Active projects (of active customers) from the caller's last entries, most recent first."""
+    from time_tracker_api.projects import with_relations
+
+    with store.unit_of_work(identity) as uow:
+        entries = uow.time_entries.list(EntryQuery(owners=(identity.user_id,), limit=RECENT_ENTRIES))
+        order = list(dict.fromkeys(e["project_id"] for e in entries))
+        found = uow.projects.get_many(order)
+        projects = [found[p] for p in order if p in found and found[p]["status"] == "active"]
+        projects = with_relations(uow, projects)
+        active = uow.customers.get_many({p["customer_id"] for p in projects if p.get("customer_id")})
+        return [p for p in projects if active.get(p["customer_id"], {}).get("status") == "active"]
+
+
+# ---------------------------------------------------------------- reports
+
+
+def report(
+    store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int
+) -> dict[str, Any]:
+    """Entries of a date range with totals per project, activity, customer, owner or day."""
+    if not identity.is_admin:
+        raise Forbidden("You don't have enough permissions.")
+    if group_by not in GROUPS:
+        raise Invalid(f"group_by must be one of {', '.join(GROUPS)}")
+    with store.unit_of_work(identity) as uow:
+        query = _query(uow, identity, replace(filters, user_ids=filters.user_ids or ("*",)), zone, now)
+        if query.end is not None and query.start is not None and query.end - query.start > 366 * 86_400_000:
+            raise Invalid("A report covers at most 366 days")
+        total = uow.time_entries.count(query)
+        if total > MAX_LIST:
+            raise Invalid(f"The report holds {total} entries, more than {MAX_LIST}; narrow the range or filters")
+        entries = with_names(uow, uow.time_entries.list(replace(query, limit=None, offset=0)))
+        if group_by == "day":
+            totals = _totals_by_day(entries, query, zone, now)
+            names: dict[str | None, str | None] = {k: k for k in totals}
+        else:
+            column = f"{group_by}_id"
+            totals = uow.time_entries.totals(query, column, now)
+            names = _group_names(uow, group_by, totals)
+    groups = [
+        {"key": key, "name": names.get(key), "seconds": ms // 1000, "hours": round(ms / 3_600_000, 2)}
+        for key, ms in sorted(totals.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    ]
+    total_ms = sum(totals.values())
+    return {
+        "group_by": group_by,
+        "start_date": query.start,
+        "end_date": query.end,
+        "entries": entries,
+        "totals": groups,
+        "total": {"seconds": total_ms // 1000, "hours": round(total_ms / 3_600_000, 2)},
+    }
+
+
+def _group_names(uow: UnitOfWork, group_by: str, totals: Mapping[str | None, int]) -> dict[str | None, str | None]:
+    keys = [k for k in totals if k]
+    if group_by == "owner":
+        return dict(uow.users.emails(keys))
+    repository = {"project": uow.projects, "activity": uow.activities, "customer": uow.customers}[group_by]
+    return {k: v["name"] for k, v in repository.get_many(keys).items()}
+
+
+def _totals_by_day(entries: Iterable[Record], query: EntryQuery, zone: tzinfo, now: int) -> dict[str | None, int]:
+    lower = MIN_INSTANT if query.start is None else query.start
+    upper = min(now if query.end is None else query.end, now)
+    totals: dict[str | None, int] = {}
+    for entry in entries:
+        stop = now if entry["end_at"] is None else entry["end_at"]
+        for day, ms in split_by_day(max(entry["start_at"], lower), min(stop, upper), zone):
+            totals[day.isoformat()] = totals.get(day.isoformat(), 0) + ms
+    return totals
