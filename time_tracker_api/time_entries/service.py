@@ -28,7 +28,7 @@ from commons.domain.clock import (
     summarize,
     summary_span,
 )
-from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unprocessable
 
 Identity = Actor
 
@@ -145,10 +145,13 @@ def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclud
         raise Unprocessable(OVERLAP)
 
 
-def _owned(uow: UnitOfWork, identity: Identity, entry_id: str) -> Record:
+def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: str | None = None) -> Record:
+    """The caller's entry, at the version `if_match` names (checked before any other rule)."""
     entry = uow.time_entries.get(entry_id)
     if entry["owner_id"] != identity.user_id:
         raise Forbidden(NOT_OWNER)
+    if if_match is not None and if_match != entry["_etag"]:
+        raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
     return entry
 
 
@@ -210,7 +213,7 @@ def update(
     shorten_previous = bool(body.get("update_last_entry_if_overlap"))
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
-        entry = _owned(uow, identity, entry_id)
+        entry = _owned(uow, identity, entry_id, if_match)
         start = changes.get("start_at", entry["start_at"])
         end = changes["end_at"] if "end_at" in changes else entry["end_at"]
         if "start_at" in changes or "end_at" in changes:
@@ -240,7 +243,7 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             if running is None:
                 raise NotFound("You have no running time entry")
             entry_id = running["id"]
-        entry = _owned(uow, identity, entry_id)
+        entry = _owned(uow, identity, entry_id, if_match)
         if entry["end_at"] is not None:
             raise Unprocessable("The specified time entry is already stopped")
         end = max(now, entry["start_at"] + 1000)
@@ -255,7 +258,7 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
     """Reopen a stopped entry: it runs again from its original start."""
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
-        entry = _owned(uow, identity, entry_id)
+        entry = _owned(uow, identity, entry_id, if_match)
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
@@ -264,7 +267,7 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
 
 def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
     with store.unit_of_work(identity, write=True) as uow:
-        _owned(uow, identity, entry_id)
+        _owned(uow, identity, entry_id, if_match)
         uow.time_entries.delete(entry_id, if_match)
 
 
