@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import orjson
 import logging
 from dataclasses import dataclass
 import time
@@ -54,7 +54,8 @@ class TrailingSlash:
 
 
 def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
-    body = "" if code == 204 else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # NON_STR_KEYS: SQLAlchemy row keys are str subclasses.
+    body = b"" if code == 204 else orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     response = Response(body, status=code, mimetype="application/json")
     response.headers.extend(headers or {})
     return response

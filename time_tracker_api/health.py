@@ -25,3 +25,12 @@ class Health(Resource):
         except Unavailable:
             return {"status": "unavailable", "store": target.engine_name, "message": "The store is unreachable"}, 503
         return {"status": "ok", "store": target.engine_name}
+
+
+@ns.route("/live")
+class Live(Resource):
+    @ns.doc(security=[])
+    @ns.response(200, "The process answers")
+    def get(self) -> Any:
+        """Liveness only: answers without touching the store"""
+        return {"status": "ok"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from functools import wraps
 from typing import Any, Callable, Mapping, TypeVar
@@ -34,6 +35,9 @@ _B2C_ISSUER = re.compile(
 _UPSTREAM_OPTIONS = {"verify_signature": False, "verify_exp": True}  # upstream (API Management) verified it
 
 Identity = Actor
+#: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
+VERIFIED_TTL_SECONDS = 300
+VERIFIED_CACHE_SIZE = 4096
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +49,8 @@ class TokenVerifier:
         settings.require_verification()
         self.mode = settings.verification_mode
         self.settings = settings
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
         self._jwks: jwt.PyJWKClient | None = None
         if self.mode == "rs256":
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url or "", cache_keys=True, timeout=5)
@@ -55,6 +61,20 @@ class TokenVerifier:
             )
 
     def claims(self, token: str) -> dict[str, Any]:
+        """Verified claims of `token`; a token verified recently is not verified again."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        claims = self._verify(token)
+        expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
+        with self._lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (expiry, claims)
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

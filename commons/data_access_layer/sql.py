@@ -9,8 +9,12 @@ advisory lock is taken, so check-then-act sequences are atomic on both.
 
 from __future__ import annotations
 
+import fcntl
+import threading
 import time
 import uuid
+
+import orjson
 from contextlib import contextmanager
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
@@ -21,7 +25,9 @@ from sqlalchemy import (
     Index,
     Integer,
     and_,
+    bindparam,
     or_,
+    union_all,
     MetaData,
     String,
     Table,
@@ -153,7 +159,8 @@ time_entry = Table(
     Column("deleted", String(_ID), nullable=True),
 )
 Index("ix_time_entry_owner_start", time_entry.c.tenant_id, time_entry.c.owner_id, time_entry.c.start_at)
-Index("ix_time_entry_tenant_start", time_entry.c.tenant_id, time_entry.c.start_at)
+Index("ix_time_entry_owner_end", time_entry.c.tenant_id, time_entry.c.owner_id, time_entry.c.end_at)
+Index("ix_time_entry_tenant_end", time_entry.c.tenant_id, time_entry.c.end_at)
 Index("ix_time_entry_tenant_project", time_entry.c.tenant_id, time_entry.c.project_id)
 _running = time_entry.c.end_at.is_(None) & time_entry.c.deleted.is_(None)
 # At most one running entry per owner, whatever the code above does.
@@ -195,13 +202,35 @@ _INTERNAL = ("etag", "last_event_ctx", "created_at", "updated_at")
 
 
 def _record(row: Any, marker: bool) -> Record:
-    data = dict(row._mapping)
+    return _record_from(row._mapping, marker)
+
+
+def _record_from(mapping: Mapping[str, Any], marker: bool) -> Record:
+    data = dict(mapping)
     data["_etag"] = data.pop("etag")
     for key in _INTERNAL[1:]:
         data.pop(key, None)
-    if not marker:
-        data["deleted"] = None
+    data["deleted"] = data.get("deleted") if marker else None
     return data
+
+
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(key: tuple[Any, ...], build: Any) -> Any:
+    """Statements are built once per shape with bound parameters: building a SQLAlchemy
+    statement costs several times more than executing a cached one."""
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _visible_clause(table: Table, marker: bool) -> list[Any]:
+    clauses = [table.c.tenant_id == bindparam("tenant")]
+    if marker:
+        clauses.append(table.c.deleted.is_(None))
+    return clauses
 
 
 class _SqlRepository:
@@ -219,18 +248,15 @@ class _SqlRepository:
     def _tenant(self) -> str:
         return self._uow.actor.tenant_id
 
-    def _visible(self) -> Any:
-        t = self._table
-        clause = t.c.tenant_id == self._tenant
-        if self.marker:
-            clause = clause & t.c.deleted.is_(None)
-        return clause
-
     def _load(self, item_id: str, *, lock: bool = False) -> Any:
-        stmt = select(self._table).where(self._visible(), self._table.c.id == item_id)
-        if lock:
-            stmt = stmt.with_for_update()
-        row = self._uow.conn.execute(stmt).first()
+        t = self._table
+
+        def build() -> Any:
+            stmt = select(t).where(*_visible_clause(t, self.marker), t.c.id == bindparam("id"))
+            return stmt.with_for_update() if lock else stmt
+
+        stmt = _statement(("load", t.name, lock), build)
+        row = self._uow.conn.execute(stmt, {"tenant": self._tenant, "id": item_id}).first()
         if row is None:
             raise NotFound(f"{self.label} not found")
         return row
@@ -238,7 +264,7 @@ class _SqlRepository:
     def get(self, item_id: str) -> Record:
         return _record(self._load(item_id), self.marker)
 
-    def _insert(self, fields: Mapping[str, Any]) -> str:
+    def _insert(self, fields: Mapping[str, Any]) -> Record:
         now = now_ms()
         values = dict(fields)
         values.update(
@@ -249,12 +275,13 @@ class _SqlRepository:
             updated_at=now,
             last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now),
         )
-        self._uow.execute_write(self._table.insert().values(**values), self.label)
-        return str(values["id"])
+        stmt = _statement(("insert", self._table.name), self._table.insert)
+        self._uow.execute_write(stmt, self.label, values)
+        return _record_from(values, self.marker)
 
     def _write(
         self, item_id: str, changes: Mapping[str, Any], if_match: str | None, action: str, description: str | None = None
-    ) -> None:
+    ) -> Record:
         row = self._load(item_id, lock=True)
         if if_match is not None and if_match != row.etag:
             raise PreconditionFailed(f"{self.label} was changed by someone else (ETag mismatch); reload it and retry")
@@ -266,9 +293,16 @@ class _SqlRepository:
             last_event_ctx=event_context(self._uow.actor, self.container, action, now, description),
         )
         t = self._table
-        stmt = t.update().where(t.c.tenant_id == self._tenant, t.c.id == item_id, t.c.etag == row.etag)
-        if self._uow.execute_write(stmt.values(**values), self.label).rowcount != 1:
+        stmt = _statement(
+            ("update", t.name),
+            lambda: t.update().where(
+                t.c.tenant_id == bindparam("w_tenant"), t.c.id == bindparam("w_id"), t.c.etag == bindparam("w_etag")
+            ),
+        )
+        params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row.etag}
+        if self._uow.execute_write(stmt, self.label, params).rowcount != 1:
             raise PreconditionFailed(f"{self.label} was changed by someone else; reload it and retry")
+        return _record_from({**row._mapping, **values}, self.marker)
 
 
 class SqlCatalogue(_SqlRepository):
@@ -282,22 +316,28 @@ class SqlCatalogue(_SqlRepository):
         self.marker = spec.soft_delete == "mark"
 
     def get_many(self, ids: Collection[str]) -> dict[str, Record]:
-        wanted = {i for i in ids if i}
+        wanted = sorted({i for i in ids if i})
         if not wanted:
             return {}
-        stmt = select(self._table).where(self._visible(), self._table.c.id.in_(sorted(wanted)))
-        return {row.id: _record(row, self.marker) for row in self._uow.conn.execute(stmt)}
+        t = self._table
+        stmt = _statement(
+            ("get_many", t.name),
+            lambda: select(t).where(*_visible_clause(t, self.marker), t.c.id.in_(bindparam("ids", expanding=True))),
+        )
+        rows = self._uow.conn.execute(stmt, {"tenant": self._tenant, "ids": wanted})
+        return {row.id: _record(row, self.marker) for row in rows}
 
     def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
-        stmt = select(self._table).where(self._visible())
+        t = self._table
+        stmt = select(t).where(*_visible_clause(t, self.marker))
         for key, value in (filters or {}).items():
-            column = self._table.c[key]
+            column = t.c[key]
             if isinstance(value, (list, tuple, set, frozenset)):
                 stmt = stmt.where(column.in_(sorted(value)))
             else:
                 stmt = stmt.where(column == value)
-        stmt = stmt.order_by(func.lower(self._table.c.name), self._table.c.id)
-        return [_record(row, self.marker) for row in self._uow.conn.execute(stmt)]
+        stmt = stmt.order_by(func.lower(t.c.name), t.c.id)
+        return [_record(row, self.marker) for row in self._uow.conn.execute(stmt, {"tenant": self._tenant})]
 
     def add(self, fields: Mapping[str, Any]) -> Record:
         values = dict(fields)
@@ -305,19 +345,97 @@ class SqlCatalogue(_SqlRepository):
             values.setdefault("status", "active")
         if "technologies" in self._table.c:
             values.setdefault("technologies", [])
-        return self.get(self._insert(values))
+        return self._insert(values)
 
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
-        self._write(item_id, changes, if_match, UPDATE)
-        return self.get(item_id)
+        return self._write(item_id, changes, if_match, UPDATE)
 
     def delete(self, item_id: str, if_match: str | None = None) -> None:
         marker = {"deleted": str(uuid.uuid4())} if self.marker else {"status": "inactive"}
         self._write(item_id, marker, if_match, DELETE)
 
 
+def _named_entries() -> tuple[Any, list[Any]]:
+    """time_entry joined to the names clients show with it (one statement for any page)."""
+    te = time_entry
+    source = (
+        te.outerjoin(project, and_(project.c.tenant_id == te.c.tenant_id, project.c.id == te.c.project_id))
+        .outerjoin(customer, and_(customer.c.tenant_id == te.c.tenant_id, customer.c.id == project.c.customer_id))
+        .outerjoin(activity, and_(activity.c.tenant_id == te.c.tenant_id, activity.c.id == te.c.activity_id))
+        .outerjoin(app_user, and_(app_user.c.tenant_id == te.c.tenant_id, app_user.c.id == te.c.owner_id))
+    )
+    columns = [
+        *(c for c in te.c if c.name not in _INTERNAL[1:]),
+        project.c.name.label("project_name"),
+        project.c.customer_id.label("customer_id"),
+        customer.c.name.label("customer_name"),
+        activity.c.name.label("activity_name"),
+        app_user.c.email.label("owner_email"),
+    ]
+    return source, columns
+
+
+_NAMED_SOURCE, _NAMED_COLUMNS = _named_entries()
+
+
+def _query_shape(query: EntryQuery) -> tuple[Any, ...]:
+    owners = None if query.owners is None else ("one" if len(query.owners) == 1 else "many")
+    window = query.start is not None or query.end is not None
+    return (owners, query.project_ids is not None, bool(query.activity_id), bool(query.uri), window)
+
+
+def _query_params(query: EntryQuery, tenant: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"tenant": tenant}
+    if query.owners is not None:
+        params["owners" if len(query.owners) != 1 else "owner"] = list(query.owners) if len(query.owners) != 1 else query.owners[0]
+    if query.project_ids is not None:
+        params["projects"] = list(query.project_ids)
+    if query.activity_id:
+        params["activity"] = query.activity_id
+    if query.uri:
+        params["uri"] = query.uri
+    if query.start is not None or query.end is not None:
+        start = MIN_INSTANT if query.start is None else query.start
+        end = OPEN_END if query.end is None else query.end
+        params.update(start=start, end=end, end_limit=min(end, OPEN_END) + MAX_ENTRY_MS)
+    return params
+
+
+def _entry_where(shape: tuple[Any, ...]) -> list[Any]:
+    """The WHERE clauses of a query shape, with bound parameters (see `_query_params`)."""
+    t = time_entry
+    owners, projects, activity_filter, uri_filter, window = shape
+    clauses = _visible_clause(t, True)
+    if owners == "one":
+        clauses.append(t.c.owner_id == bindparam("owner"))
+    elif owners == "many":
+        clauses.append(t.c.owner_id.in_(bindparam("owners", expanding=True)))
+    if projects:
+        clauses.append(t.c.project_id.in_(bindparam("projects", expanding=True)))
+    if activity_filter:
+        clauses.append(t.c.activity_id == bindparam("activity"))
+    if uri_filter:
+        clauses.append(t.c.uri == bindparam("uri"))
+    if not window:
+        return clauses
+    # Entries overlapping [start, end): stopped ones end inside the window or, since they
+    # last at most MAX_ENTRY_MS, at most that much after it: a bounded range of the end_at
+    # index, so the cost follows the window (for the current month exactly it), not the
+    # history. Running ones come from their own branch. Two selects in a UNION keep each
+    # branch on its index whatever the planner's statistics ("+ 0" keeps the start_at index
+    # out of the running branch).
+    start, end = bindparam("start"), bindparam("end")
+    stopped = select(t.c.id).where(*clauses, t.c.end_at > start, t.c.end_at <= bindparam("end_limit"), t.c.start_at < end)
+    running = select(t.c.id).where(*clauses, t.c.end_at.is_(None), t.c.start_at + 0 < end)
+    return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(union_all(stopped, running))]
+
+
 class SqlTimeEntries(_SqlRepository):
-    """Time entries of one tenant. Rules live in the service; this makes them atomic."""
+    """Time entries of one tenant. Rules live in the service; this makes them atomic.
+
+    Reads answer entries joined with `project_name`, `customer_id`, `customer_name`,
+    `activity_name` and `owner_email`.
+    """
 
     label = "Time entry"
     container = "time_entry"
@@ -327,68 +445,83 @@ class SqlTimeEntries(_SqlRepository):
 
     def lock_owner(self, owner_id: str) -> None:
         if self._uow.conn.dialect.name == "postgresql":
-            key = f"time_entry:{self._tenant}:{owner_id}"
-            self._uow.conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+            stmt = _statement(
+                ("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
+            )
+            self._uow.conn.execute(stmt, {"key": f"time_entry:{self._tenant}:{owner_id}"})
         # SQLite: a writing unit of work holds the database write lock from its first statement.
+
+    def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> list[Record]:
+        def build() -> Any:
+            return select(*_NAMED_COLUMNS).select_from(_NAMED_SOURCE).where(*build_where())
+
+        rows = self._uow.conn.execute(_statement(("named", key), build), {"tenant": self._tenant, **params})
+        return [_record(row, True) for row in rows]
+
+    def get(self, entry_id: str) -> Record:
+        t = self._table
+        found = self._named("by_id", lambda: [*_visible_clause(t, True), t.c.id == bindparam("id")], {"id": entry_id})
+        if not found:
+            raise NotFound("Time entry not found")
+        return found[0]
 
     def running(self, owner_id: str) -> Record | None:
         t = self._table
-        stmt = select(t).where(self._visible(), t.c.owner_id == owner_id, t.c.end_at.is_(None)).limit(1)
-        row = self._uow.conn.execute(stmt).first()
-        return _record(row, True) if row else None
+
+        def where() -> list[Any]:
+            return [*_visible_clause(t, True), t.c.owner_id == bindparam("owner"), t.c.end_at.is_(None)]
+
+        found = self._named("running", where, {"owner": owner_id})
+        return found[0] if found else None
 
     def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+        t = self._table
         query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
-        stmt = self._select(query)
-        if exclude_id:
-            stmt = stmt.where(self._table.c.id != exclude_id)
-        return [_record(row, True) for row in self._uow.conn.execute(stmt)]
-
-    def _where(self, query: EntryQuery) -> list[Any]:
-        t = self._table
-        clauses = [self._visible()]
-        if query.owners is not None:
-            clauses.append(t.c.owner_id.in_(query.owners) if len(query.owners) != 1 else t.c.owner_id == query.owners[0])
-        if query.project_ids is not None:
-            clauses.append(t.c.project_id.in_(query.project_ids))
-        if query.activity_id:
-            clauses.append(t.c.activity_id == query.activity_id)
-        if query.uri:
-            clauses.append(t.c.uri == query.uri)
-        if query.start is not None or query.end is not None:
-            start = MIN_INSTANT if query.start is None else query.start
-            end = OPEN_END if query.end is None else query.end
-            # Stopped entries last at most MAX_ENTRY_MS, so the start_at index bounds the scan
-            # to the window plus that much: cost follows the window, not the history.
-            stopped = and_(
-                t.c.start_at >= start - MAX_ENTRY_MS, t.c.start_at < end, t.c.end_at > start
-            )
-            running = and_(t.c.end_at.is_(None), t.c.start_at < end)
-            clauses.append(or_(stopped, running))
-        return clauses
-
-    def _select(self, query: EntryQuery) -> Any:
-        t = self._table
-        stmt = select(t).where(*self._where(query)).order_by(t.c.start_at.desc(), t.c.id)
-        if query.limit is not None:
-            stmt = stmt.limit(query.limit)
-        if query.offset:
-            stmt = stmt.offset(query.offset)
-        return stmt
+        shape = _query_shape(query)
+        stmt = _statement(("overlapping", shape), lambda: select(t).where(*_entry_where(shape), t.c.id != bindparam("exclude")))
+        rows = self._uow.conn.execute(stmt, {**_query_params(query, self._tenant), "exclude": exclude_id or ""})
+        return [_record(row, True) for row in rows]
 
     def list(self, query: EntryQuery) -> list[Record]:
-        return [_record(row, True) for row in self._uow.conn.execute(self._select(query))]
+        t = self._table
+        shape = _query_shape(query)
+        paged = (query.limit is not None, bool(query.offset))
+
+        def build() -> Any:
+            stmt = (
+                select(*_NAMED_COLUMNS)
+                .select_from(_NAMED_SOURCE)
+                .where(*_entry_where(shape))
+                .order_by(t.c.start_at.desc(), t.c.id)
+            )
+            if paged[0]:
+                stmt = stmt.limit(bindparam("limit", type_=Integer, literal_execute=True))
+            if paged[1]:
+                stmt = stmt.offset(bindparam("offset", type_=Integer, literal_execute=True))
+            return stmt
+
+        params = _query_params(query, self._tenant)
+        params.update(limit=query.limit, offset=query.offset)
+        rows = self._uow.conn.execute(_statement(("list", shape, paged), build), params)
+        return [_record(row, True) for row in rows]
 
     def count(self, query: EntryQuery) -> int:
-        stmt = select(func.count()).select_from(self._table).where(*self._where(query))
-        return int(self._uow.conn.execute(stmt).scalar_one())
+        shape = _query_shape(query)
+        stmt = _statement(("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape)))
+        return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
         t = self._table
-        rank = func.row_number().over(partition_by=t.c.project_id, order_by=(t.c.start_at.desc(), t.c.id)).label("rank")
-        ranked = select(t, rank).where(*self._where(EntryQuery(owners=(owner_id,), start=start, end=end))).subquery()
-        stmt = select(*[ranked.c[c.name] for c in t.c]).where(ranked.c.rank == 1).order_by(ranked.c.start_at.desc())
-        return [_record(row, True) for row in self._uow.conn.execute(stmt)]
+        query = EntryQuery(owners=(owner_id,), start=start, end=end)
+        shape = _query_shape(query)
+
+        def where() -> list[Any]:
+            rank = func.row_number().over(partition_by=t.c.project_id, order_by=(t.c.start_at.desc(), t.c.id))
+            ranked = select(t.c.id, rank.label("rank")).where(*_entry_where(shape)).subquery()
+            return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
+
+        found = self._named("latest", where, _query_params(query, self._tenant))
+        return sorted(found, key=lambda e: (-e["start_at"], e["id"]))
 
     def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
         t = self._table
@@ -404,15 +537,16 @@ class SqlTimeEntries(_SqlRepository):
         stmt = (
             select(key.label("key"), func.sum(greatest(clipped, 0)).label("ms"))
             .select_from(source)
-            .where(*self._where(EntryQuery(**{**query.__dict__, "limit": None, "offset": 0})))
+            .where(*_entry_where(_query_shape(query)))
             .group_by(key)
         )
-        return {row.key: int(row.ms or 0) for row in self._uow.conn.execute(stmt)}
+        rows = self._uow.conn.execute(stmt, _query_params(query, self._tenant))
+        return {row.key: int(row.ms or 0) for row in rows}
 
     def add(self, fields: Mapping[str, Any]) -> Record:
         values = dict(fields)
         values.setdefault("technologies", [])
-        return self.get(self._insert(values))
+        return self.get(self._insert(values)["id"])
 
     def update(
         self, entry_id: str, changes: Mapping[str, Any], if_match: str | None = None, description: str | None = None
@@ -431,7 +565,8 @@ class SqlUsers:
         self._uow = uow
 
     def remember(self, actor: Actor) -> None:
-        if not actor.email:
+        memo = (actor.tenant_id, actor.user_id, actor.email, actor.name)
+        if not actor.email or memo in self._uow.remembered:
             return
         dialect = self._uow.conn.dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -443,6 +578,7 @@ class SqlUsers:
             where=or_(app_user.c.email != values["email"], app_user.c.name.is_distinct_from(values["name"])),
         )
         self._uow.conn.execute(stmt)
+        self._uow.remembered.add(memo)
 
     def emails(self, user_ids: Collection[str]) -> dict[str, str]:
         wanted = sorted({u for u in user_ids if u})
@@ -457,9 +593,11 @@ class SqlUsers:
 class SqlUnitOfWork:
     """The repositories of one actor over one connection and transaction."""
 
-    def __init__(self, conn: Connection, actor: Actor) -> None:
+    def __init__(self, conn: Connection, actor: Actor, remembered: set[tuple[Any, ...]]) -> None:
         self.conn = conn
         self.actor = actor
+        #: Callers whose e-mail this process already stored (shared by the store's units).
+        self.remembered = remembered
         self.customers = SqlCatalogue(self, CUSTOMERS)
         self.project_types = SqlCatalogue(self, PROJECT_TYPES)
         self.projects = SqlCatalogue(self, PROJECTS)
@@ -475,11 +613,10 @@ class SqlUnitOfWork:
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
 
-    def execute_write(self, stmt: Any, label: str) -> Any:
-        # A savepoint keeps the transaction usable when a unique index rejects the row.
+    def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
+        # No savepoint: a rejected row aborts the whole unit of work, which is what we want.
         try:
-            with self.conn.begin_nested():
-                return self.conn.execute(stmt)
+            return self.conn.execute(stmt, params)
         except IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise
@@ -495,6 +632,10 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(exc.orig)
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -505,6 +646,8 @@ def build_engine(url: str) -> Engine:
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
             url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
         )
@@ -529,6 +672,8 @@ def build_engine(url: str) -> Engine:
         return engine
     return create_engine(
         url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
@@ -545,19 +690,40 @@ class SqlStore:
         self.engine_name = "sqlite" if _is_sqlite(url) else "postgresql"
         self.engine = build_engine(url)
         self._writer = self.engine.execution_options(tt_write=True)
+        self._remembered: set[tuple[Any, ...]] = set()
+        database = self.engine.url.database if self.engine_name == "sqlite" else None
+        self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
+        self._lock_file: Any = None
+        self._thread_lock = threading.Lock()
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
         engine = self._writer if write else self.engine
         try:
-            with engine.begin() as conn:
-                yield SqlUnitOfWork(conn, actor)
+            with self._writer_turn(write), engine.begin() as conn:
+                yield SqlUnitOfWork(conn, actor, self._remembered)
         except OperationalError as exc:
             raise Unavailable("The database is unavailable; try again shortly") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise Unavailable("The database connection was lost; try again") from exc
             raise
+
+    @contextmanager
+    def _writer_turn(self, write: bool) -> Iterator[None]:
+        """SQLite writers queue here (threads, then processes through a file lock) instead of
+        in SQLite's busy handler, which sleeps and retries and so inflates tail latency."""
+        if not write or self._lock_path is None:
+            yield
+            return
+        with self._thread_lock:
+            if self._lock_file is None:
+                self._lock_file = open(self._lock_path, "a+b")  # noqa: SIM115 - kept for the process
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def create_containers(self, names: Iterable[str]) -> list[str]:
         created = []
@@ -578,6 +744,9 @@ class SqlStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     # migrate-anything storage, kept here because it is SQL
     def migration_records(self) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ produced in one place (`format_instant`).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Iterator
@@ -45,8 +46,9 @@ def format_instant(ms: int | None) -> str | None:
     """`YYYY-MM-DDTHH:MM:SS.mmmZ`, the one date format the API answers with."""
     if ms is None:
         return None
-    moment = EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    seconds, milli = divmod(ms, 1000)
+    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
+    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{milli:03d}Z"
 
 
 def parse_instant(text: object, field: str = "date", naive_zone: tzinfo = UTC) -> int:

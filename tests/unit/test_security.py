@@ -195,3 +195,13 @@ def test_token_is_read_from_authorization_or_token_header(headers: dict[str, str
 def test_missing_bearer_token_is_unauthorized(headers: dict[str, str]) -> None:
     with pytest.raises(Unauthorized):
         bearer_token(Headers(headers))
+
+
+def test_a_verified_token_is_remembered_but_not_past_its_expiry() -> None:
+    verifier = TokenVerifier(hs_settings(clock_skew_seconds=0))
+    token = hs_token(exp=int(time.time()) + 1)
+    assert verifier.claims(token)["oid"] == "user-1"
+    assert verifier.claims(token)["oid"] == "user-1"
+    time.sleep(1.2)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.claims(token)

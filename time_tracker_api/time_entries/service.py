@@ -136,12 +136,14 @@ def _check_references(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
 
 
 def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclude: str | None = None) -> None:
-    """One running entry per owner, no overlaps: call with the owner's lock held."""
-    if end is None:
-        running = uow.time_entries.running(owner)
-        if running is not None and running["id"] != exclude:
-            raise Conflict("You already have a running time entry; stop it first")
-    if uow.time_entries.overlapping(owner, start, end, exclude):
+    """One running entry per owner, no overlaps: call with the owner's lock held.
+
+    An open-ended interval overlaps every running entry, so one query answers both rules.
+    """
+    clashes = uow.time_entries.overlapping(owner, start, end, exclude)
+    if end is None and any(c["end_at"] is None for c in clashes):
+        raise Conflict("You already have a running time entry; stop it first")
+    if clashes:
         raise Unprocessable(OVERLAP)
 
 
@@ -153,33 +155,6 @@ def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: str | N
     if if_match is not None and if_match != entry["_etag"]:
         raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
     return entry
-
-
-# ---------------------------------------------------------------- joined view
-
-
-def with_names(uow: UnitOfWork, entries: list[Record]) -> list[Record]:
-    """Add project, customer, activity names and the owner's e-mail: four queries for any page."""
-    if not entries:
-        return entries
-    projects = uow.projects.get_many({e["project_id"] for e in entries})
-    customers = uow.customers.get_many({p["customer_id"] for p in projects.values() if p.get("customer_id")})
-    activities = uow.activities.get_many({e["activity_id"] for e in entries})
-    emails = uow.users.emails({e["owner_id"] for e in entries})
-    for entry in entries:
-        project = projects.get(entry["project_id"])
-        customer = customers.get(project["customer_id"]) if project and project.get("customer_id") else None
-        activity = activities.get(entry["activity_id"])
-        entry["project_name"] = project["name"] if project else None
-        entry["customer_id"] = project.get("customer_id") if project else None
-        entry["customer_name"] = customer["name"] if customer else None
-        entry["activity_name"] = activity["name"] if activity else None
-        entry["owner_email"] = emails.get(entry["owner_id"])
-    return entries
-
-
-def _one(uow: UnitOfWork, entry: Record) -> Record:
-    return with_names(uow, [entry])[0]
 
 
 # ---------------------------------------------------------------- commands
@@ -196,7 +171,7 @@ def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, 
         uow.time_entries.lock_owner(identity.user_id)
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
-        return _one(uow, uow.time_entries.add({**values, "owner_id": identity.user_id}))
+        return (uow.time_entries.add({**values, "owner_id": identity.user_id}))
 
 
 def update(
@@ -223,7 +198,7 @@ def update(
             _shorten_previous(uow, identity, entry_id, start, if_match=None)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
-        return _one(uow, uow.time_entries.update(entry_id, changes, if_match))
+        return uow.time_entries.update(entry_id, changes, if_match)
 
 
 def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, if_match: str | None) -> None:
@@ -251,7 +226,7 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return _one(uow, uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP))
+        return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP)
 
 
 def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> Record:
@@ -262,7 +237,7 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return _one(uow, uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART))
+        return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART)
 
 
 def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
@@ -276,13 +251,12 @@ def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None
 
 def get(store: Store, identity: Identity, entry_id: str) -> Record:
     with store.unit_of_work(identity) as uow:
-        return _one(uow, _owned(uow, identity, entry_id))
+        return _owned(uow, identity, entry_id)
 
 
 def running(store: Store, identity: Identity) -> Record | None:
     with store.unit_of_work(identity) as uow:
-        entry = uow.time_entries.running(identity.user_id)
-        return _one(uow, entry) if entry else None
+        return uow.time_entries.running(identity.user_id)
 
 
 def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] | None:
@@ -349,20 +323,20 @@ def _query(uow: UnitOfWork, identity: Identity, filters: Filters, zone: tzinfo, 
 def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> list[Record]:
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, filters, zone, now)
-        return with_names(uow, uow.time_entries.list(query))
+        return uow.time_entries.list(query)
 
 
 def paginated(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> dict[str, Any]:
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, filters, zone, now)
-        return {"records_total": uow.time_entries.count(query), "data": with_names(uow, uow.time_entries.list(query))}
+        return {"records_total": uow.time_entries.count(query), "data": uow.time_entries.list(query)}
 
 
 def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Record]:
     """The caller's most recent entry of each project this month."""
     window = current_month_window(now, zone)
     with store.unit_of_work(identity) as uow:
-        return with_names(uow, uow.time_entries.latest_per_project(identity.user_id, window.start, window.end))
+        return uow.time_entries.latest_per_project(identity.user_id, window.start, window.end)
 
 
 def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, float]]:
@@ -405,7 +379,7 @@ def report(
         total = uow.time_entries.count(query)
         if total > MAX_LIST:
             raise Invalid(f"The report holds {total} entries, more than {MAX_LIST}; narrow the range or filters")
-        entries = with_names(uow, uow.time_entries.list(replace(query, limit=None, offset=0)))
+        entries = uow.time_entries.list(replace(query, limit=None, offset=0))
         if group_by == "day":
             totals = _totals_by_day(entries, query, zone, now)
             names: dict[str | None, str | None] = {k: k for k in totals}

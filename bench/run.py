@@ -1,0 +1,156 @@
+"""`make bench`: the API under gunicorn (production settings), seeded, loaded from a second process.
+
+Prints, per engine, requests per second and p50/p99 latency of the main endpoints next to a
+trivial JSON route served by the same server in the same run (the ratio is what holds from
+machine to machine), then the list and summary latency as the tenant grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import migrations  # noqa: E402
+from bench.seed import seed_tenant  # noqa: E402
+from commons.data_access_layer.sql import SqlStore  # noqa: E402
+from tests.tools.postgres import free_port, start_postgres  # noqa: E402
+from time_tracker_api.security import mint_token  # noqa: E402
+
+SECRET = "bench-secret-" + "b" * 40
+
+
+def _gunicorn(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SQL_DATABASE_URI": url, "JWT_SECRET": SECRET, "FLASK_DEBUG": "false", "PYTHONPATH": str(ROOT)}
+    for key in ("COSMOS_DATABASE_URI", "DATABASE_ACCOUNT_URI"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4",
+           "-b", f"127.0.0.1:{port}", "--log-level", "warning", "api:app"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _load(base: str, spec: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "bench.load", base, json.dumps(spec)], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sequential_p50(base: str, path: str, token: str, count: int = 40) -> float:
+    spec = {"path": path, "token": token, "duration": 0, "concurrency": 1}
+    samples = []
+    for _ in range(count):
+        began = time.perf_counter()
+        req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        urllib.request.urlopen(req, timeout=30).read()
+        samples.append((time.perf_counter() - began) * 1000)
+    del spec
+    samples.sort()
+    return round(samples[len(samples) // 2], 2)
+
+
+def bench_engine(engine: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    store = SqlStore(url)
+    migrations.migrate(store)
+    tenant = seed_tenant(store, 10_000)
+    now = datetime.now(timezone.utc)
+    month_path = f"/time-entries?month={now.month}&year={now.year}&timezone_offset=0"
+    user = mint_token(SECRET, user_id=tenant.user_id, tenant_id=tenant.tenant_id, email="user0@example.com", ttl_seconds=7200)
+    admin = mint_token(SECRET, user_id=tenant.admin_id, tenant_id=tenant.tenant_id, email="admin@example.com", admin=True, ttl_seconds=7200)
+    writers = [mint_token(SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant.tenant_id, email=f"w{i}@example.com", ttl_seconds=7200)
+               for i in range(args.concurrency)]
+    refs = {"project_id": tenant.project_ids[0], "activity_id": tenant.activity_ids[0]}
+    port = free_port()
+    server = _gunicorn(url, port, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    common = {"duration": args.duration, "concurrency": args.concurrency}
+    results: dict[str, Any] = {}
+    try:
+        _load(base, {**common, "path": month_path, "token": user, "duration": 1})  # warm-up
+        specs = {
+            "trivial GET /health/live": {"path": "/health/live"},
+            "GET /time-entries/running": {"path": "/time-entries/running", "token": user},
+            "GET /time-entries (month, 200 entries)": {"path": month_path, "token": user},
+            "GET /time-entries/summary": {"path": "/time-entries/summary?time_offset=0", "token": user},
+            "POST /time-entries": {"path": "/time-entries", "method": "POST", "tokens": writers, "body": "entry", "refs": refs},
+            "POST /customers": {"path": "/customers", "method": "POST", "token": admin, "body": "customer"},
+        }
+        for name, spec in specs.items():
+            results[name] = _load(base, {**common, **spec})
+        growth = {}
+        for size in args.sizes:
+            grown = seed_tenant(store, size, seed=size)
+            token = mint_token(SECRET, user_id=grown.user_id, tenant_id=grown.tenant_id, email="user0@example.com", ttl_seconds=7200)
+            growth[size] = {
+                "list": _sequential_p50(base, month_path, token),
+                "summary": _sequential_p50(base, "/time-entries/summary?time_offset=0", token),
+            }
+        results["growth"] = growth
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        store.dispose()
+    return results
+
+
+def report(engine: str, results: dict[str, Any]) -> None:
+    trivial = results["trivial GET /health/live"]["rps"] or 1
+    print(f"\n## {engine}: throughput ({datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores)")
+    print(f"| endpoint | req/s | p50 ms | p99 ms | errors | share of trivial |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        if name == "growth":
+            continue
+        print(f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {100 * r['rps'] / trivial:.1f}% |")
+    print(f"\n## {engine}: latency as the tenant grows (p50 ms, one client)")
+    print("| entries in tenant | month list | summary |")
+    print("|---|---|---|")
+    for size, r in results["growth"].items():
+        print(f"| {size:,} | {r['list']} | {r['summary']} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engines", default="sqlite", help="comma separated: sqlite,postgresql")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="tenant sizes for the growth table")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    for engine in args.engines.split(","):
+        if engine == "sqlite":
+            folder = tempfile.mkdtemp(prefix="tt-bench-")
+            report(engine, bench_engine(engine, f"sqlite:///{folder}/bench.db", args))
+        elif engine == "postgresql":
+            server = start_postgres()
+            try:
+                report(engine, bench_engine(engine, server.url, args))
+            finally:
+                server.remove()
+        else:
+            raise SystemExit(f"unknown engine {engine}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

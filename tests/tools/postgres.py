@@ -1,0 +1,96 @@
+"""A throwaway PostgreSQL cluster on loopback for tests and benchmarks.
+
+PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user
+(created by Debian's package) or `nobody`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bindir() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[-3]))
+    if found:
+        return os.path.dirname(found[-1])
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on loopback, run by an unprivileged user."""
+
+    bindir: str
+    datadir: str
+    port: int
+    user: str | None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://tt@127.0.0.1:{self.port}/postgres"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        result = self.run("pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/server.log", "-o", options, "-w", "-t", "60", "start")
+        if result.returncode != 0:
+            log = Path(self.datadir, "server.log")
+            raise RuntimeError(f"pg_ctl start failed: {result.stderr} {log.read_text() if log.exists() else ''}")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run("pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    bindir = _pg_bindir()
+    if not bindir:
+        raise RuntimeError("PostgreSQL server binaries not found (run `make services` or install postgresql)")
+    user = None
+    datadir = tempfile.mkdtemp(prefix="tt-pg-")
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root.
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        entry = pwd.getpwnam(user)
+        os.chmod(datadir, 0o700)
+        os.chown(datadir, entry.pw_uid, entry.pw_gid)
+    server = PostgresServer(bindir, datadir, free_port(), user)
+    result = server.run("initdb", "-D", datadir, "-U", "tt", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed: {result.stderr}")
+    server.start()
+    return server
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
