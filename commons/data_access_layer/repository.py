@@ -123,7 +123,7 @@ class TimeEntries(Protocol):
         """Serialise rule checks for one owner until the unit of work ends."""
 
     def get(self, entry_id: str) -> Record:
-        """The live entry; NotFound when missing or deleted."""
+        """The live entry with its names; NotFound when missing or deleted."""
 
     def running(self, owner_id: str) -> Record | None:
         """The owner's running entry, if any."""
@@ -143,13 +143,25 @@ class TimeEntries(Protocol):
     def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
         """Milliseconds per `project_id`, `activity_id` or `owner_id`, clipped to the window."""
 
+    def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
+        """In one round trip: `project_name`, `project_status`, `customer_id`, `customer_name`,
+        `activity_name`, `activity_status` (None where the item does not exist)."""
+
     def add(self, fields: Mapping[str, Any]) -> Record:
-        """Insert an entry; Conflict when it would be the owner's second running entry."""
+        """Insert an entry (answered without the joined names); Conflict when it would be the
+        owner's second running entry."""
 
     def update(
-        self, entry_id: str, changes: Mapping[str, Any], if_match: str | None = None, description: str | None = None
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        if_match: str | None = None,
+        description: str | None = None,
+        current: Record | None = None,
     ) -> Record:
-        """Apply `changes`; PreconditionFailed when `if_match` is stale."""
+        """Apply `changes` to the version `current` (read in this unit of work; else read
+        here) and answer the merged record; PreconditionFailed when `if_match` is stale or
+        the entry changed since `current` was read."""
 
     def delete(self, entry_id: str, if_match: str | None = None) -> None:
         """Mark the entry deleted."""

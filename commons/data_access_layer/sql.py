@@ -280,10 +280,17 @@ class _SqlRepository:
         return _record_from(values, self.marker)
 
     def _write(
-        self, item_id: str, changes: Mapping[str, Any], if_match: str | None, action: str, description: str | None = None
+        self,
+        item_id: str,
+        changes: Mapping[str, Any],
+        if_match: str | None,
+        action: str,
+        description: str | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> Record:
-        row = self._load(item_id, lock=True)
-        if if_match is not None and if_match != row.etag:
+        """Conditional write: it applies only to the version read (`current`, else read here)."""
+        row = self._load(item_id, lock=True)._mapping if current is None else {**current, "etag": current["_etag"]}
+        if if_match is not None and if_match != row["etag"]:
             raise PreconditionFailed(f"{self.label} was changed by someone else (ETag mismatch); reload it and retry")
         now = now_ms()
         values = dict(changes)
@@ -299,10 +306,10 @@ class _SqlRepository:
                 t.c.tenant_id == bindparam("w_tenant"), t.c.id == bindparam("w_id"), t.c.etag == bindparam("w_etag")
             ),
         )
-        params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row.etag}
+        params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
         if self._uow.execute_write(stmt, self.label, params).rowcount != 1:
             raise PreconditionFailed(f"{self.label} was changed by someone else; reload it and retry")
-        return _record_from({**row._mapping, **values}, self.marker)
+        return _record_from({**row, **values}, self.marker)
 
 
 class SqlCatalogue(_SqlRepository):
@@ -543,16 +550,50 @@ class SqlTimeEntries(_SqlRepository):
         rows = self._uow.conn.execute(stmt, _query_params(query, self._tenant))
         return {row.key: int(row.ms or 0) for row in rows}
 
+    def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
+        def build() -> Any:
+            tenant = bindparam("tenant")
+            p = project.alias("p")
+            a = activity.alias("a")
+
+            def of_project(column: Any) -> Any:
+                return select(column).where(p.c.tenant_id == tenant, p.c.id == bindparam("project")).scalar_subquery()
+
+            def of_activity(column: Any) -> Any:
+                return select(column).where(a.c.tenant_id == tenant, a.c.id == bindparam("activity")).scalar_subquery()
+
+            customer_name = (
+                select(customer.c.name)
+                .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
+                .scalar_subquery()
+            )
+            return select(
+                of_project(p.c.name).label("project_name"),
+                of_project(p.c.status).label("project_status"),
+                of_project(p.c.customer_id).label("customer_id"),
+                customer_name.label("customer_name"),
+                of_activity(a.c.name).label("activity_name"),
+                of_activity(a.c.status).label("activity_status"),
+            )
+
+        params = {"tenant": self._tenant, "project": project_id, "activity": activity_id}
+        row = self._uow.conn.execute(_statement(("references",), build), params).one()
+        return dict(row._mapping)
+
     def add(self, fields: Mapping[str, Any]) -> Record:
         values = dict(fields)
         values.setdefault("technologies", [])
-        return self.get(self._insert(values)["id"])
+        return self._insert(values)
 
     def update(
-        self, entry_id: str, changes: Mapping[str, Any], if_match: str | None = None, description: str | None = None
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        if_match: str | None = None,
+        description: str | None = None,
+        current: Record | None = None,
     ) -> Record:
-        self._write(entry_id, changes, if_match, UPDATE, description)
-        return self.get(entry_id)
+        return self._write(entry_id, changes, if_match, UPDATE, description, current)
 
     def delete(self, entry_id: str, if_match: str | None = None) -> None:
         self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE)

@@ -124,15 +124,25 @@ def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
         raise Invalid(f"A time entry can not last more than {MAX_ENTRY_HOURS} hours")
 
 
-def _check_references(uow: UnitOfWork, values: Mapping[str, Any]) -> None:
-    if "project_id" in values:
-        found = uow.projects.get_many([values["project_id"]]).get(values["project_id"])
-        if found is None or found["status"] != "active":
-            raise Invalid("Related project does not exist or is not active")
-    if "activity_id" in values:
-        found = uow.activities.get_many([values["activity_id"]]).get(values["activity_id"])
-        if found is None or found["status"] != "active":
-            raise Invalid("Related activity does not exist or is not active")
+NAMES = ("project_name", "customer_id", "customer_name", "activity_name")
+
+
+def _references(uow: UnitOfWork, project_id: str, activity_id: str, check: Iterable[str]) -> dict[str, Any]:
+    """Names of the project, its customer and the activity; `check` names those that must be
+    active (the ones being set by this request)."""
+    refs = uow.time_entries.references(project_id, activity_id)
+    if "project_id" in check and refs["project_status"] != "active":
+        raise Invalid("Related project does not exist or is not active")
+    if "activity_id" in check and refs["activity_status"] != "active":
+        raise Invalid("Related activity does not exist or is not active")
+    return refs
+
+
+def _named(entry: Record, refs: Mapping[str, Any] | None, owner_email: str | None) -> Record:
+    if refs is not None:
+        entry.update({name: refs[name] for name in NAMES})
+    entry.setdefault("owner_email", owner_email)
+    return entry
 
 
 def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclude: str | None = None) -> None:
@@ -167,11 +177,11 @@ def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, 
     values.setdefault("end_at", None)
     _check_times(values["start_at"], values["end_at"], now, rules)
     with store.unit_of_work(identity, write=True) as uow:
-        _check_references(uow, values)
+        refs = _references(uow, values["project_id"], values["activity_id"], ("project_id", "activity_id"))
         uow.time_entries.lock_owner(identity.user_id)
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
-        return (uow.time_entries.add({**values, "owner_id": identity.user_id}))
+        return _named(uow.time_entries.add({**values, "owner_id": identity.user_id}), refs, identity.email)
 
 
 def update(
@@ -193,20 +203,24 @@ def update(
         end = changes["end_at"] if "end_at" in changes else entry["end_at"]
         if "start_at" in changes or "end_at" in changes:
             _check_times(start, end, now, rules)
-        _check_references(uow, {k: v for k, v in changes.items() if k in ("project_id", "activity_id") and v != entry[k]})
+        moved = [k for k in ("project_id", "activity_id") if k in changes and changes[k] != entry[k]]
+        refs = None
+        if moved:
+            project_id = changes.get("project_id", entry["project_id"])
+            refs = _references(uow, project_id, changes.get("activity_id", entry["activity_id"]), moved)
         if shorten_previous and "start_at" in changes:
-            _shorten_previous(uow, identity, entry_id, start, if_match=None)
+            _shorten_previous(uow, identity, entry_id, start)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
-        return uow.time_entries.update(entry_id, changes, if_match)
+        return _named(uow.time_entries.update(entry_id, changes, if_match, current=entry), refs, identity.email)
 
 
-def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, if_match: str | None) -> None:
+def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int) -> None:
     """End the owner's entry that is open across `new_start` at `new_start` (same transaction)."""
     for other in uow.time_entries.overlapping(identity.user_id, new_start, new_start + 1, entry_id):
         if other["start_at"] >= new_start or other["end_at"] is None:
             raise Unprocessable(OVERLAP)
-        uow.time_entries.update(other["id"], {"end_at": new_start}, if_match)
+        uow.time_entries.update(other["id"], {"end_at": new_start}, current=other)
 
 
 def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str | None, now: int) -> Record:
@@ -226,7 +240,7 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP)
+        return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP, current=entry)
 
 
 def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> Record:
@@ -237,7 +251,7 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART)
+        return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART, current=entry)
 
 
 def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
