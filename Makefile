@@ -37,15 +37,20 @@ run: $(VENV)/.api-installed .env
 	@echo ""
 	FLASK_APP=time_tracker_api $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
 
-# PostgreSQL server binaries for the integration tests (installed from Debian when missing).
+# PostgreSQL server binaries and Node.js for the integration tests (from Debian when missing).
 services:
-	@bash tests/tools/install-postgres.sh
+	@bash tests/tools/install-services.sh
 
-install-test: $(VENV)/.test-installed services
+# The Cosmos DB protocol server (npm, pinned in package-lock.json).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-test: $(VENV)/.test-installed services node_modules/.installed
 
 test: install-test
 	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(VENV)/bin/coverage report --skip-covered --skip-empty | tail -n 25
 
 clean:
-	rm -rf $(VENV) .coverage htmlcov
+	rm -rf $(VENV) .coverage htmlcov node_modules

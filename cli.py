@@ -26,7 +26,6 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     from commons.wiring import build_store
 
     target = build_store(_settings())
-    target.ping()
     migrations.migrate(target)
     print(f"migrations applied ({target.engine_name})")
     return 0

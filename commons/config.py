@@ -58,6 +58,10 @@ class Settings:
     cosmos_account_uri: str | None = None
     cosmos_master_key: str | None = None
     cosmos_database_name: str | None = None
+    #: Off for single-endpoint servers (the test server); on for real multi-region accounts.
+    cosmos_endpoint_discovery: bool = True
+    #: A CA bundle to trust (the emulator's self-signed certificate), never "don't verify".
+    cosmos_ca_bundle: str | None = None
 
     jwt_secret: str | None = None
     jwt_jwks_url: str | None = None
@@ -113,6 +117,8 @@ class Settings:
             cosmos_account_uri=_str(env, "DATABASE_ACCOUNT_URI"),
             cosmos_master_key=_str(env, "DATABASE_MASTER_KEY"),
             cosmos_database_name=_str(env, "DATABASE_NAME"),
+            cosmos_endpoint_discovery=_flag(env, "COSMOS_ENDPOINT_DISCOVERY", True),
+            cosmos_ca_bundle=_str(env, "COSMOS_CA_BUNDLE"),
             jwt_secret=_str(env, "JWT_SECRET"),
             jwt_jwks_url=_str(env, "JWT_JWKS_URL"),
             jwt_audience=_str(env, "JWT_AUDIENCE"),

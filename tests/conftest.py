@@ -8,7 +8,12 @@ skipped with the reason.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -21,7 +26,9 @@ from tests.tools.postgres import PostgresServer, free_port, start_postgres
 from time_tracker_api import create_app
 from time_tracker_api.security import mint_token
 
-ENGINES = ["sqlite", "postgresql"]
+ENGINES = ["sqlite", "postgresql", "cosmos"]
+ROOT = Path(__file__).resolve().parent.parent
+COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 SECRET = "test-secret-" + "x" * 40
 _postgres_error: list[str] = []
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -66,6 +73,70 @@ def postgres_store(postgres: PostgresServer | None) -> Iterator[SqlStore | None]
     target.dispose()
 
 
+def start_cosmos_server() -> tuple[subprocess.Popen[bytes], str]:
+    """The npm Cosmos DB protocol server (through our launcher) on a free loopback port."""
+    if not (ROOT / "node_modules" / "@vercel" / "cosmosdb-server").exists():
+        raise RuntimeError("node_modules/@vercel/cosmosdb-server is missing (run `make install-test`)")
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [node, str(ROOT / "tests" / "tools" / "cosmos-server.js"), str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("the Cosmos test server exited at start") from None
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the Cosmos test server did not start")
+
+
+def cosmos_settings(url: str, database: str) -> Settings:
+    return Settings(
+        cosmos_account_uri=url,
+        cosmos_master_key=COSMOS_KEY,
+        cosmos_database_name=database,
+        cosmos_endpoint_discovery=False,
+        jwt_secret=SECRET,
+    )
+
+
+_cosmos_error: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def cosmos_server() -> Iterator[str | None]:
+    try:
+        proc, url = start_cosmos_server()
+    except (RuntimeError, OSError) as exc:
+        _cosmos_error.append(str(exc))
+        yield None
+        return
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def cosmos_store(cosmos_server: str | None) -> Iterator[Any]:
+    if cosmos_server is None:
+        yield None
+        return
+    from commons.data_access_layer.cosmos_db import CosmosStore
+
+    target = CosmosStore(cosmos_settings(cosmos_server, "tt-tests"))
+    migrations.migrate(target)
+    yield target
+    target.dispose()
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -75,6 +146,11 @@ def engine(request: pytest.FixtureRequest) -> str:
 def store(engine: str, request: pytest.FixtureRequest) -> SqlStore:
     if engine == "sqlite":
         return request.getfixturevalue("sqlite_store")  # type: ignore[no-any-return]
+    if engine == "cosmos":
+        target = request.getfixturevalue("cosmos_store")
+        if target is None:
+            unavailable(f"The Cosmos test server could not start: {_cosmos_error[-1] if _cosmos_error else 'unknown'}")
+        return target  # type: ignore[no-any-return]
     target = request.getfixturevalue("postgres_store")
     if target is None:
         unavailable(f"PostgreSQL could not start: {_postgres_error[-1] if _postgres_error else 'unknown'}")

@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         JSON_SORT_KEYS=False,
     )
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    logging.getLogger("azure").setLevel(logging.WARNING)
     app.extensions["time_tracker"] = Services(settings, store or build_store(settings), verifier)
     CORS(
         app,

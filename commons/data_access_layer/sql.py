@@ -770,7 +770,9 @@ class SqlStore:
         created = []
         with self.engine.begin() as conn:
             for name in names:
-                table = metadata.tables[name]
+                table = metadata.tables.get(name)
+                if table is None:
+                    continue  # a container only other engines need (guards, leases)
                 if not self.engine.dialect.has_table(conn, name):
                     table.create(conn)
                     created.append(name)

@@ -19,6 +19,19 @@ from commons.data_access_layer.repository import (
 )
 
 
+def stored_context(store: Store, container: str, tenant: str, item_id: str) -> dict:
+    """The `_last_event_ctx` as stored, read below the contract."""
+    if store.engine_name == "cosmos":
+        return store.proxy(container).read_item(item_id, partition_key=tenant)["_last_event_ctx"]  # type: ignore[attr-defined]
+    from sqlalchemy import select
+
+    from commons.data_access_layer.sql import metadata
+
+    table = metadata.tables[container]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        return conn.execute(select(table.c.last_event_ctx).where(table.c.tenant_id == tenant, table.c.id == item_id)).scalar_one()
+
+
 def other(actor: Actor) -> Actor:
     return Actor(user_id=actor.user_id, tenant_id=str(uuid.uuid4()))
 
@@ -34,14 +47,13 @@ def test_add_then_get_returns_the_stored_fields_with_server_owned_ones(store: St
 
 
 def test_every_write_stamps_a_unique_event_context(store: Store, actor: Actor) -> None:
-    from sqlalchemy import select
-
-    from commons.data_access_layer.sql import customer
-
     with store.unit_of_work(actor, write=True) as uow:
         item = uow.customers.add({"name": "Stamped"})
+    first = stored_context(store, "customer", actor.tenant_id, item["id"])
+    with store.unit_of_work(actor, write=True) as uow:
         uow.customers.update(item["id"], {"description": "x"})
-        ctx = uow.conn.execute(select(customer.c.last_event_ctx).where(customer.c.id == item["id"])).scalar_one()
+    ctx = stored_context(store, "customer", actor.tenant_id, item["id"])
+    assert first["action"] == "create" and first["event_id"] != ctx["event_id"]
     assert ctx["action"] == "update" and ctx["user_id"] == actor.user_id and ctx["tenant_id"] == actor.tenant_id
     assert ctx["container_id"] == "customer" and len(ctx["event_id"]) == 32 and ctx["date"].endswith("Z")
 
@@ -164,6 +176,7 @@ def test_missing_ids_are_not_found(store: Store, actor: Actor, spec: object) -> 
 
 
 def test_migrations_are_idempotent(store: Store) -> None:
+    """Re-running changes nothing, and an existing container does not stop the others."""
     import migrations
 
     before = store.migration_records()  # type: ignore[attr-defined]
