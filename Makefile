@@ -7,7 +7,7 @@ PORT ?= 5000
 API_REQS := requirements/time_tracker_api/prod.txt requirements/time_tracker_api/dev.txt
 EVENTS_REQS := requirements/time_tracker_events/prod.txt requirements/time_tracker_events/dev.txt
 
-.PHONY: run test install install-test services clean help
+.PHONY: run test install install-test services clean help bench
 
 help:
 	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/"
@@ -54,3 +54,8 @@ test: install-test
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov node_modules
+
+# Benchmarks (not tests): `make bench ENGINES=sqlite,postgresql,cosmos`.
+ENGINES ?= sqlite
+bench: install-test
+	$(PY) bench/run.py --engines $(ENGINES) $(BENCH_ARGS)

@@ -24,18 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import migrations  # noqa: E402
-from bench.seed import seed_tenant  # noqa: E402
+from bench.seed import seed_tenant, seed_tenant_through_store  # noqa: E402
 from commons.data_access_layer.sql import SqlStore  # noqa: E402
+from tests.tools.cosmos import COSMOS_KEY, start_cosmos_server  # noqa: E402
 from tests.tools.postgres import free_port, start_postgres  # noqa: E402
 from time_tracker_api.security import mint_token  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 40
 
 
-def _gunicorn(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SQL_DATABASE_URI": url, "JWT_SECRET": SECRET, "FLASK_DEBUG": "false", "PYTHONPATH": str(ROOT)}
-    for key in ("COSMOS_DATABASE_URI", "DATABASE_ACCOUNT_URI"):
-        env.pop(key, None)
+def _gunicorn(store_env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SQL_", "COSMOS_", "DATABASE_"))}
+    env.update(store_env, JWT_SECRET=SECRET, FLASK_DEBUG="false", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4",
            "-b", f"127.0.0.1:{port}", "--log-level", "warning", "api:app"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -56,22 +56,25 @@ def _load(base: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sequential_p50(base: str, path: str, token: str, count: int = 40) -> float:
-    spec = {"path": path, "token": token, "duration": 0, "concurrency": 1}
     samples = []
     for _ in range(count):
         began = time.perf_counter()
         req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
         urllib.request.urlopen(req, timeout=30).read()
         samples.append((time.perf_counter() - began) * 1000)
-    del spec
     samples.sort()
     return round(samples[len(samples) // 2], 2)
 
 
-def bench_engine(engine: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
-    store = SqlStore(url)
+def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    from commons.config import Settings
+    from commons.wiring import build_store
+
+    store: Any = build_store(Settings.from_env(store_env))
     migrations.migrate(store)
-    tenant = seed_tenant(store, 10_000)
+    bulk = isinstance(store, SqlStore)
+    seed = seed_tenant if bulk else seed_tenant_through_store
+    tenant = seed(store, args.throughput_tenant if bulk else min(args.throughput_tenant, 1000))
     now = datetime.now(timezone.utc)
     month_path = f"/time-entries?month={now.month}&year={now.year}&timezone_offset=0"
     user = mint_token(SECRET, user_id=tenant.user_id, tenant_id=tenant.tenant_id, email="user0@example.com", ttl_seconds=7200)
@@ -80,7 +83,7 @@ def bench_engine(engine: str, url: str, args: argparse.Namespace) -> dict[str, A
                for i in range(args.concurrency)]
     refs = {"project_id": tenant.project_ids[0], "activity_id": tenant.activity_ids[0]}
     port = free_port()
-    server = _gunicorn(url, port, args.workers)
+    server = _gunicorn(store_env, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     common = {"duration": args.duration, "concurrency": args.concurrency}
     results: dict[str, Any] = {}
@@ -97,8 +100,8 @@ def bench_engine(engine: str, url: str, args: argparse.Namespace) -> dict[str, A
         for name, spec in specs.items():
             results[name] = _load(base, {**common, **spec})
         growth = {}
-        for size in args.sizes:
-            grown = seed_tenant(store, size, seed=size)
+        for size in args.sizes if bulk else args.cosmos_sizes:
+            grown = seed(store, size, seed=size)
             token = mint_token(SECRET, user_id=grown.user_id, tenant_id=grown.tenant_id, email="user0@example.com", ttl_seconds=7200)
             growth[size] = {
                 "list": _sequential_p50(base, month_path, token),
@@ -134,19 +137,31 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--sizes", default="1000,10000,100000", help="tenant sizes for the growth table")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="tenant sizes for the growth table (SQL)")
+    parser.add_argument("--cosmos-sizes", default="200,1000,2000",
+                        help="tenant sizes on the Cosmos test server (its queries cost O(n^2) in the container size)")
+    parser.add_argument("--throughput-tenant", type=int, default=10_000, help="entries in the throughput tenant")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.cosmos_sizes = [int(s) for s in args.cosmos_sizes.split(",")]
     for engine in args.engines.split(","):
         if engine == "sqlite":
             folder = tempfile.mkdtemp(prefix="tt-bench-")
-            report(engine, bench_engine(engine, f"sqlite:///{folder}/bench.db", args))
+            report(engine, bench_engine(engine, {"SQL_DATABASE_URI": f"sqlite:///{folder}/bench.db"}, args))
         elif engine == "postgresql":
             server = start_postgres()
             try:
-                report(engine, bench_engine(engine, server.url, args))
+                report(engine, bench_engine(engine, {"SQL_DATABASE_URI": server.url}, args))
             finally:
                 server.remove()
+        elif engine == "cosmos":
+            proc, url = start_cosmos_server()
+            env = {"DATABASE_ACCOUNT_URI": url, "DATABASE_MASTER_KEY": COSMOS_KEY,
+                   "DATABASE_NAME": "bench", "COSMOS_ENDPOINT_DISCOVERY": "false"}
+            try:
+                report(engine + " (npm protocol server, in-memory, one Node process)", bench_engine(engine, env, args))
+            finally:
+                proc.terminate()
         else:
             raise SystemExit(f"unknown engine {engine}")
     return 0

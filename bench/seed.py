@@ -87,3 +87,40 @@ def seed_tenant(store: SqlStore, total_entries: int, month_entries: int = 200, u
         if rows:
             conn.execute(insert(time_entry), rows)
     return tenant
+
+
+def seed_tenant_through_store(store: Any, total_entries: int, month_entries: int = 200, users: int = 20, seed: int = 7) -> Tenant:
+    """The same shape through the repository contract (any engine; slower than bulk SQL)."""
+    from commons.data_access_layer.events import Actor
+
+    rng = random.Random(seed)
+    tenant = Tenant(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
+    tenant.users = [tenant.user_id] + [str(uuid.uuid4()) for _ in range(users - 1)]
+    now = int(time.time() * 1000)
+    month = current_month_window(now, timezone.utc)
+    admin = Actor(tenant.admin_id, tenant.tenant_id, "admin@example.com", is_admin=True)
+    with store.unit_of_work(admin, write=True) as uow:
+        customers = [uow.customers.add({"name": f"Customer {i}"}) for i in range(5)]
+        tenant.project_ids = [
+            uow.projects.add({"name": f"Project {i}", "customer_id": customers[i % 5]["id"]})["id"] for i in range(20)
+        ]
+        tenant.activity_ids = [uow.activities.add({"name": f"Activity {i}"})["id"] for i in range(5)]
+    for i, user in enumerate(tenant.users):
+        with store.unit_of_work(Actor(user, tenant.tenant_id, f"user{i}@example.com"), write=True) as uow:
+            uow.users.remember(uow.actor)
+    slot = max(1, (min(now, month.end) - month.start - H) // (month_entries + 1))
+    plan: list[tuple[str, int, int | None]] = [
+        (tenant.user_id, month.start + i * slot, month.start + i * slot + min(slot, 30 * 60_000)) for i in range(month_entries)
+    ]
+    plan.append((tenant.user_id, month.start + month_entries * slot, None))
+    for n in range(max(0, total_entries - len(plan))):
+        start = month.start - (n // users + 1) * 2 * H
+        plan.append((tenant.users[n % users], start, start + H))
+    with store.unit_of_work(Actor(tenant.user_id, tenant.tenant_id), write=True) as uow:
+        for owner, start, end in plan:
+            uow.time_entries.add({
+                "owner_id": owner, "project_id": rng.choice(tenant.project_ids), "activity_id": rng.choice(tenant.activity_ids),
+                "description": "Seeded work", "technologies": ["python"], "timezone_offset": 300,
+                "start_at": start, "end_at": end,
+            })
+    return tenant

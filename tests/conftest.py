@@ -8,10 +8,6 @@ skipped with the reason.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,13 +18,13 @@ import migrations
 from commons.config import Settings
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.sql import SqlStore
-from tests.tools.postgres import PostgresServer, free_port, start_postgres
+from tests.tools.cosmos import COSMOS_KEY, start_cosmos_server
+from tests.tools.postgres import PostgresServer, start_postgres
 from time_tracker_api import create_app
 from time_tracker_api.security import mint_token
 
 ENGINES = ["sqlite", "postgresql", "cosmos"]
 ROOT = Path(__file__).resolve().parent.parent
-COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 SECRET = "test-secret-" + "x" * 40
 _postgres_error: list[str] = []
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -71,31 +67,6 @@ def postgres_store(postgres: PostgresServer | None) -> Iterator[SqlStore | None]
     migrations.migrate(target)
     yield target
     target.dispose()
-
-
-def start_cosmos_server() -> tuple[subprocess.Popen[bytes], str]:
-    """The npm Cosmos DB protocol server (through our launcher) on a free loopback port."""
-    if not (ROOT / "node_modules" / "@vercel" / "cosmosdb-server").exists():
-        raise RuntimeError("node_modules/@vercel/cosmosdb-server is missing (run `make install-test`)")
-    node = shutil.which("node")
-    if node is None:
-        raise RuntimeError("node is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [node, str(ROOT / "tests" / "tools" / "cosmos-server.js"), str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the Cosmos test server exited at start") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the Cosmos test server did not start")
 
 
 def cosmos_settings(url: str, database: str) -> Settings:
