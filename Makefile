@@ -7,7 +7,7 @@ PORT ?= 5000
 API_REQS := requirements/time_tracker_api/prod.txt requirements/time_tracker_api/dev.txt
 EVENTS_REQS := requirements/time_tracker_events/prod.txt requirements/time_tracker_events/dev.txt
 
-.PHONY: run test install install-test services clean help bench
+.PHONY: run test install install-test services clean help bench functions-build
 
 help:
 	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/"
@@ -59,3 +59,12 @@ clean:
 ENGINES ?= sqlite
 bench: install-test
 	$(PY) bench/run.py --engines $(ENGINES) $(BENCH_ARGS)
+
+# The Azure Functions app as `func azure functionapp publish <app>` wants it: build/functions.
+functions-build:
+	rm -rf build/functions && mkdir -p build/functions
+	cp time_tracker_events/function_app.py time_tracker_events/host.json build/functions/
+	cp requirements/time_tracker_events/prod.txt build/functions/requirements.txt
+	cp -r commons time_tracker_events build/functions/
+	find build/functions -name __pycache__ -prune -exec rm -rf {} +
+	@echo "cd build/functions && func azure functionapp publish <app-name> --python"

@@ -73,6 +73,20 @@ def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events_run(args: argparse.Namespace) -> int:
+    """Feed the store's changes (SQL outbox or Cosmos change feed) to the event handler."""
+    import logging
+
+    from commons.wiring import build_store
+    from time_tracker_events.runner import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = build_store(_settings())
+    stored = run(store, args.name, once=args.once, batch_size=args.batch, poll_seconds=args.poll)
+    print(f"{stored} new events")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="Time Tracker developer commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swagger.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
     swagger.set_defaults(func=cmd_gen_swagger_json)
+
+    events = sub.add_parser("events", help="the audit events runner", description="The audit events runner")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    runner = events_sub.add_parser("run", help=cmd_events_run.__doc__, description=cmd_events_run.__doc__)
+    runner.add_argument("--once", action="store_true", help="handle what is there, then exit")
+    runner.add_argument("--name", default="default", help="checkpoint name (one per runner)")
+    runner.add_argument("--batch", type=int, default=500, help="changes per batch")
+    runner.add_argument("--poll", type=float, default=1.0, help="seconds between polls when idle")
+    runner.set_defaults(func=cmd_events_run)
     return parser
 
 

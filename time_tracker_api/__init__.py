@@ -62,7 +62,7 @@ def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) ->
 
 
 def build_api(app: Flask) -> Api:
-    from time_tracker_api import activities, customers, health, project_types, projects, technologies, time_entries
+    from time_tracker_api import activities, customers, events, health, project_types, projects, technologies, time_entries
 
     api = Api(
         app,
@@ -84,7 +84,7 @@ def build_api(app: Flask) -> Api:
         catch_all_404s=True,
     )
     api.representations["application/json"] = _output_json
-    for module in (projects, activities, time_entries, project_types, customers, technologies, health):
+    for module in (projects, activities, time_entries, project_types, customers, technologies, events, health):
         api.add_namespace(module.ns)
     register_error_handlers(api)
     return api

@@ -15,6 +15,8 @@ are built from its single-document guarantees:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import random
 import threading
@@ -38,6 +40,8 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
     Conflict,
     EntryQuery,
+    EventQuery,
+    Invalid,
     NotFound,
     PreconditionFailed,
     Record,
@@ -54,7 +58,10 @@ LEASE_MS = 10_000
 #: A name guard whose item does not exist yet is left alone this long (its writer may be busy).
 GUARD_GRACE_MS = 30_000
 LEASE_WAIT_S = 10.0
-_SYSTEM = ("_rid", "_self", "_ts", "_attachments", "_last_event_ctx", "created_at", "updated_at", "_lsn")
+_SYSTEM = ("_rid", "_self", "_ts", "_attachments", "_last_event_ctx", "_recent_events", "created_at", "updated_at", "_lsn")
+
+#: Stored fields that records leave out but rewrites keep.
+_KEPT = ("created_at", "_last_event_ctx", "_recent_events")
 
 #: Containers, their partition key and what their indexes must serve.
 CONTAINERS: dict[str, dict[str, Any]] = {
@@ -85,7 +92,12 @@ def indexing_policy(name: str) -> dict[str, Any]:
         "indexingMode": "consistent",
         "automatic": True,
         "includedPaths": [{"path": "/*"}],
-        "excludedPaths": [{"path": '/"_etag"/?'}, {"path": "/_last_event_ctx/*"}, {"path": "/description/?"}],
+        "excludedPaths": [
+            {"path": '/"_etag"/?'},
+            {"path": "/_last_event_ctx/*"},
+            {"path": "/_recent_events/*"},
+            {"path": "/description/?"},
+        ],
     }
     composite = CONTAINERS[name].get("composite")
     if composite:
@@ -101,6 +113,18 @@ def _record(doc: Mapping[str, Any], marker: bool = True) -> Record:
     data = {k: v for k, v in doc.items() if k not in _SYSTEM}
     data["deleted"] = data.get("deleted") if marker else None
     return data
+
+
+#: How many recent write contexts a document carries (see `_stamp`).
+RECENT_EVENTS = 20
+
+
+def _stamp(doc: dict[str, Any], context: dict[str, Any]) -> None:
+    """Stamp the write's context, and keep the last few in `_recent_events`: the change feed
+    delivers only the latest version of a document, so writes in quick succession would
+    otherwise lose their events; the handler emits one event per context (idempotently)."""
+    doc["_last_event_ctx"] = context
+    doc["_recent_events"] = [*(doc.get("_recent_events") or []), context][-RECENT_EVENTS:]
 
 
 def _params(**values: Any) -> list[dict[str, Any]]:
@@ -278,8 +302,8 @@ class CosmosCatalogue:
             deleted=None,
             created_at=now,
             updated_at=now,
-            _last_event_ctx=event_context(self._uow.actor, self.spec.container, CREATE, now),
         )
+        _stamp(doc, event_context(self._uow.actor, self.spec.container, CREATE, now))
         if not self._marker:
             doc.setdefault("status", "active")
         if self.spec.container == "project":
@@ -304,9 +328,10 @@ class CosmosCatalogue:
         if if_match is not None and if_match != current["_etag"]:
             raise PreconditionFailed(f"{self.spec.label} was changed by someone else (ETag mismatch); reload it and retry")
         now = _now_ms()
-        doc = {k: v for k, v in current.items() if k not in _SYSTEM or k in ("created_at",)}
+        doc = {k: v for k, v in current.items() if k not in _SYSTEM or k in _KEPT}
         doc.update(changes)
-        doc.update(updated_at=now, _last_event_ctx=event_context(self._uow.actor, self.spec.container, action, now))
+        doc["updated_at"] = now
+        _stamp(doc, event_context(self._uow.actor, self.spec.container, action, now))
         doc.pop("_etag", None)
         was_live, is_live = self._live(current), self._live(doc)
         old_guard = self._guard_id(current) if was_live else None
@@ -320,7 +345,7 @@ class CosmosCatalogue:
             raise
         if old_guard and old_guard != new_guard:
             self._release(old_guard, item_id)
-        previous = {k: v for k, v in current.items() if k not in _SYSTEM or k in ("created_at", "_last_event_ctx")}
+        previous = {k: v for k, v in current.items() if k not in _SYSTEM or k in _KEPT}
         previous.pop("_etag", None)
         self._uow.undo(lambda: self._items.replace(previous, stored["_etag"]))
         return _record(stored, self._marker)
@@ -536,8 +561,8 @@ class CosmosTimeEntries:
             deleted=None,
             created_at=now,
             updated_at=now,
-            _last_event_ctx=event_context(self._uow.actor, "time_entry", CREATE, now),
         )
+        _stamp(doc, event_context(self._uow.actor, "time_entry", CREATE, now))
         stored = self._items.create(doc)
         self._uow.undo(lambda: self._items.delete(doc["id"]))
         return _record(stored)
@@ -558,12 +583,13 @@ class CosmosTimeEntries:
         if (if_match is not None and if_match != stored["_etag"]) or expected != stored["_etag"]:
             raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
         now = _now_ms()
-        doc = {k: v for k, v in stored.items() if k not in _SYSTEM or k == "created_at"}
+        doc = {k: v for k, v in stored.items() if k not in _SYSTEM or k in _KEPT}
         doc.pop("_etag", None)
         doc.update(changes)
-        doc.update(updated_at=now, _last_event_ctx=event_context(self._uow.actor, "time_entry", action, now, description))
+        doc["updated_at"] = now
+        _stamp(doc, event_context(self._uow.actor, "time_entry", action, now, description))
         replaced = self._items.replace(doc, stored["_etag"])
-        previous = {k: v for k, v in stored.items() if k not in _SYSTEM or k in ("created_at", "_last_event_ctx")}
+        previous = {k: v for k, v in stored.items() if k not in _SYSTEM or k in _KEPT}
         previous.pop("_etag", None)
         self._uow.undo(lambda: self._items.replace(previous, replaced["_etag"]))
         written = _record(replaced)
@@ -616,6 +642,93 @@ class CosmosUsers:
         return {d["id"]: d["email"] for d in docs}
 
 
+def _cursor(token: str | None) -> str | None:
+    """The SDK's continuation from the URL-safe token the API gave."""
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, binascii.Error):
+        raise Invalid("continuation is not a token this API gave") from None
+
+
+def _token(continuation: str | None) -> str | None:
+    return base64.urlsafe_b64encode(continuation.encode()).decode() if continuation else None
+
+
+class CosmosEvents:
+    """The audit log of one tenant, newest first, paged with continuation tokens."""
+
+    def __init__(self, uow: CosmosUnitOfWork) -> None:
+        self._items = uow.container("event", "Event")
+
+    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+        text = "SELECT * FROM c WHERE c.tenant_id = @tenant"
+        params: dict[str, Any] = {}
+        for field in ("item_id", "container_id", "user_id", "action"):
+            value = getattr(query, field)
+            if value:
+                text += f" AND c.{field} = @{field}"
+                params[field] = value
+        if query.start is not None:
+            text += " AND c.date_at >= @start"
+            params["start"] = query.start
+        if query.end is not None:
+            text += " AND c.date_at < @end"
+            params["end"] = query.end
+        pages = self._items.proxy.query_items(
+            text + " ORDER BY c.date_at DESC",
+            parameters=_params(tenant=self._items.tenant, **params),
+            partition_key=self._items.tenant,
+            max_item_count=query.limit,
+        ).by_page(_cursor(query.continuation))
+        try:
+            docs = list(next(pages))
+        except StopIteration:
+            return [], None
+        except exceptions.CosmosHttpResponseError as error:
+            if error.status_code == 400 and query.continuation:
+                raise Invalid("continuation is not a token this API gave") from None
+            raise
+        events = [{k: v for k, v in d.items() if k not in _SYSTEM and k not in ("_etag", "date_at", "event_id")} for d in docs]
+        return events, _token(pages.continuation_token)
+
+
+class CosmosChangeFeed:
+    """The business containers' change feeds; continuations kept in the `leases` container."""
+
+    FEEDS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+
+    def __init__(self, store: CosmosStore, name: str) -> None:
+        self.store = store
+        self.lease_id = f"events-runner:{name}"
+
+    def _tokens(self) -> dict[str, Any]:
+        try:
+            doc = self.store.proxy("leases").read_item(self.lease_id, partition_key=self.lease_id)
+        except exceptions.CosmosResourceNotFoundError:
+            return {}
+        return dict(doc.get("continuations") or {})
+
+    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+        tokens = self._tokens()
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for container in self.FEEDS:
+            proxy = self.store.proxy(container)
+            token = tokens.get(container)
+            feed = (
+                proxy.query_items_change_feed(continuation=token, max_item_count=limit)
+                if token
+                else proxy.query_items_change_feed(start_time="Beginning", max_item_count=limit)
+            )
+            batch += [(container, dict(doc)) for doc in feed]
+            tokens[container] = proxy.client_connection.last_response_headers.get("etag") or token
+        return batch, tokens
+
+    def commit(self, position: dict[str, Any]) -> None:
+        self.store.proxy("leases").upsert_item({"id": self.lease_id, "continuations": position})
+
+
 class CosmosUnitOfWork:
     """The repositories of one actor. Cosmos has no transaction across documents, so each
     write registers its undo; a unit of work that fails undoes its writes in reverse order
@@ -634,6 +747,7 @@ class CosmosUnitOfWork:
         self.technologies = CosmosCatalogue(self, TECHNOLOGIES)
         self.time_entries = CosmosTimeEntries(self)
         self.users = CosmosUsers(self)
+        self.events = CosmosEvents(self)
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -740,8 +854,8 @@ class CosmosStore:
             self.client.create_database_if_not_exists(self.database_name)
             existing = {c["id"] for c in self.database.list_containers()}
             for name in names:
-                if name in existing:
-                    continue
+                if name in existing or name not in CONTAINERS:
+                    continue  # kept, or a table only SQL needs (its outbox)
                 try:
                     self.database.create_container(
                         name, partition_key=PartitionKey(path=CONTAINERS[name]["pk"]), indexing_policy=indexing_policy(name)
@@ -752,6 +866,23 @@ class CosmosStore:
         except (exceptions.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError) as error:
             raise _translate(error) from error
         return created
+
+    def change_feed(self, name: str) -> CosmosChangeFeed:
+        return CosmosChangeFeed(self, name)
+
+    def record_events(self, events: Iterable[Mapping[str, Any]]) -> int:
+        from commons.domain.clock import parse_instant
+
+        proxy = self.proxy("event")
+        new = 0
+        for item in events:
+            doc = {**item, "date_at": parse_instant(item["date"], "date")}
+            try:
+                proxy.create_item(doc)
+                new += 1
+            except exceptions.CosmosResourceExistsError:
+                pass  # delivered before: the id is the write's own
+        return new
 
     def ping(self) -> None:
         try:

@@ -177,6 +177,37 @@ class Users(Protocol):
         """E-mail by user id, in one round trip."""
 
 
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of the audit log of one tenant (all optional), newest first."""
+
+    item_id: str | None = None
+    container_id: str | None = None
+    user_id: str | None = None
+    action: str | None = None
+    start: int | None = None
+    end: int | None = None
+    limit: int = 50
+    continuation: str | None = None
+
+
+class Events(Protocol):
+    """The audit log of one tenant."""
+
+    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+        """A page of events and the token of the next page (None at the end)."""
+
+
+class ChangeFeed(Protocol):
+    """Changed documents in write order, from a named checkpoint (at-least-once)."""
+
+    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], Any]:
+        """Up to `limit` (container, document) pairs after the checkpoint, and their end."""
+
+    def commit(self, position: Any) -> None:
+        """Move the checkpoint to `position` (what `read` answered)."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one actor, sharing one transaction where the engine has them."""
 
@@ -188,6 +219,7 @@ class UnitOfWork(Protocol):
     technologies: Catalogue
     time_entries: TimeEntries
     users: Users
+    events: Events
 
     def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
 
@@ -205,6 +237,13 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise Unavailable when the store cannot be reached."""
+
+    def change_feed(self, name: str) -> ChangeFeed:
+        """The changes after the checkpoint called `name`."""
+
+    def record_events(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Store audit events; an event whose id is stored already is skipped (idempotent).
+        Answers how many were new."""
 
     def dispose(self) -> None:
         """Release connections (tests, shutdown)."""

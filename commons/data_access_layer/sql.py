@@ -9,6 +9,8 @@ advisory lock is taken, so check-then-act sequences are atomic on both.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fcntl
 import threading
 import time
@@ -56,6 +58,8 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
     Conflict,
     EntryQuery,
+    EventQuery,
+    Invalid,
     NotFound,
     PreconditionFailed,
     Record,
@@ -183,6 +187,43 @@ app_user = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# The outbox: every write adds its document here in the same transaction; the events runner
+# reads it in order (`cli.py events run`).
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(_TENANT), nullable=False),
+    Column("container_id", String(64), nullable=False),
+    Column("item_id", String(_ID), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+event_log = Table(
+    "event",
+    metadata,
+    Column("tenant_id", String(_TENANT), primary_key=True),
+    Column("id", String(_ID), primary_key=True),
+    Column("item_id", String(_ID), nullable=False),
+    Column("container_id", String(64), nullable=False),
+    Column("user_id", String(_ID), nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("session_id", String(64), nullable=True),
+    Column("date_at", BigInteger, nullable=False),
+)
+Index("ix_event_tenant_date", event_log.c.tenant_id, event_log.c.date_at, event_log.c.id)
+Index("ix_event_tenant_item", event_log.c.tenant_id, event_log.c.item_id, event_log.c.date_at)
+
+event_checkpoint = Table(
+    "event_checkpoint",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 migration = Table(
     "migration",
     metadata,
@@ -277,6 +318,7 @@ class _SqlRepository:
         )
         stmt = _statement(("insert", self._table.name), self._table.insert)
         self._uow.execute_write(stmt, self.label, values)
+        self._uow.log_change(self.container, values)
         return _record_from(values, self.marker)
 
     def _write(
@@ -309,7 +351,9 @@ class _SqlRepository:
         params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
         if self._uow.execute_write(stmt, self.label, params).rowcount != 1:
             raise PreconditionFailed(f"{self.label} was changed by someone else; reload it and retry")
-        return _record_from({**row, **values}, self.marker)
+        written = {**row, **values}
+        self._uow.log_change(self.container, written)
+        return _record_from(written, self.marker)
 
 
 class SqlCatalogue(_SqlRepository):
@@ -631,6 +675,87 @@ class SqlUsers:
         return {row.id: row.email for row in self._uow.conn.execute(stmt)}
 
 
+def _encode_cursor(date_at: int, event_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([date_at, event_id])).decode()
+
+
+def _decode_cursor(token: str) -> tuple[int, str]:
+    try:
+        date_at, event_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(date_at), str(event_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise Invalid("continuation is not a token this API gave") from None
+
+
+def event_record(row: Mapping[str, Any]) -> Record:
+    from commons.domain.clock import format_instant
+
+    data = {k: row[k] for k in ("id", "tenant_id", "item_id", "container_id", "user_id", "action", "description", "session_id")}
+    data["date"] = format_instant(row["date_at"])
+    return data
+
+
+class SqlEvents:
+    """The audit log of one tenant: keyset pages, newest first (cost follows the page)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+        e = event_log
+        stmt = select(e).where(e.c.tenant_id == self._uow.actor.tenant_id)
+        for column, value in (("item_id", query.item_id), ("container_id", query.container_id),
+                              ("user_id", query.user_id), ("action", query.action)):
+            if value:
+                stmt = stmt.where(e.c[column] == value)
+        if query.start is not None:
+            stmt = stmt.where(e.c.date_at >= query.start)
+        if query.end is not None:
+            stmt = stmt.where(e.c.date_at < query.end)
+        if query.continuation:
+            date_at, event_id = _decode_cursor(query.continuation)
+            stmt = stmt.where(or_(e.c.date_at < date_at, and_(e.c.date_at == date_at, e.c.id < event_id)))
+        stmt = stmt.order_by(e.c.date_at.desc(), e.c.id.desc()).limit(query.limit + 1)
+        rows = [dict(r._mapping) for r in self._uow.conn.execute(stmt)]
+        token = _encode_cursor(rows[query.limit - 1]["date_at"], rows[query.limit - 1]["id"]) if len(rows) > query.limit else None
+        return [event_record(r) for r in rows[: query.limit]], token
+
+
+#: The advisory lock key that orders outbox writes on PostgreSQL (any constant of our own).
+OUTBOX_LOCK = 0x7474_6F75_7462
+
+
+class SqlChangeFeed:
+    """The outbox read in sequence order from a named checkpoint."""
+
+    def __init__(self, store: SqlStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def position(self) -> int:
+        with self.store.engine.connect() as conn:
+            found = conn.execute(select(event_checkpoint.c.position).where(event_checkpoint.c.name == self.name)).scalar()
+        return int(found or 0)
+
+    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+        after = self.position()
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(change_log).where(change_log.c.seq > after).order_by(change_log.c.seq).limit(limit)
+            ).fetchall()
+        # Gaps in the sequence are rolled-back writes, never writes in flight (`log_change`).
+        batch = [(row.container_id, dict(row.document)) for row in rows]
+        return batch, rows[-1].seq if rows else after
+
+    def commit(self, position: int) -> None:
+        values = {"name": self.name, "position": position, "updated_at": now_ms()}
+        insert = postgresql_insert if self.store.engine_name == "postgresql" else sqlite_insert
+        stmt = insert(event_checkpoint).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=[event_checkpoint.c.name], set_={"position": position, "updated_at": values["updated_at"]})
+        with self.store.engine.begin() as conn:
+            conn.execute(stmt)
+
+
 class SqlUnitOfWork:
     """The repositories of one actor over one connection and transaction."""
 
@@ -639,6 +764,7 @@ class SqlUnitOfWork:
         self.actor = actor
         #: Callers whose e-mail this process already stored (shared by the store's units).
         self.remembered = remembered
+        self._outbox_locked = False
         self.customers = SqlCatalogue(self, CUSTOMERS)
         self.project_types = SqlCatalogue(self, PROJECT_TYPES)
         self.projects = SqlCatalogue(self, PROJECTS)
@@ -646,6 +772,7 @@ class SqlUnitOfWork:
         self.technologies = SqlCatalogue(self, TECHNOLOGIES)
         self.time_entries = SqlTimeEntries(self)
         self.users = SqlUsers(self)
+        self.events = SqlEvents(self)
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -653,6 +780,25 @@ class SqlUnitOfWork:
 
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
+
+    def log_change(self, container: str, row: Mapping[str, Any]) -> None:
+        """The written document, as a change feed delivers it, into the outbox.
+
+        On PostgreSQL the outbox is written under one transaction-level lock, so sequence
+        numbers become visible in commit order: a reader that sees number n+1 knows that n is
+        committed or rolled back for good, never still in flight. (SQLite writers are
+        serialised already.)"""
+        if not self._outbox_locked and self.conn.dialect.name == "postgresql":
+            self.conn.execute(_statement(("outbox_lock",), lambda: select(func.pg_advisory_xact_lock(OUTBOX_LOCK))))
+            self._outbox_locked = True
+        document = {k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")}
+        document["_last_event_ctx"] = row["last_event_ctx"]
+        document["_etag"] = row.get("etag") or row.get("_etag")
+        stmt = _statement(("insert", "change_log"), change_log.insert)
+        self.conn.execute(
+            stmt,
+            {"tenant_id": row["tenant_id"], "container_id": container, "item_id": row["id"], "document": document, "created_at": now_ms()},
+        )
 
     def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
         # No savepoint: a rejected row aborts the whole unit of work, which is what we want.
@@ -674,7 +820,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _is_sqlite(url: str) -> bool:
@@ -777,6 +923,27 @@ class SqlStore:
                     table.create(conn)
                     created.append(name)
         return created
+
+    def change_feed(self, name: str) -> SqlChangeFeed:
+        return SqlChangeFeed(self, name)
+
+    def record_events(self, events: Iterable[Mapping[str, Any]]) -> int:
+        from commons.domain.clock import parse_instant
+
+        rows = [
+            {
+                "tenant_id": e["tenant_id"], "id": e["id"], "item_id": e["item_id"], "container_id": e["container_id"],
+                "user_id": e.get("user_id"), "action": e["action"], "description": e.get("description"),
+                "session_id": e.get("session_id"), "date_at": parse_instant(e["date"], "date"),
+            }
+            for e in events
+        ]
+        if not rows:
+            return 0
+        insert = postgresql_insert if self.engine_name == "postgresql" else sqlite_insert
+        stmt = insert(event_log).on_conflict_do_nothing(index_elements=[event_log.c.tenant_id, event_log.c.id])
+        with self._writer_turn(True), self._writer.begin() as conn:
+            return int(conn.execute(stmt, rows).rowcount or 0)
 
     def ping(self) -> None:
         try:

@@ -1,0 +1,78 @@
+"""The audit log (`/events`, admin): who created, changed or deleted what, and when."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask_restx import Namespace, fields, inputs, reqparse
+
+from commons.data_access_layer.repository import EventQuery, Record, Store
+from commons.domain.clock import parse_query_bound, zone_from
+from commons.domain.errors import Invalid
+from time_tracker_api.resources import ERROR, Base, store
+from time_tracker_api.security import Identity, current_identity, require_admin
+
+ns = Namespace("events", description="Audit events of your tenant (admin)")
+ns.add_model(ERROR.name, ERROR)
+
+event = ns.model(
+    "Event",
+    {
+        "id": fields.String(description="Derived from the write's own id: one event per write"),
+        "tenant_id": fields.String,
+        "user_id": fields.String(description="Who wrote"),
+        "action": fields.String(enum=["create", "update", "delete"]),
+        "description": fields.String(example="Stop time entry"),
+        "item_id": fields.String,
+        "container_id": fields.String(example="time_entry"),
+        "session_id": fields.String,
+        "date": fields.String(example="2024-05-01T09:30:00.000Z"),
+    },
+)
+page = ns.model(
+    "EventPage",
+    {
+        "data": fields.List(fields.Nested(event)),
+        "continuation": fields.String(description="Pass it back for the next page; null at the end"),
+    },
+)
+
+args = reqparse.RequestParser()
+for name in ("item_id", "container_id", "user_id"):
+    args.add_argument(name, location="args")
+args.add_argument("action", choices=("create", "update", "delete"), location="args")
+args.add_argument("start_date", location="args", help="From this instant (naive and bare dates in your zone)")
+args.add_argument("end_date", location="args", help="Until this instant (a bare date includes that day)")
+args.add_argument("timezone_offset", type=int, location="args")
+args.add_argument("timezone", location="args")
+args.add_argument("limit", type=inputs.int_range(1, 500), default=50, location="args", help="Page size (max 500)")
+args.add_argument("continuation", location="args", help="The token of the previous page")
+
+
+def list_events(store: Store, identity: Identity, a: Mapping[str, Any]) -> tuple[list[Record], str | None]:
+    """A page of the tenant's audit events (admins only)."""
+    require_admin(identity)
+    zone = zone_from(a.get("timezone_offset"), a.get("timezone"))
+    start = parse_query_bound(a["start_date"], "start_date", zone) if a.get("start_date") else None
+    end = parse_query_bound(a["end_date"], "end_date", zone, end=True) if a.get("end_date") else None
+    if start is not None and end is not None and end < start:
+        raise Invalid("end_date must not be before start_date")
+    query = EventQuery(
+        item_id=a.get("item_id"), container_id=a.get("container_id"), user_id=a.get("user_id"),
+        action=a.get("action"), start=start, end=end, limit=a.get("limit") or 50, continuation=a.get("continuation"),
+    )
+    with store.unit_of_work(identity) as uow:
+        return uow.events.list(query)
+
+
+@ns.route("")
+@ns.response(401, "Missing or invalid token", ERROR)
+@ns.response(403, "Not an admin", ERROR)
+class Events(Base):
+    @ns.expect(args)
+    @ns.response(200, "A page of events, newest first", page)
+    @ns.response(400, "Malformed filter or token", ERROR)
+    def get(self) -> Any:
+        """Audit events of your tenant, newest first, filtered and paginated (admin)"""
+        data, token = list_events(store(), current_identity(), args.parse_args())
+        return {"data": data, "continuation": token}
