@@ -73,6 +73,24 @@ def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grant_admin(args: argparse.Namespace) -> int:
+    """Give a user the admin role (the first admin of a tenant, typically)."""
+    from commons.data_access_layer.events import Actor
+    from commons.directory.local import LocalDirectory
+    from commons.wiring import build_directory, build_store
+
+    settings = _settings()
+    store = build_store(settings)
+    directory = build_directory(settings, store)
+    actor = Actor(user_id="cli", tenant_id=args.tenant, is_admin=True)
+    if isinstance(directory, LocalDirectory):
+        user = directory.set_role(actor, args.user, "admin", not args.revoke, create=True)
+    else:
+        user = directory.set_role(actor, args.user, "admin", not args.revoke)
+    print(json.dumps(user, indent=2))
+    return 0
+
+
 def cmd_events_run(args: argparse.Namespace) -> int:
     """Feed the store's changes (SQL outbox or Cosmos change feed) to the event handler."""
     import logging
@@ -108,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swagger.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
     swagger.set_defaults(func=cmd_gen_swagger_json)
+
+    grant = sub.add_parser("grant-admin", help=cmd_grant_admin.__doc__, description=cmd_grant_admin.__doc__)
+    grant.add_argument("user", help="the user's id (oid)")
+    grant.add_argument("--tenant", default=DEV_TENANT, help="the tenant id (tid)")
+    grant.add_argument("--revoke", action="store_true", help="take the role away instead")
+    grant.set_defaults(func=cmd_grant_admin)
 
     events = sub.add_parser("events", help="the audit events runner", description="The audit events runner")
     events_sub = events.add_subparsers(dest="events_command", required=True)

@@ -80,6 +80,13 @@ class Settings:
     ms_authority: str | None = None
     ms_scope: str | None = None
     ms_endpoint: str | None = None
+    #: The B2C extension attributes that hold the roles.
+    ms_role_attribute: str = "extension_1d76efa96f604499acc0c0ee116a1453_role"
+    ms_test_role_attribute: str = "extension_1d76efa96f604499acc0c0ee116a1453_role_test"
+
+    @property
+    def uses_graph(self) -> bool:
+        return all((self.ms_client_id, self.ms_secret, self.ms_authority, self.ms_scope, self.ms_endpoint))
 
     @property
     def uses_cosmos(self) -> bool:
@@ -133,6 +140,8 @@ class Settings:
             ms_authority=_str(env, "MS_AUTHORITY"),
             ms_scope=_str(env, "MS_SCOPE"),
             ms_endpoint=_str(env, "MS_ENDPOINT"),
+            ms_role_attribute=_str(env, "MS_ROLE_ATTRIBUTE") or cls.ms_role_attribute,
+            ms_test_role_attribute=_str(env, "MS_TEST_ROLE_ATTRIBUTE") or cls.ms_test_role_attribute,
         )
         settings.validate()
         return settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commons.config import DEFAULT_SQLITE_PATH, Settings
 from commons.data_access_layer.repository import Store
+from commons.directory import Directory
 
 
 def build_store(settings: Settings) -> Store:
@@ -17,3 +18,14 @@ def build_store(settings: Settings) -> Store:
     if settings.sql_database_uri.startswith(f"sqlite:///{DEFAULT_SQLITE_PATH}"):
         DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     return SqlStore(settings.sql_database_uri)
+
+
+def build_directory(settings: Settings, store: Store) -> Directory:
+    """Microsoft Graph when MS_* are all set, otherwise the store's own directory."""
+    if settings.uses_graph:
+        from commons.directory.graph import GraphDirectory
+
+        return GraphDirectory(settings)
+    from commons.directory.local import LocalDirectory
+
+    return LocalDirectory(store)

@@ -16,7 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
-from commons.wiring import build_store
+from commons.directory import Directory
+from commons.wiring import build_directory, build_store
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
@@ -31,6 +32,7 @@ class Services:
     settings: Settings
     store: Store
     verifier: TokenVerifier
+    directory: Directory
     #: Epoch milliseconds now; replaceable in tests.
     clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
@@ -62,7 +64,17 @@ def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) ->
 
 
 def build_api(app: Flask) -> Api:
-    from time_tracker_api import activities, customers, events, health, project_types, projects, technologies, time_entries
+    from time_tracker_api import (
+        activities,
+        customers,
+        events,
+        health,
+        project_types,
+        projects,
+        technologies,
+        time_entries,
+        users,
+    )
 
     api = Api(
         app,
@@ -84,7 +96,7 @@ def build_api(app: Flask) -> Api:
         catch_all_404s=True,
     )
     api.representations["application/json"] = _output_json
-    for module in (projects, activities, time_entries, project_types, customers, technologies, events, health):
+    for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
         api.add_namespace(module.ns)
     register_error_handlers(api)
     return api
@@ -104,7 +116,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
     logging.getLogger("azure").setLevel(logging.WARNING)
-    app.extensions["time_tracker"] = Services(settings, store or build_store(settings), verifier)
+    store = store or build_store(settings)
+    app.extensions["time_tracker"] = Services(settings, store, verifier, build_directory(settings, store))
     CORS(
         app,
         origins=list(settings.cors_origins),

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import replace
 from functools import wraps
 from typing import Any, Callable, Mapping, TypeVar
 
@@ -178,10 +179,15 @@ def bearer_token(headers: Mapping[str, str]) -> str:
 
 
 def current_identity() -> Identity:
+    """The verified caller of this request; the directory is told about them and may make
+    them an admin (its answer is cached for a short while)."""
     identity = g.get("identity")
     if identity is None:
-        verifier: TokenVerifier = current_app.extensions["time_tracker"].verifier
-        identity = identity_from(verifier.claims(bearer_token(request.headers)))
+        services = current_app.extensions["time_tracker"]
+        identity = identity_from(services.verifier.claims(bearer_token(request.headers)))
+        services.directory.seen(identity)
+        if not identity.is_admin and services.directory.is_admin(identity):
+            identity = replace(identity, is_admin=True)
         g.identity = identity
     return identity
 

@@ -641,6 +641,39 @@ class CosmosUsers:
         )
         return {d["id"]: d["email"] for d in docs}
 
+    @staticmethod
+    def _user(doc: Mapping[str, Any]) -> Record:
+        return {"id": doc["id"], "tenant_id": doc["tenant_id"], "email": doc.get("email") or None, "name": doc.get("name"),
+                "roles": list(doc.get("roles") or []), "groups": list(doc.get("groups") or [])}
+
+    def get(self, user_id: str) -> Record:
+        return self._user(self._items.read(user_id))
+
+    def list(self) -> list[Record]:
+        docs = self._items.query("SELECT * FROM c WHERE c.tenant_id = @tenant")
+        return sorted((self._user(d) for d in docs), key=lambda u: (u["name"] or "", u["id"]))
+
+    def change(self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False) -> Record:
+        """Apply `mutate(roles, groups)` with `If-Match`, retrying when someone else won."""
+        for _ in range(20):
+            try:
+                doc = self._items.read(user_id)
+            except NotFound:
+                if not create:
+                    raise
+                try:
+                    self._items.create({"id": user_id, "tenant_id": self._items.tenant, "email": "", "name": None, "roles": [], "groups": []})
+                except Conflict:
+                    pass
+                continue
+            roles, groups = mutate(list(doc.get("roles") or []), list(doc.get("groups") or []))
+            try:
+                stored = self._items.replace({**{k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"}, "roles": roles, "groups": groups}, doc["_etag"])
+                return self._user(stored)
+            except PreconditionFailed:
+                time.sleep(random.uniform(0.002, 0.02))
+        raise Unavailable("Too many simultaneous changes to this user; try again")
+
 
 def _cursor(token: str | None) -> str | None:
     """The SDK's continuation from the URL-safe token the API gave."""

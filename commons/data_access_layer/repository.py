@@ -9,7 +9,7 @@ with the entity's fields plus `id`, `tenant_id`, `deleted`, and `_etag` (the ver
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection, ContextManager, Iterable, Literal, Mapping, Protocol
+from typing import Any, Callable, Collection, ContextManager, Iterable, Literal, Mapping, Protocol
 
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of the contract)
@@ -175,6 +175,18 @@ class Users(Protocol):
 
     def emails(self, user_ids: Collection[str]) -> dict[str, str]:
         """E-mail by user id, in one round trip."""
+
+    def get(self, user_id: str) -> Record:
+        """`{id, tenant_id, email, name, roles, groups}`; NotFound when never seen."""
+
+    def list(self) -> list[Record]:
+        """Every user of the tenant, by name."""
+
+    def change(
+        self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False
+    ) -> Record:
+        """Atomically replace the user's (roles, groups) by `mutate(roles, groups)`; with
+        `create`, a user never seen is recorded first."""
 
 
 @dataclass(frozen=True)

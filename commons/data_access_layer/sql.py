@@ -18,7 +18,7 @@ import uuid
 
 import orjson
 from contextlib import contextmanager
-from typing import Any, Collection, Iterable, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from sqlalchemy import (
     JSON,
@@ -184,6 +184,8 @@ app_user = Table(
     Column("id", String(_ID), primary_key=True),
     Column("email", String(320), nullable=False),
     Column("name", String(255), nullable=True),
+    Column("roles", JSON, nullable=True),
+    Column("groups", JSON, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
 )
 
@@ -674,6 +676,49 @@ class SqlUsers:
         )
         return {row.id: row.email for row in self._uow.conn.execute(stmt)}
 
+    @staticmethod
+    def _user(row: Any) -> Record:
+        return {"id": row.id, "tenant_id": row.tenant_id, "email": row.email or None, "name": row.name,
+                "roles": list(row.roles or []), "groups": list(row.groups or [])}
+
+    def get(self, user_id: str) -> Record:
+        u = app_user
+        row = self._uow.conn.execute(
+            select(u).where(u.c.tenant_id == self._uow.actor.tenant_id, u.c.id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound("User not found")
+        return self._user(row)
+
+    def list(self) -> list[Record]:
+        u = app_user
+        rows = self._uow.conn.execute(select(u).where(u.c.tenant_id == self._uow.actor.tenant_id).order_by(u.c.name, u.c.id))
+        return [self._user(row) for row in rows]
+
+    def change(self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False) -> Record:
+        """Apply `mutate(roles, groups)` atomically (the row is locked; SQLite writers are serial)."""
+        u = app_user
+        tenant = self._uow.actor.tenant_id
+        row = self._uow.conn.execute(
+            select(u).where(u.c.tenant_id == tenant, u.c.id == user_id).with_for_update()
+        ).first()
+        if row is None:
+            if not create:
+                raise NotFound("User not found")
+            self._uow.conn.execute(insert_ignore(self._uow.conn, app_user, ["tenant_id", "id"]),
+                                   {"tenant_id": tenant, "id": user_id, "email": "", "name": None, "roles": [], "groups": [], "updated_at": now_ms()})
+            return self.change(user_id, mutate)
+        roles, groups = mutate(list(row.roles or []), list(row.groups or []))
+        self._uow.conn.execute(
+            u.update().where(u.c.tenant_id == tenant, u.c.id == user_id).values(roles=roles, groups=groups, updated_at=now_ms())
+        )
+        return self.get(user_id)
+
+
+def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
+
 
 def _encode_cursor(date_at: int, event_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([date_at, event_id])).decode()
@@ -877,7 +922,7 @@ class SqlStore:
         self.engine_name = "sqlite" if _is_sqlite(url) else "postgresql"
         self.engine = build_engine(url)
         self._writer = self.engine.execution_options(tt_write=True)
-        self._remembered: set[tuple[Any, ...]] = set()
+        self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
         self._lock_file: Any = None
@@ -888,7 +933,7 @@ class SqlStore:
         engine = self._writer if write else self.engine
         try:
             with self._writer_turn(write), engine.begin() as conn:
-                yield SqlUnitOfWork(conn, actor, self._remembered)
+                yield SqlUnitOfWork(conn, actor, self.remembered)
         except OperationalError as exc:
             raise Unavailable("The database is unavailable; try again shortly") from exc
         except DBAPIError as exc:

@@ -59,3 +59,9 @@ class Unavailable(DomainError):
     """The store or the directory cannot be reached now."""
 
     status = 503
+
+
+class BadGateway(DomainError):
+    """A service we depend on (the directory) answered with an error."""
+
+    status = 502

@@ -66,3 +66,22 @@ def test_gen_swagger_json_writes_the_spec(tmp_path: Path) -> None:
 
 def test_unknown_command_exits_non_zero(tmp_path: Path) -> None:
     assert run_cli("nope", cwd=tmp_path).returncode == 2
+
+
+def test_grant_admin_makes_the_first_admin_of_a_tenant(tmp_path: Path) -> None:
+    import uuid
+
+    from commons.data_access_layer.events import Actor
+    from commons.data_access_layer.sql import SqlStore
+
+    env = {"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/grant.db"}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    user = str(uuid.uuid4())
+    result = run_cli("grant-admin", user, "--tenant", "tenant-x", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["groups"] == ["time-tracker-admin"]
+    store = SqlStore(env["SQL_DATABASE_URI"])
+    with store.unit_of_work(Actor("reader", "tenant-x")) as uow:
+        assert uow.users.get(user)["roles"] == ["time-tracker-admin"]
+    revoked = run_cli("grant-admin", user, "--tenant", "tenant-x", "--revoke", env=env, cwd=tmp_path)
+    assert json.loads(revoked.stdout)["roles"] == []

@@ -161,6 +161,17 @@ def _filters(args: dict[str, Any]) -> service.Filters:
     )
 
 
+def _owner_emails(entries: list[Record]) -> list[Record]:
+    """With an external directory (Graph), owners' e-mails come from it: one batched, cached
+    lookup for the whole page. (The store's own directory is joined by the query.)"""
+    directory = current_app.extensions["time_tracker"].directory
+    if directory.external and entries:
+        emails = directory.emails(current_identity(), {e["owner_id"] for e in entries})
+        for entry in entries:
+            entry["owner_email"] = emails.get(entry["owner_id"], entry.get("owner_email"))
+    return entries
+
+
 def entry_json(record: Record) -> dict[str, Any]:
     """The wire shape of a time entry (dates as `YYYY-MM-DDTHH:MM:SS.mmmZ`, `end_date` null while running)."""
     return {
@@ -200,7 +211,7 @@ class TimeEntries(Base):
         """List time entries of a month (default: the current one) or of a date range"""
         args = list_args.parse_args()
         entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
-        return [entry_json(e) for e in entries]
+        return [entry_json(e) for e in _owner_emails(entries)]
 
     # Documented by the model, validated by the service (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
@@ -268,7 +279,7 @@ class Paginated(Base):
         """A page of time entries (start, length) with the total count"""
         args = paged_args.parse_args()
         page = service.paginated(store(), current_identity(), _filters(args), _zone(args), _now())
-        return {"records_total": page["records_total"], "data": [entry_json(e) for e in page["data"]]}
+        return {"records_total": page["records_total"], "data": [entry_json(e) for e in _owner_emails(page["data"])]}
 
 
 CSV_COLUMNS = (
@@ -313,6 +324,7 @@ class Report(Base):
         zone, now = _zone(args), _now()
         filters = _filters(args)
         result = service.report(store(), current_identity(), filters, args["group_by"], zone, now)
+        _owner_emails(result["entries"])
         wants_csv = args.get("format") == "csv" or (
             args.get("format") is None and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
         )
@@ -320,7 +332,7 @@ class Report(Base):
             response = Response(stream_with_context(_csv_rows(result["entries"], zone, now)), mimetype="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
             return response
-        result["entries"] = [entry_json(e) for e in result["entries"]]
+        result["entries"] = [entry_json(e) for e in _owner_emails(result["entries"])]
         result["start_date"] = format_instant(result["start_date"]) if result["start_date"] > -(2**61) else None
         result["end_date"] = format_instant(result["end_date"]) if result["end_date"] < 2**61 else None
         return result

@@ -1,0 +1,118 @@
+"""Users, roles and groups (`/users`): reads for any user of the tenant, changes for admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_restx import Namespace, fields
+
+from commons.directory import Directory, User, group_name
+from time_tracker_api.resources import ERROR, Base, body
+from time_tracker_api.security import Identity, current_identity, require_admin
+
+ns = Namespace("users", description="Users of your tenant, their roles and groups")
+ns.add_model(ERROR.name, ERROR)
+
+user = ns.model(
+    "User",
+    {
+        "id": fields.String,
+        "name": fields.String(example="Ana Pérez"),
+        "email": fields.String(example="ana@example.com"),
+        "roles": fields.List(fields.String, example=["time-tracker-admin"]),
+        "groups": fields.List(fields.String, example=["time-tracker-admin"]),
+        "tenant_id": fields.String,
+        "deleted": fields.String(description="Always null"),
+    },
+)
+group_input = ns.model("UserGroup", {"group_name": fields.String(required=True, max_length=256, example="time-tracker-admin")})
+membership = ns.model("Membership", {"value": fields.Boolean})
+
+
+def directory() -> Directory:
+    return current_app.extensions["time_tracker"].directory  # type: ignore[no-any-return]
+
+
+def change_role(identity: Identity, user_id: str, role_id: str, granted: bool) -> User:
+    require_admin(identity)
+    return directory().set_role(identity, user_id, role_id, granted)
+
+
+def change_group(identity: Identity, user_id: str, payload: dict[str, Any], member: bool) -> User:
+    require_admin(identity)
+    return directory().change_group(identity, user_id, group_name(payload.get("group_name")), member)
+
+
+@ns.route("")
+@ns.response(401, "Missing or invalid token", ERROR)
+class Users(Base):
+    @ns.response(200, "Success", [user])
+    def get(self) -> Any:
+        """The users of your tenant (test users only for testers)"""
+        identity = current_identity()
+        return directory().list_users(identity)
+
+
+@ns.route("/<string:id>")
+@ns.response(401, "Missing or invalid token", ERROR)
+@ns.response(404, "User not found", ERROR)
+class OneUser(Base):
+    @ns.response(200, "Success", user)
+    def get(self, id: str) -> Any:
+        """A user, with roles and groups (groups include time-tracker-admin for admins)"""
+        return directory().get_user(current_identity(), id)
+
+
+def _role_routes(prefix: str, documented: bool) -> None:
+    for action, granted in (("grant", True), ("revoke", False)):
+
+        class RoleChange(Base):
+            __doc__ = f"{action} a role"
+
+            @ns.response(200, "The user after the change", user)
+            @ns.response(400, "Unknown role", ERROR)
+            @ns.response(403, "Not an admin", ERROR)
+            @ns.response(404, "User not found", ERROR)
+            def post(self, id: str, role_id: str, _granted: bool = granted) -> Any:
+                return change_role(current_identity(), id, role_id, _granted)
+
+        RoleChange.post.__doc__ = f"{action.capitalize()} the role admin or test (admin)"
+        RoleChange.__name__ = f"Role{action.capitalize()}{'Short' if not documented else ''}"
+        ns.route(f"/<string:id>{prefix}/<string:role_id>/{action}", doc=None if documented else False)(RoleChange)
+
+
+_role_routes("/roles", documented=True)
+_role_routes("", documented=False)  # the newer front end leaves out "roles/"
+
+
+def _group_route(action: str, member: bool) -> None:
+    class GroupChange(Base):
+        @ns.expect(group_input, validate=False)
+        @ns.response(200, "The user after the change", user)
+        @ns.response(400, "Missing group_name or unknown group", ERROR)
+        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(404, "User not found", ERROR)
+        def post(self, id: str) -> Any:
+            return change_group(current_identity(), id, body(), member)
+
+    GroupChange.post.__doc__ = f"{'Add the user to' if member else 'Remove the user from'} a group (admin)"
+    GroupChange.__name__ = f"Group{action.capitalize()}"
+    ns.route(f"/<string:id>/groups/{action}")(GroupChange)
+
+
+_group_route("add", True)
+_group_route("remove", False)
+
+
+@ns.route("/<string:id>/is-member-of")
+@ns.response(401, "Missing or invalid token", ERROR)
+class IsMemberOf(Base):
+    @ns.expect(group_input, validate=False)
+    @ns.response(200, "Whether the user is in the group", membership)
+    @ns.response(400, "Missing group_name", ERROR)
+    @ns.response(404, "User not found", ERROR)
+    def post(self, id: str) -> Any:
+        """Whether a user is a member of a group"""
+        group = group_name(body().get("group_name"))
+        return {"value": group in directory().get_user(current_identity(), id)["groups"]}
