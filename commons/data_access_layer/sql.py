@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    literal_column,
     or_,
     union_all,
     MetaData,
@@ -200,7 +201,10 @@ change_log = Table(
     Column("item_id", String(_ID), nullable=False),
     Column("document", JSON, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # PostgreSQL: the writing transaction's id (see SqlChangeFeed); SQLite: 0.
+    Column("txid", BigInteger, nullable=False, server_default="0"),
 )
+Index("ix_change_log_order", change_log.c.txid, change_log.c.seq)
 
 event_log = Table(
     "event",
@@ -223,6 +227,7 @@ event_checkpoint = Table(
     metadata,
     Column("name", String(255), primary_key=True),
     Column("position", BigInteger, nullable=False),
+    Column("txid", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", BigInteger, nullable=False),
 )
 
@@ -766,37 +771,47 @@ class SqlEvents:
         return [event_record(r) for r in rows[: query.limit]], token
 
 
-#: The advisory lock key that orders outbox writes on PostgreSQL (any constant of our own).
-OUTBOX_LOCK = 0x7474_6F75_7462
 
 
 class SqlChangeFeed:
-    """The outbox read in sequence order from a named checkpoint."""
+    """The outbox read in order from a named checkpoint, never skipping a write in flight.
+
+    SQLite serialises writers, so sequence order is commit order. On PostgreSQL sequence
+    numbers are taken in one order and committed in another, so the feed is ordered by
+    (transaction id, sequence) and only rows of transactions older than the oldest one still
+    running (`pg_snapshot_xmin`) are read: that set never grows behind the checkpoint.
+    """
 
     def __init__(self, store: SqlStore, name: str) -> None:
         self.store = store
         self.name = name
 
-    def position(self) -> int:
+    def position(self) -> tuple[int, int]:
+        c = event_checkpoint
         with self.store.engine.connect() as conn:
-            found = conn.execute(select(event_checkpoint.c.position).where(event_checkpoint.c.name == self.name)).scalar()
-        return int(found or 0)
+            row = conn.execute(select(c.c.txid, c.c.position).where(c.c.name == self.name)).first()
+        return (int(row.txid), int(row.position)) if row else (0, 0)
 
-    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], int]:
-        after = self.position()
+    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], tuple[int, int]]:
+        txid, seq = self.position()
+        c = change_log
+        stmt = select(c).where(or_(c.c.txid > txid, and_(c.c.txid == txid, c.c.seq > seq)))
+        if self.store.engine_name == "postgresql":
+            stmt = stmt.where(c.c.txid < literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+        stmt = stmt.order_by(c.c.txid, c.c.seq).limit(limit)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                select(change_log).where(change_log.c.seq > after).order_by(change_log.c.seq).limit(limit)
-            ).fetchall()
-        # Gaps in the sequence are rolled-back writes, never writes in flight (`log_change`).
+            rows = conn.execute(stmt).fetchall()
         batch = [(row.container_id, dict(row.document)) for row in rows]
-        return batch, rows[-1].seq if rows else after
+        return batch, (rows[-1].txid, rows[-1].seq) if rows else (txid, seq)
 
-    def commit(self, position: int) -> None:
-        values = {"name": self.name, "position": position, "updated_at": now_ms()}
+    def commit(self, position: tuple[int, int]) -> None:
+        txid, seq = position
+        values = {"name": self.name, "position": seq, "txid": txid, "updated_at": now_ms()}
         insert = postgresql_insert if self.store.engine_name == "postgresql" else sqlite_insert
         stmt = insert(event_checkpoint).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=[event_checkpoint.c.name], set_={"position": position, "updated_at": values["updated_at"]})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[event_checkpoint.c.name], set_={k: values[k] for k in ("position", "txid", "updated_at")}
+        )
         with self.store.engine.begin() as conn:
             conn.execute(stmt)
 
@@ -809,7 +824,6 @@ class SqlUnitOfWork:
         self.actor = actor
         #: Callers whose e-mail this process already stored (shared by the store's units).
         self.remembered = remembered
-        self._outbox_locked = False
         self.customers = SqlCatalogue(self, CUSTOMERS)
         self.project_types = SqlCatalogue(self, PROJECT_TYPES)
         self.projects = SqlCatalogue(self, PROJECTS)
@@ -827,19 +841,18 @@ class SqlUnitOfWork:
         return self._by_container[spec.container]
 
     def log_change(self, container: str, row: Mapping[str, Any]) -> None:
-        """The written document, as a change feed delivers it, into the outbox.
-
-        On PostgreSQL the outbox is written under one transaction-level lock, so sequence
-        numbers become visible in commit order: a reader that sees number n+1 knows that n is
-        committed or rolled back for good, never still in flight. (SQLite writers are
-        serialised already.)"""
-        if not self._outbox_locked and self.conn.dialect.name == "postgresql":
-            self.conn.execute(_statement(("outbox_lock",), lambda: select(func.pg_advisory_xact_lock(OUTBOX_LOCK))))
-            self._outbox_locked = True
+        """The written document, as a change feed delivers it, into the outbox (on PostgreSQL
+        with the writing transaction's id, which orders the feed: see SqlChangeFeed)."""
         document = {k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")}
         document["_last_event_ctx"] = row["last_event_ctx"]
         document["_etag"] = row.get("etag") or row.get("_etag")
-        stmt = _statement(("insert", "change_log"), change_log.insert)
+        if self.conn.dialect.name == "postgresql":
+            stmt = _statement(
+                ("insert", "change_log", "txid"),
+                lambda: change_log.insert().values(txid=literal_column("pg_current_xact_id()::text::bigint")),
+            )
+        else:
+            stmt = _statement(("insert", "change_log"), change_log.insert)
         self.conn.execute(
             stmt,
             {"tenant_id": row["tenant_id"], "container_id": container, "item_id": row["id"], "document": document, "created_at": now_ms()},
