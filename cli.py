@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from commons.config import ConfigError, Settings
 from commons.domain.errors import DomainError

@@ -73,7 +73,13 @@ def run(url: str, spec: dict[str, Any]) -> dict[str, Any]:
     def pct(p: float) -> float:
         return round(flat[min(count - 1, int(p * count))] * 1000, 2) if count else 0.0
 
-    return {"requests": count, "errors": sum(errors), "rps": round(count / elapsed, 1), "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+    return {
+        "requests": count,
+        "errors": sum(errors),
+        "rps": round(count / elapsed, 1),
+        "p50_ms": pct(0.5),
+        "p99_ms": pct(0.99),
+    }
 
 
 if __name__ == "__main__":

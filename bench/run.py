@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,22 @@ SECRET = "bench-secret-" + "b" * 40
 def _gunicorn(store_env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQL_", "COSMOS_", "DATABASE_"))}
     env.update(store_env, JWT_SECRET=SECRET, FLASK_DEBUG="false", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4",
-           "-b", f"127.0.0.1:{port}", "--log-level", "warning", "api:app"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        "4",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "api:app",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -51,7 +65,13 @@ def _gunicorn(store_env: dict[str, str], port: int, workers: int) -> subprocess.
 
 
 def _load(base: str, spec: dict[str, Any]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "bench.load", base, json.dumps(spec)], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.load", base, json.dumps(spec)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -75,12 +95,25 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
     bulk = isinstance(store, SqlStore)
     seed = seed_tenant if bulk else seed_tenant_through_store
     tenant = seed(store, args.throughput_tenant if bulk else min(args.throughput_tenant, 1000))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     month_path = f"/time-entries?month={now.month}&year={now.year}&timezone_offset=0"
-    user = mint_token(SECRET, user_id=tenant.user_id, tenant_id=tenant.tenant_id, email="user0@example.com", ttl_seconds=7200)
-    admin = mint_token(SECRET, user_id=tenant.admin_id, tenant_id=tenant.tenant_id, email="admin@example.com", admin=True, ttl_seconds=7200)
-    writers = [mint_token(SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant.tenant_id, email=f"w{i}@example.com", ttl_seconds=7200)
-               for i in range(args.concurrency)]
+    user = mint_token(
+        SECRET, user_id=tenant.user_id, tenant_id=tenant.tenant_id, email="user0@example.com", ttl_seconds=7200
+    )
+    admin = mint_token(
+        SECRET,
+        user_id=tenant.admin_id,
+        tenant_id=tenant.tenant_id,
+        email="admin@example.com",
+        admin=True,
+        ttl_seconds=7200,
+    )
+    writers = [
+        mint_token(
+            SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant.tenant_id, email=f"w{i}@example.com", ttl_seconds=7200
+        )
+        for i in range(args.concurrency)
+    ]
     refs = {"project_id": tenant.project_ids[0], "activity_id": tenant.activity_ids[0]}
     port = free_port()
     server = _gunicorn(store_env, port, args.workers)
@@ -94,7 +127,13 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
             "GET /time-entries/running": {"path": "/time-entries/running", "token": user},
             "GET /time-entries (month, 200 entries)": {"path": month_path, "token": user},
             "GET /time-entries/summary": {"path": "/time-entries/summary?time_offset=0", "token": user},
-            "POST /time-entries": {"path": "/time-entries", "method": "POST", "tokens": writers, "body": "entry", "refs": refs},
+            "POST /time-entries": {
+                "path": "/time-entries",
+                "method": "POST",
+                "tokens": writers,
+                "body": "entry",
+                "refs": refs,
+            },
             "POST /customers": {"path": "/customers", "method": "POST", "token": admin, "body": "customer"},
         }
         for name, spec in specs.items():
@@ -102,7 +141,9 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
         growth = {}
         for size in args.sizes if bulk else args.cosmos_sizes:
             grown = seed(store, size, seed=size)
-            token = mint_token(SECRET, user_id=grown.user_id, tenant_id=grown.tenant_id, email="user0@example.com", ttl_seconds=7200)
+            token = mint_token(
+                SECRET, user_id=grown.user_id, tenant_id=grown.tenant_id, email="user0@example.com", ttl_seconds=7200
+            )
             growth[size] = {
                 "list": _sequential_p50(base, month_path, token),
                 "summary": _sequential_p50(base, "/time-entries/summary?time_offset=0", token),
@@ -117,13 +158,15 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
 
 def report(engine: str, results: dict[str, Any]) -> None:
     trivial = results["trivial GET /health/live"]["rps"] or 1
-    print(f"\n## {engine}: throughput ({datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores)")
-    print(f"| endpoint | req/s | p50 ms | p99 ms | errors | share of trivial |")
+    print(f"\n## {engine}: throughput ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)")
+    print("| endpoint | req/s | p50 ms | p99 ms | errors | share of trivial |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         if name == "growth":
             continue
-        print(f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {100 * r['rps'] / trivial:.1f}% |")
+        print(
+            f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {100 * r['rps'] / trivial:.1f}% |"
+        )
     print(f"\n## {engine}: latency as the tenant grows (p50 ms, one client)")
     print("| entries in tenant | month list | summary |")
     print("|---|---|---|")
@@ -138,8 +181,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--sizes", default="1000,10000,100000", help="tenant sizes for the growth table (SQL)")
-    parser.add_argument("--cosmos-sizes", default="200,1000,2000",
-                        help="tenant sizes on the Cosmos test server (its queries cost O(n^2) in the container size)")
+    parser.add_argument(
+        "--cosmos-sizes",
+        default="200,1000,2000",
+        help="tenant sizes on the Cosmos test server (its queries cost O(n^2) in the container size)",
+    )
     parser.add_argument("--throughput-tenant", type=int, default=10_000, help="entries in the throughput tenant")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -156,8 +202,12 @@ def main() -> int:
                 server.remove()
         elif engine == "cosmos":
             proc, url = start_cosmos_server()
-            env = {"DATABASE_ACCOUNT_URI": url, "DATABASE_MASTER_KEY": COSMOS_KEY,
-                   "DATABASE_NAME": "bench", "COSMOS_ENDPOINT_DISCOVERY": "false"}
+            env = {
+                "DATABASE_ACCOUNT_URI": url,
+                "DATABASE_MASTER_KEY": COSMOS_KEY,
+                "DATABASE_NAME": "bench",
+                "COSMOS_ENDPOINT_DISCOVERY": "false",
+            }
             try:
                 report(engine + " (npm protocol server, in-memory, one Node process)", bench_engine(engine, env, args))
             finally:

@@ -6,13 +6,13 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import insert
 
 from commons.data_access_layer.sql import SqlStore, activity, app_user, customer, project, time_entry
 from commons.domain.clock import current_month_window
-from datetime import timezone
 
 H = 3_600_000
 
@@ -30,22 +30,37 @@ class Tenant:
 def _row(tenant: str, **values: Any) -> dict[str, Any]:
     now = int(time.time() * 1000)
     ctx = {"event_id": uuid.uuid4().hex, "user_id": "seed", "tenant_id": tenant, "action": "create"}
-    return {"tenant_id": tenant, "id": str(uuid.uuid4()), "etag": uuid.uuid4().hex, "last_event_ctx": ctx,
-            "created_at": now, "updated_at": now, **values}
+    return {
+        "tenant_id": tenant,
+        "id": str(uuid.uuid4()),
+        "etag": uuid.uuid4().hex,
+        "last_event_ctx": ctx,
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
 
 
-def seed_tenant(store: SqlStore, total_entries: int, month_entries: int = 200, users: int = 50, seed: int = 7) -> Tenant:
+def seed_tenant(
+    store: SqlStore, total_entries: int, month_entries: int = 200, users: int = 50, seed: int = 7
+) -> Tenant:
     """A tenant of `total_entries` entries; the bench user has `month_entries` this month."""
     rng = random.Random(seed)
     tenant = Tenant(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
     tenant.users = [tenant.user_id] + [str(uuid.uuid4()) for _ in range(users - 1)]
     now = int(time.time() * 1000)
-    month = current_month_window(now, timezone.utc)
+    month = current_month_window(now, UTC)
     with store.engine.begin() as conn:
         customers = [_row(tenant.tenant_id, name=f"Customer {i}", status="active") for i in range(5)]
         conn.execute(insert(customer), customers)
         projects = [
-            _row(tenant.tenant_id, name=f"Project {i}", status="active", customer_id=customers[i % 5]["id"], technologies=[])
+            _row(
+                tenant.tenant_id,
+                name=f"Project {i}",
+                status="active",
+                customer_id=customers[i % 5]["id"],
+                technologies=[],
+            )
             for i in range(20)
         ]
         conn.execute(insert(project), projects)
@@ -53,8 +68,16 @@ def seed_tenant(store: SqlStore, total_entries: int, month_entries: int = 200, u
         conn.execute(insert(activity), activities)
         conn.execute(
             insert(app_user),
-            [{"tenant_id": tenant.tenant_id, "id": u, "email": f"user{i}@example.com", "name": f"User {i}", "updated_at": now}
-             for i, u in enumerate(tenant.users)],
+            [
+                {
+                    "tenant_id": tenant.tenant_id,
+                    "id": u,
+                    "email": f"user{i}@example.com",
+                    "name": f"User {i}",
+                    "updated_at": now,
+                }
+                for i, u in enumerate(tenant.users)
+            ],
         )
         tenant.project_ids = [p["id"] for p in projects]
         tenant.activity_ids = [a["id"] for a in activities]
@@ -62,9 +85,17 @@ def seed_tenant(store: SqlStore, total_entries: int, month_entries: int = 200, u
 
         def entry(owner: str, start: int, end: int | None) -> dict[str, Any]:
             return _row(
-                tenant.tenant_id, owner_id=owner, project_id=rng.choice(tenant.project_ids),
-                activity_id=rng.choice(tenant.activity_ids), description="Seeded work", uri=None,
-                technologies=["python"], timezone_offset=300, start_at=start, end_at=end, deleted=None,
+                tenant.tenant_id,
+                owner_id=owner,
+                project_id=rng.choice(tenant.project_ids),
+                activity_id=rng.choice(tenant.activity_ids),
+                description="Seeded work",
+                uri=None,
+                technologies=["python"],
+                timezone_offset=300,
+                start_at=start,
+                end_at=end,
+                deleted=None,
             )
 
         # The bench user's month: back-to-back 30-minute entries from the month start, then a running one.
@@ -89,7 +120,9 @@ def seed_tenant(store: SqlStore, total_entries: int, month_entries: int = 200, u
     return tenant
 
 
-def seed_tenant_through_store(store: Any, total_entries: int, month_entries: int = 200, users: int = 20, seed: int = 7) -> Tenant:
+def seed_tenant_through_store(
+    store: Any, total_entries: int, month_entries: int = 200, users: int = 20, seed: int = 7
+) -> Tenant:
     """The same shape through the repository contract (any engine; slower than bulk SQL)."""
     from commons.data_access_layer.events import Actor
 
@@ -97,7 +130,7 @@ def seed_tenant_through_store(store: Any, total_entries: int, month_entries: int
     tenant = Tenant(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
     tenant.users = [tenant.user_id] + [str(uuid.uuid4()) for _ in range(users - 1)]
     now = int(time.time() * 1000)
-    month = current_month_window(now, timezone.utc)
+    month = current_month_window(now, UTC)
     admin = Actor(tenant.admin_id, tenant.tenant_id, "admin@example.com", is_admin=True)
     with store.unit_of_work(admin, write=True) as uow:
         customers = [uow.customers.add({"name": f"Customer {i}"}) for i in range(5)]
@@ -110,7 +143,8 @@ def seed_tenant_through_store(store: Any, total_entries: int, month_entries: int
             uow.users.remember(uow.actor)
     slot = max(1, (min(now, month.end) - month.start - H) // (month_entries + 1))
     plan: list[tuple[str, int, int | None]] = [
-        (tenant.user_id, month.start + i * slot, month.start + i * slot + min(slot, 30 * 60_000)) for i in range(month_entries)
+        (tenant.user_id, month.start + i * slot, month.start + i * slot + min(slot, 30 * 60_000))
+        for i in range(month_entries)
     ]
     plan.append((tenant.user_id, month.start + month_entries * slot, None))
     for n in range(max(0, total_entries - len(plan))):
@@ -118,9 +152,16 @@ def seed_tenant_through_store(store: Any, total_entries: int, month_entries: int
         plan.append((tenant.users[n % users], start, start + H))
     with store.unit_of_work(Actor(tenant.user_id, tenant.tenant_id), write=True) as uow:
         for owner, start, end in plan:
-            uow.time_entries.add({
-                "owner_id": owner, "project_id": rng.choice(tenant.project_ids), "activity_id": rng.choice(tenant.activity_ids),
-                "description": "Seeded work", "technologies": ["python"], "timezone_offset": 300,
-                "start_at": start, "end_at": end,
-            })
+            uow.time_entries.add(
+                {
+                    "owner_id": owner,
+                    "project_id": rng.choice(tenant.project_ids),
+                    "activity_id": rng.choice(tenant.activity_ids),
+                    "description": "Seeded work",
+                    "technologies": ["python"],
+                    "timezone_offset": 300,
+                    "start_at": start,
+                    "end_at": end,
+                }
+            )
     return tenant

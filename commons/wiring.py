@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from commons.config import DEFAULT_SQLITE_PATH, Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
@@ -12,12 +14,12 @@ def build_store(settings: Settings) -> Store:
     if settings.uses_cosmos:
         from commons.data_access_layer.cosmos_db import CosmosStore
 
-        return CosmosStore(settings)
+        return cast(Store, CosmosStore(settings))
     from commons.data_access_layer.sql import SqlStore
 
     if settings.sql_database_uri.startswith(f"sqlite:///{DEFAULT_SQLITE_PATH}"):
         DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return SqlStore(settings.sql_database_uri)
+    return cast(Store, SqlStore(settings.sql_database_uri))
 
 
 def build_directory(settings: Settings, store: Store) -> Directory:

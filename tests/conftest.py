@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -164,10 +165,14 @@ class Client:
         headers.update(extra or {})
         return headers
 
-    def call(self, method: str, path: str, expect: int = 200, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    def call(
+        self, method: str, path: str, expect: int = 200, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         response = self.http.open(path, method=method, headers=self.headers(headers), **kwargs)
         self.last = response
-        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.get_data(as_text=True)}"
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.get_data(as_text=True)}"
+        )
         if response.status_code == 204:
             assert response.get_data() == b""
             return None
@@ -192,7 +197,9 @@ class Client:
 
 def token_for(tenant: str, user: str | None = None, *, admin: bool = False, email: str | None = None, **kw: Any) -> str:
     user = user or new_id()
-    return mint_token(SECRET, user_id=user, tenant_id=tenant, email=email or f"{user[:8]}@example.com", admin=admin, **kw)
+    return mint_token(
+        SECRET, user_id=user, tenant_id=tenant, email=email or f"{user[:8]}@example.com", admin=admin, **kw
+    )
 
 
 @pytest.fixture
@@ -213,4 +220,3 @@ def other_tenant_admin(app: Any) -> Client:
 @pytest.fixture
 def anonymous(app: Any) -> Client:
     return Client(app.test_client(), None)
-

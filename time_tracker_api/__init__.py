@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 import logging
-from dataclasses import dataclass
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from flask import Flask, Request, Response
 from flask_cors import CORS
 from flask_restx import Api

@@ -4,7 +4,8 @@ technologies): field whitelisting, references, admin-only writes. Each owns its 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from commons.data_access_layer.repository import (
     CUSTOMERS,
@@ -16,12 +17,12 @@ from commons.data_access_layer.repository import (
     Store,
     UnitOfWork,
 )
+from commons.data_access_layer.sql import now_ms
 from commons.domain.clock import format_instant
 from commons.domain.errors import Invalid, NotFound
-from commons.data_access_layer.sql import now_ms
 from time_tracker_api.security import Identity, require_admin
 
-STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive", True: "active", False: "inactive"}
+STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
 _ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")
 MAX_TECHNOLOGIES = 50
 
@@ -145,4 +146,3 @@ def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: 
     require_admin(identity)
     with store.unit_of_work(identity, write=True) as uow:
         uow.catalogue(spec).delete(item_id, if_match)
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask_restx import Namespace, fields, inputs, reqparse
 
@@ -58,8 +59,14 @@ def list_events(store: Store, identity: Identity, a: Mapping[str, Any]) -> tuple
     if start is not None and end is not None and end < start:
         raise Invalid("end_date must not be before start_date")
     query = EventQuery(
-        item_id=a.get("item_id"), container_id=a.get("container_id"), user_id=a.get("user_id"),
-        action=a.get("action"), start=start, end=end, limit=a.get("limit") or 50, continuation=a.get("continuation"),
+        item_id=a.get("item_id"),
+        container_id=a.get("container_id"),
+        user_id=a.get("user_id"),
+        action=a.get("action"),
+        start=start,
+        end=end,
+        limit=a.get("limit") or 50,
+        continuation=a.get("continuation"),
     )
     with store.unit_of_work(identity) as uow:
         return uow.events.list(query)

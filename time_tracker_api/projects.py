@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask_restx import Namespace, fields, reqparse
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
-from time_tracker_api.resources import ERROR, Base, NullableString, public, store, Status, common_fields, register_catalogue
+from time_tracker_api.resources import (
+    ERROR,
+    Base,
+    NullableString,
+    Status,
+    common_fields,
+    public,
+    register_catalogue,
+    store,
+)
 from time_tracker_api.security import Identity, current_identity
 
 ns = Namespace("projects", description="Projects (deactivated, never erased)")

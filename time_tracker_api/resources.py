@@ -5,7 +5,8 @@ catalogue resources (list/create, get/update/delete), which only differ by spec 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import current_app, request
 from flask_restx import Model, Namespace, Resource, fields, reqparse
@@ -52,7 +53,9 @@ class Base(Resource):
 
 def common_fields() -> dict[str, fields.Raw]:
     return {
-        "id": fields.String(readonly=True, description="The identifier", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"),
+        "id": fields.String(
+            readonly=True, description="The identifier", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"
+        ),
         "tenant_id": fields.String(readonly=True, description="The tenant (from the token)"),
         "deleted": fields.String(readonly=True, description="Always null on live items"),
     }

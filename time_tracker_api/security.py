@@ -13,9 +13,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import wraps
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import jwt
 from flask import current_app, g, request
@@ -33,7 +34,7 @@ _B2C_ISSUER = re.compile(
     r"^https://[A-Za-z0-9-]+\.b2clogin\.com/"
     r"(?P<tenant>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/v2\.0/?$"
 )
-_UPSTREAM_OPTIONS = {"verify_signature": False, "verify_exp": True}  # upstream (API Management) verified it
+_UPSTREAM_OPTIONS: Any = {"verify_signature": False, "verify_exp": True}  # upstream (API Management) verified it
 
 Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
@@ -96,7 +97,7 @@ class TokenVerifier:
             else:
                 key = s.jwt_secret or ""
                 algorithms = ["HS256", "HS384", "HS512"]
-            options = {"verify_aud": bool(s.jwt_audience), "require": ["exp"]}
+            options: Any = {"verify_aud": bool(s.jwt_audience), "require": ["exp"]}
             return jwt.decode(
                 token,
                 key,
@@ -164,7 +165,7 @@ def identity_from(claims: Mapping[str, Any]) -> Identity:
     )
 
 
-def bearer_token(headers: Mapping[str, str]) -> str:
+def bearer_token(headers: Mapping[str, str] | Any) -> str:
     """The token from `Authorization: Bearer x` or from the `token` header the newer UI sends."""
     for header in ("Authorization", "token"):
         raw = headers.get(header)

@@ -26,7 +26,9 @@ user = ns.model(
         "deleted": fields.String(description="Always null"),
     },
 )
-group_input = ns.model("UserGroup", {"group_name": fields.String(required=True, max_length=256, example="time-tracker-admin")})
+group_input = ns.model(
+    "UserGroup", {"group_name": fields.String(required=True, max_length=256, example="time-tracker-admin")}
+)
 membership = ns.model("Membership", {"value": fields.Boolean})
 
 

@@ -9,8 +9,9 @@ nothing). Leases live in the `leases` container, one prefix per container.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import azure.functions as func
 

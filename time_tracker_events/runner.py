@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from commons.data_access_layer.repository import Store
 from time_tracker_events.handler import events_from

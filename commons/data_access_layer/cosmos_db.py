@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
+import functools
 import logging
 import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
@@ -58,7 +61,17 @@ LEASE_MS = 10_000
 #: A name guard whose item does not exist yet is left alone this long (its writer may be busy).
 GUARD_GRACE_MS = 30_000
 LEASE_WAIT_S = 10.0
-_SYSTEM = ("_rid", "_self", "_ts", "_attachments", "_last_event_ctx", "_recent_events", "created_at", "updated_at", "_lsn")
+_SYSTEM = (
+    "_rid",
+    "_self",
+    "_ts",
+    "_attachments",
+    "_last_event_ctx",
+    "_recent_events",
+    "created_at",
+    "updated_at",
+    "_lsn",
+)
 
 #: Stored fields that records leave out but rewrites keep.
 _KEPT = ("created_at", "_last_event_ctx", "_recent_events")
@@ -127,7 +140,7 @@ def _stamp(doc: dict[str, Any], context: dict[str, Any]) -> None:
     doc["_recent_events"] = [*(doc.get("_recent_events") or []), context][-RECENT_EVENTS:]
 
 
-def _params(**values: Any) -> list[dict[str, Any]]:
+def _params(**values: Any) -> builtins.list[dict[str, Any]]:
     return [{"name": f"@{k}", "value": v} for k, v in values.items()]
 
 
@@ -154,7 +167,7 @@ class _Container:
         self.tenant = tenant
         self.label = label
 
-    def query(self, text: str, max_items: int | None = None, **params: Any) -> list[dict[str, Any]]:
+    def query(self, text: str, max_items: int | None = None, **params: Any) -> builtins.list[dict[str, Any]]:
         items = self.proxy.query_items(
             text, parameters=_params(tenant=self.tenant, **params), partition_key=self.tenant, max_item_count=max_items
         )
@@ -225,7 +238,7 @@ class CosmosCatalogue:
         )
         return {d["id"]: _record(d, self._marker) for d in docs}
 
-    def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
+    def list(self, filters: Mapping[str, Any] | None = None) -> builtins.list[Record]:
         text = f"SELECT * FROM c WHERE c.tenant_id = @tenant{self._visible()}"
         params: dict[str, Any] = {}
         for n, (key, value) in enumerate((filters or {}).items()):
@@ -285,7 +298,9 @@ class CosmosCatalogue:
         if current.get("item_id") == item_id:
             try:
                 self._guards.proxy.delete_item(
-                    guard_id, partition_key=self._items.tenant, etag=current["_etag"],
+                    guard_id,
+                    partition_key=self._items.tenant,
+                    etag=current["_etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
             except exceptions.CosmosHttpResponseError:
@@ -326,7 +341,9 @@ class CosmosCatalogue:
     def _write(self, item_id: str, changes: Mapping[str, Any], if_match: str | None, action: str) -> Record:
         current = self._read(item_id)
         if if_match is not None and if_match != current["_etag"]:
-            raise PreconditionFailed(f"{self.spec.label} was changed by someone else (ETag mismatch); reload it and retry")
+            raise PreconditionFailed(
+                f"{self.spec.label} was changed by someone else (ETag mismatch); reload it and retry"
+            )
         now = _now_ms()
         doc = {k: v for k, v in current.items() if k not in _SYSTEM or k in _KEPT}
         doc.update(changes)
@@ -430,7 +447,7 @@ class CosmosTimeEntries:
                     if current.get("holder") and current.get("expires", 0) > now:
                         raise PreconditionFailed("held")
                     taken = self._guards.replace(body, current["_etag"])
-                self._uow.on_exit(lambda: self._release(lease_id, taken["_etag"]))
+                self._uow.on_exit(functools.partial(self._release, lease_id, taken["_etag"]))
                 return
             except (Conflict, PreconditionFailed):
                 if time.monotonic() > deadline:
@@ -446,13 +463,13 @@ class CosmosTimeEntries:
 
     # reads ---------------------------------------------------------------------------------
 
-    def _named(self, docs: Iterable[Mapping[str, Any]]) -> list[Record]:
+    def _named(self, docs: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
         entries = [_record(d) for d in docs]
         if not entries:
             return entries
         uow = self._uow
         projects = uow.projects.get_many({e["project_id"] for e in entries})
-        customers = uow.customers.get_many({p.get("customer_id") for p in projects.values() if p.get("customer_id")})
+        customers = uow.customers.get_many({str(p["customer_id"]) for p in projects.values() if p.get("customer_id")})
         activities = uow.activities.get_many({e["activity_id"] for e in entries})
         emails = uow.users.emails({e["owner_id"] for e in entries})
         for entry in entries:
@@ -480,17 +497,23 @@ class CosmosTimeEntries:
         )
         return self._named(docs[:1])[0] if docs else None
 
-    def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+    def overlapping(
+        self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None
+    ) -> builtins.list[Record]:
         where, params = entry_filter(EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end))
-        docs = self._items.query(f"SELECT * FROM c WHERE c.tenant_id = @tenant{where} AND c.id != @exclude", exclude=exclude_id or "", **params)
+        docs = self._items.query(
+            f"SELECT * FROM c WHERE c.tenant_id = @tenant{where} AND c.id != @exclude",
+            exclude=exclude_id or "",
+            **params,
+        )
         return [_record(d) for d in docs]
 
-    def _docs(self, query: EntryQuery, top: int | None = None) -> list[dict[str, Any]]:
+    def _docs(self, query: EntryQuery, top: int | None = None) -> builtins.list[dict[str, Any]]:
         where, params = entry_filter(query)
         head = f"SELECT TOP {int(top)} *" if top is not None else "SELECT *"
         return self._items.query(f"{head} FROM c WHERE c.tenant_id = @tenant{where} ORDER BY c.start_at DESC", **params)
 
-    def list(self, query: EntryQuery) -> list[Record]:
+    def list(self, query: EntryQuery) -> builtins.list[Record]:
         # OFFSET costs request units in proportion to the offset; pages beyond the first are
         # better asked with `page` and a continuation token.
         top = None if query.limit is None else query.offset + query.limit
@@ -500,12 +523,13 @@ class CosmosTimeEntries:
     def count(self, query: EntryQuery) -> int:
         where, params = entry_filter(query)
         result = self._items.query(f"SELECT VALUE COUNT(1) FROM c WHERE c.tenant_id = @tenant{where}", **params)
-        return int(result[0]) if result else 0
+        first: Any = result[0] if result else 0
+        return int(first)
 
-    def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[list[Record], str | None]:
+    def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
         """One page of `size` entries and the token of the next (None at the end)."""
         where, params = entry_filter(query)
-        pages = self._items.proxy.query_items(
+        pages: Any = self._items.proxy.query_items(
             f"SELECT * FROM c WHERE c.tenant_id = @tenant{where} ORDER BY c.start_at DESC",
             parameters=_params(tenant=self._items.tenant, **params),
             partition_key=self._items.tenant,
@@ -517,7 +541,7 @@ class CosmosTimeEntries:
             return [], None
         return self._named(docs), pages.continuation_token
 
-    def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         seen: dict[str, dict[str, Any]] = {}
         for doc in self._docs(EntryQuery(owners=(owner_id,), start=start, end=end)):
             seen.setdefault(doc["project_id"], doc)
@@ -593,8 +617,11 @@ class CosmosTimeEntries:
         previous.pop("_etag", None)
         self._uow.undo(lambda: self._items.replace(previous, replaced["_etag"]))
         written = _record(replaced)
-        names = {k: current[k] for k in ("project_name", "customer_id", "customer_name", "activity_name", "owner_email")
-                 if current is not None and k in current}
+        names: dict[str, Any] = {
+            k: current[k]
+            for k in ("project_name", "customer_id", "customer_name", "activity_name", "owner_email")
+            if current is not None and k in current
+        }
         return {**written, **names}
 
     def delete(self, entry_id: str, if_match: str | None = None) -> None:
@@ -643,17 +670,28 @@ class CosmosUsers:
 
     @staticmethod
     def _user(doc: Mapping[str, Any]) -> Record:
-        return {"id": doc["id"], "tenant_id": doc["tenant_id"], "email": doc.get("email") or None, "name": doc.get("name"),
-                "roles": list(doc.get("roles") or []), "groups": list(doc.get("groups") or [])}
+        return {
+            "id": doc["id"],
+            "tenant_id": doc["tenant_id"],
+            "email": doc.get("email") or None,
+            "name": doc.get("name"),
+            "roles": list(doc.get("roles") or []),
+            "groups": list(doc.get("groups") or []),
+        }
 
     def get(self, user_id: str) -> Record:
         return self._user(self._items.read(user_id))
 
-    def list(self) -> list[Record]:
+    def list(self) -> builtins.list[Record]:
         docs = self._items.query("SELECT * FROM c WHERE c.tenant_id = @tenant")
         return sorted((self._user(d) for d in docs), key=lambda u: (u["name"] or "", u["id"]))
 
-    def change(self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False) -> Record:
+    def change(
+        self,
+        user_id: str,
+        mutate: Callable[[builtins.list[str], builtins.list[str]], tuple[builtins.list[str], builtins.list[str]]],
+        create: bool = False,
+    ) -> Record:
         """Apply `mutate(roles, groups)` with `If-Match`, retrying when someone else won."""
         for _ in range(20):
             try:
@@ -662,13 +700,29 @@ class CosmosUsers:
                 if not create:
                     raise
                 try:
-                    self._items.create({"id": user_id, "tenant_id": self._items.tenant, "email": "", "name": None, "roles": [], "groups": []})
+                    self._items.create(
+                        {
+                            "id": user_id,
+                            "tenant_id": self._items.tenant,
+                            "email": "",
+                            "name": None,
+                            "roles": [],
+                            "groups": [],
+                        }
+                    )
                 except Conflict:
                     pass
                 continue
             roles, groups = mutate(list(doc.get("roles") or []), list(doc.get("groups") or []))
             try:
-                stored = self._items.replace({**{k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"}, "roles": roles, "groups": groups}, doc["_etag"])
+                stored = self._items.replace(
+                    {
+                        **{k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"},
+                        "roles": roles,
+                        "groups": groups,
+                    },
+                    doc["_etag"],
+                )
                 return self._user(stored)
             except PreconditionFailed:
                 time.sleep(random.uniform(0.002, 0.02))
@@ -695,7 +749,7 @@ class CosmosEvents:
     def __init__(self, uow: CosmosUnitOfWork) -> None:
         self._items = uow.container("event", "Event")
 
-    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+    def list(self, query: EventQuery) -> tuple[builtins.list[Record], str | None]:
         text = "SELECT * FROM c WHERE c.tenant_id = @tenant"
         params: dict[str, Any] = {}
         for field in ("item_id", "container_id", "user_id", "action"):
@@ -709,7 +763,7 @@ class CosmosEvents:
         if query.end is not None:
             text += " AND c.date_at < @end"
             params["end"] = query.end
-        pages = self._items.proxy.query_items(
+        pages: Any = self._items.proxy.query_items(
             text + " ORDER BY c.date_at DESC",
             parameters=_params(tenant=self._items.tenant, **params),
             partition_key=self._items.tenant,
@@ -723,7 +777,9 @@ class CosmosEvents:
             if error.status_code == 400 and query.continuation:
                 raise Invalid("continuation is not a token this API gave") from None
             raise
-        events = [{k: v for k, v in d.items() if k not in _SYSTEM and k not in ("_etag", "date_at", "event_id")} for d in docs]
+        events = [
+            {k: v for k, v in d.items() if k not in _SYSTEM and k not in ("_etag", "date_at", "event_id")} for d in docs
+        ]
         return events, _token(pages.continuation_token)
 
 
@@ -743,7 +799,7 @@ class CosmosChangeFeed:
             return {}
         return dict(doc.get("continuations") or {})
 
-    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    def read(self, limit: int) -> tuple[builtins.list[tuple[str, dict[str, Any]]], dict[str, Any]]:
         tokens = self._tokens()
         batch: list[tuple[str, dict[str, Any]]] = []
         for container in self.FEEDS:
@@ -849,7 +905,9 @@ class CosmosStore:
                         if s.cosmos_connection_string:
                             client = CosmosClient.from_connection_string(s.cosmos_connection_string, **self._options)
                         else:
-                            client = CosmosClient(s.cosmos_account_uri, credential=s.cosmos_master_key, **self._options)
+                            client = CosmosClient(
+                                str(s.cosmos_account_uri), credential=s.cosmos_master_key or "", **self._options
+                            )
                     except (exceptions.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError) as error:
                         raise Unavailable("The database is unreachable; try again shortly") from error
                     self._database = client.get_database_client(self.database_name)
@@ -881,7 +939,7 @@ class CosmosStore:
         finally:
             uow.close()
 
-    def create_containers(self, names: Iterable[str]) -> list[str]:
+    def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
         created = []
         try:
             self.client.create_database_if_not_exists(self.database_name)
@@ -891,7 +949,9 @@ class CosmosStore:
                     continue  # kept, or a table only SQL needs (its outbox)
                 try:
                     self.database.create_container(
-                        name, partition_key=PartitionKey(path=CONTAINERS[name]["pk"]), indexing_policy=indexing_policy(name)
+                        name,
+                        partition_key=PartitionKey(path=CONTAINERS[name]["pk"]),
+                        indexing_policy=indexing_policy(name),
                     )
                     created.append(name)
                 except exceptions.CosmosResourceExistsError:
@@ -929,7 +989,7 @@ class CosmosStore:
             self._client = None
 
     # migrate-anything storage
-    def migration_records(self) -> list[tuple[str, str]]:
+    def migration_records(self) -> builtins.list[tuple[str, str]]:
         self.create_containers(["migration"])
         docs = self.proxy("migration").query_items(
             "SELECT c.name, c.code FROM c WHERE c.app_id = @app", parameters=_params(app=APP_ID), partition_key=APP_ID

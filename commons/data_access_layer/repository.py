@@ -8,8 +8,11 @@ with the entity's fields plus `id`, `tenant_id`, `deleted`, and `_etag` (the ver
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, ContextManager, Iterable, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
 
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of the contract)
@@ -41,9 +44,7 @@ class CatalogueSpec:
     unique_scope: tuple[str, ...] = ()
 
 
-CUSTOMERS = CatalogueSpec(
-    "customer", "Customer", ("name", "description", "status"), "deactivate", ("status",)
-)
+CUSTOMERS = CatalogueSpec("customer", "Customer", ("name", "description", "status"), "deactivate", ("status",))
 PROJECT_TYPES = CatalogueSpec(
     "project_type",
     "Project type",
@@ -60,12 +61,8 @@ PROJECTS = CatalogueSpec(
     ("customer_id", "project_type_id", "status"),
     ("customer_id",),
 )
-ACTIVITIES = CatalogueSpec(
-    "activity", "Activity", ("name", "description", "status"), "deactivate", ("status",)
-)
-TECHNOLOGIES = CatalogueSpec(
-    "technology", "Technology", ("name", "first_use_time_entry_id", "creation_date"), "mark"
-)
+ACTIVITIES = CatalogueSpec("activity", "Activity", ("name", "description", "status"), "deactivate", ("status",))
+TECHNOLOGIES = CatalogueSpec("technology", "Technology", ("name", "first_use_time_entry_id", "creation_date"), "mark")
 CATALOGUES = (CUSTOMERS, PROJECT_TYPES, PROJECTS, ACTIVITIES, TECHNOLOGIES)
 
 
@@ -80,15 +77,13 @@ class Catalogue(Protocol):
     def get_many(self, ids: Collection[str]) -> dict[str, Record]:
         """Live items by id, in one round trip; missing ids are absent from the result."""
 
-    def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
+    def list(self, filters: Mapping[str, Any] | None = None) -> builtins.list[Record]:
         """Live items matching equality filters, ordered by name."""
 
     def add(self, fields: Mapping[str, Any]) -> Record:
         """Insert a new item; Conflict on a duplicate live name."""
 
-    def update(
-        self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None
-    ) -> Record:
+    def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         """Apply `changes` atomically; PreconditionFailed when `if_match` is stale."""
 
     def delete(self, item_id: str, if_match: str | None = None) -> None:
@@ -128,16 +123,18 @@ class TimeEntries(Protocol):
     def running(self, owner_id: str) -> Record | None:
         """The owner's running entry, if any."""
 
-    def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+    def overlapping(
+        self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None
+    ) -> builtins.list[Record]:
         """The owner's live entries that overlap [start, end) (None: open-ended)."""
 
-    def list(self, query: EntryQuery) -> list[Record]:
+    def list(self, query: EntryQuery) -> builtins.list[Record]:
         """Entries matching `query`, newest start first."""
 
     def count(self, query: EntryQuery) -> int:
         """How many entries match `query` (limit and offset ignored)."""
 
-    def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         """The owner's most recent entry of each project within [start, end), newest first."""
 
     def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
@@ -179,11 +176,14 @@ class Users(Protocol):
     def get(self, user_id: str) -> Record:
         """`{id, tenant_id, email, name, roles, groups}`; NotFound when never seen."""
 
-    def list(self) -> list[Record]:
+    def list(self) -> builtins.list[Record]:
         """Every user of the tenant, by name."""
 
     def change(
-        self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False
+        self,
+        user_id: str,
+        mutate: Callable[[builtins.list[str], builtins.list[str]], tuple[builtins.list[str], builtins.list[str]]],
+        create: bool = False,
     ) -> Record:
         """Atomically replace the user's (roles, groups) by `mutate(roles, groups)`; with
         `create`, a user never seen is recorded first."""
@@ -206,14 +206,14 @@ class EventQuery:
 class Events(Protocol):
     """The audit log of one tenant."""
 
-    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+    def list(self, query: EventQuery) -> tuple[builtins.list[Record], str | None]:
         """A page of events and the token of the next page (None at the end)."""
 
 
 class ChangeFeed(Protocol):
     """Changed documents in write order, from a named checkpoint (at-least-once)."""
 
-    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], Any]:
+    def read(self, limit: int) -> tuple[builtins.list[tuple[str, dict[str, Any]]], Any]:
         """Up to `limit` (container, document) pairs after the checkpoint, and their end."""
 
     def commit(self, position: Any) -> None:
@@ -241,10 +241,10 @@ class Store(Protocol):
 
     engine_name: str
 
-    def unit_of_work(self, actor: Actor, *, write: bool = False) -> ContextManager[UnitOfWork]:
+    def unit_of_work(self, actor: Actor, *, write: bool = False) -> AbstractContextManager[UnitOfWork]:
         """Open a unit of work; `write=True` when it will write (lets SQLite lock early)."""
 
-    def create_containers(self, names: Iterable[str]) -> list[str]:
+    def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
         """Create the named tables/containers that do not exist yet; return those created."""
 
     def ping(self) -> None:

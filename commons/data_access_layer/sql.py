@@ -11,43 +11,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import fcntl
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 import orjson
-from contextlib import contextmanager
-from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
     Index,
     Integer,
-    and_,
-    bindparam,
-    literal_column,
-    or_,
-    union_all,
     MetaData,
     String,
     Table,
     Text,
+    and_,
+    bindparam,
     create_engine,
     event,
     func,
+    literal_column,
+    or_,
     select,
     text,
+    union_all,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, Actor, event_context
 from commons.data_access_layer.repository import (
     ACTIVITIES,
@@ -66,6 +66,7 @@ from commons.data_access_layer.repository import (
     Record,
     Unavailable,
 )
+from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 
 metadata = MetaData()
 
@@ -81,7 +82,7 @@ def _new_etag() -> str:
     return uuid.uuid4().hex
 
 
-def _common_columns() -> list[Column[Any]]:
+def _common_columns() -> builtins.list[Column[Any]]:
     return [
         Column("tenant_id", String(_TENANT), primary_key=True),
         Column("id", String(_ID), primary_key=True),
@@ -274,7 +275,7 @@ def _statement(key: tuple[Any, ...], build: Any) -> Any:
     return stmt
 
 
-def _visible_clause(table: Table, marker: bool) -> list[Any]:
+def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:
     clauses = [table.c.tenant_id == bindparam("tenant")]
     if marker:
         clauses.append(table.c.deleted.is_(None))
@@ -385,7 +386,7 @@ class SqlCatalogue(_SqlRepository):
         rows = self._uow.conn.execute(stmt, {"tenant": self._tenant, "ids": wanted})
         return {row.id: _record(row, self.marker) for row in rows}
 
-    def list(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
+    def list(self, filters: Mapping[str, Any] | None = None) -> builtins.list[Record]:
         t = self._table
         stmt = select(t).where(*_visible_clause(t, self.marker))
         for key, value in (filters or {}).items():
@@ -413,7 +414,7 @@ class SqlCatalogue(_SqlRepository):
         self._write(item_id, marker, if_match, DELETE)
 
 
-def _named_entries() -> tuple[Any, list[Any]]:
+def _named_entries() -> tuple[Any, builtins.list[Any]]:
     """time_entry joined to the names clients show with it (one statement for any page)."""
     te = time_entry
     source = (
@@ -445,7 +446,9 @@ def _query_shape(query: EntryQuery) -> tuple[Any, ...]:
 def _query_params(query: EntryQuery, tenant: str) -> dict[str, Any]:
     params: dict[str, Any] = {"tenant": tenant}
     if query.owners is not None:
-        params["owners" if len(query.owners) != 1 else "owner"] = list(query.owners) if len(query.owners) != 1 else query.owners[0]
+        params["owners" if len(query.owners) != 1 else "owner"] = (
+            list(query.owners) if len(query.owners) != 1 else query.owners[0]
+        )
     if query.project_ids is not None:
         params["projects"] = list(query.project_ids)
     if query.activity_id:
@@ -459,7 +462,7 @@ def _query_params(query: EntryQuery, tenant: str) -> dict[str, Any]:
     return params
 
 
-def _entry_where(shape: tuple[Any, ...]) -> list[Any]:
+def _entry_where(shape: tuple[Any, ...]) -> builtins.list[Any]:
     """The WHERE clauses of a query shape, with bound parameters (see `_query_params`)."""
     t = time_entry
     owners, projects, activity_filter, uri_filter, window = shape
@@ -482,8 +485,11 @@ def _entry_where(shape: tuple[Any, ...]) -> list[Any]:
     # history. Running ones come from their own branch. Two selects in a UNION keep each
     # branch on its index whatever the planner's statistics ("+ 0" keeps the start_at index
     # out of the running branch).
-    start, end = bindparam("start"), bindparam("end")
-    stopped = select(t.c.id).where(*clauses, t.c.end_at > start, t.c.end_at <= bindparam("end_limit"), t.c.start_at < end)
+    start: Any = bindparam("start")
+    end: Any = bindparam("end")
+    stopped = select(t.c.id).where(
+        *clauses, t.c.end_at > start, t.c.end_at <= bindparam("end_limit"), t.c.start_at < end
+    )
     running = select(t.c.id).where(*clauses, t.c.end_at.is_(None), t.c.start_at + 0 < end)
     return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(union_all(stopped, running))]
 
@@ -509,7 +515,7 @@ class SqlTimeEntries(_SqlRepository):
             self._uow.conn.execute(stmt, {"key": f"time_entry:{self._tenant}:{owner_id}"})
         # SQLite: a writing unit of work holds the database write lock from its first statement.
 
-    def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> list[Record]:
+    def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> builtins.list[Record]:
         def build() -> Any:
             return select(*_NAMED_COLUMNS).select_from(_NAMED_SOURCE).where(*build_where())
 
@@ -526,21 +532,25 @@ class SqlTimeEntries(_SqlRepository):
     def running(self, owner_id: str) -> Record | None:
         t = self._table
 
-        def where() -> list[Any]:
+        def where() -> builtins.list[Any]:
             return [*_visible_clause(t, True), t.c.owner_id == bindparam("owner"), t.c.end_at.is_(None)]
 
         found = self._named("running", where, {"owner": owner_id})
         return found[0] if found else None
 
-    def overlapping(self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None) -> list[Record]:
+    def overlapping(
+        self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None
+    ) -> builtins.list[Record]:
         t = self._table
         query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
         shape = _query_shape(query)
-        stmt = _statement(("overlapping", shape), lambda: select(t).where(*_entry_where(shape), t.c.id != bindparam("exclude")))
+        stmt = _statement(
+            ("overlapping", shape), lambda: select(t).where(*_entry_where(shape), t.c.id != bindparam("exclude"))
+        )
         rows = self._uow.conn.execute(stmt, {**_query_params(query, self._tenant), "exclude": exclude_id or ""})
         return [_record(row, True) for row in rows]
 
-    def list(self, query: EntryQuery) -> list[Record]:
+    def list(self, query: EntryQuery) -> builtins.list[Record]:
         t = self._table
         shape = _query_shape(query)
         paged = (query.limit is not None, bool(query.offset))
@@ -565,15 +575,17 @@ class SqlTimeEntries(_SqlRepository):
 
     def count(self, query: EntryQuery) -> int:
         shape = _query_shape(query)
-        stmt = _statement(("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape)))
+        stmt = _statement(
+            ("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape))
+        )
         return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
 
-    def latest_per_project(self, owner_id: str, start: int, end: int) -> list[Record]:
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         t = self._table
         query = EntryQuery(owners=(owner_id,), start=start, end=end)
         shape = _query_shape(query)
 
-        def where() -> list[Any]:
+        def where() -> builtins.list[Any]:
             rank = func.row_number().over(partition_by=t.c.project_id, order_by=(t.c.start_at.desc(), t.c.id))
             ranked = select(t.c.id, rank.label("rank")).where(*_entry_where(shape)).subquery()
             return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
@@ -585,13 +597,15 @@ class SqlTimeEntries(_SqlRepository):
         t = self._table
         start = MIN_INSTANT if query.start is None else query.start
         end = now if query.end is None else min(query.end, now)
-        least, greatest = (func.least, func.greatest) if self._uow.conn.dialect.name == "postgresql" else (func.min, func.max)
+        least, greatest = (
+            (func.least, func.greatest) if self._uow.conn.dialect.name == "postgresql" else (func.min, func.max)
+        )
         clipped = least(func.coalesce(t.c.end_at, now), end) - greatest(t.c.start_at, start)
         if by == "customer_id":
             key = project.c.customer_id
             source = t.join(project, and_(project.c.tenant_id == t.c.tenant_id, project.c.id == t.c.project_id))
         else:
-            key, source = t.c[by], t
+            key, source = t.c[by], t  # type: ignore[assignment]
         stmt = (
             select(key.label("key"), func.sum(greatest(clipped, 0)).label("ms"))
             .select_from(source)
@@ -603,7 +617,7 @@ class SqlTimeEntries(_SqlRepository):
 
     def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
         def build() -> Any:
-            tenant = bindparam("tenant")
+            tenant: Any = bindparam("tenant")
             p = project.alias("p")
             a = activity.alias("a")
 
@@ -662,7 +676,13 @@ class SqlUsers:
             return
         dialect = self._uow.conn.dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        values = {"tenant_id": actor.tenant_id, "id": actor.user_id, "email": actor.email, "name": actor.name, "updated_at": now_ms()}
+        values = {
+            "tenant_id": actor.tenant_id,
+            "id": actor.user_id,
+            "email": actor.email,
+            "name": actor.name,
+            "updated_at": now_ms(),
+        }
         stmt = insert(app_user).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[app_user.c.tenant_id, app_user.c.id],
@@ -683,8 +703,14 @@ class SqlUsers:
 
     @staticmethod
     def _user(row: Any) -> Record:
-        return {"id": row.id, "tenant_id": row.tenant_id, "email": row.email or None, "name": row.name,
-                "roles": list(row.roles or []), "groups": list(row.groups or [])}
+        return {
+            "id": row.id,
+            "tenant_id": row.tenant_id,
+            "email": row.email or None,
+            "name": row.name,
+            "roles": list(row.roles or []),
+            "groups": list(row.groups or []),
+        }
 
     def get(self, user_id: str) -> Record:
         u = app_user
@@ -695,12 +721,19 @@ class SqlUsers:
             raise NotFound("User not found")
         return self._user(row)
 
-    def list(self) -> list[Record]:
+    def list(self) -> builtins.list[Record]:
         u = app_user
-        rows = self._uow.conn.execute(select(u).where(u.c.tenant_id == self._uow.actor.tenant_id).order_by(u.c.name, u.c.id))
+        rows = self._uow.conn.execute(
+            select(u).where(u.c.tenant_id == self._uow.actor.tenant_id).order_by(u.c.name, u.c.id)
+        )
         return [self._user(row) for row in rows]
 
-    def change(self, user_id: str, mutate: Callable[[list[str], list[str]], tuple[list[str], list[str]]], create: bool = False) -> Record:
+    def change(
+        self,
+        user_id: str,
+        mutate: Callable[[builtins.list[str], builtins.list[str]], tuple[builtins.list[str], builtins.list[str]]],
+        create: bool = False,
+    ) -> Record:
         """Apply `mutate(roles, groups)` atomically (the row is locked; SQLite writers are serial)."""
         u = app_user
         tenant = self._uow.actor.tenant_id
@@ -710,17 +743,29 @@ class SqlUsers:
         if row is None:
             if not create:
                 raise NotFound("User not found")
-            self._uow.conn.execute(insert_ignore(self._uow.conn, app_user, ["tenant_id", "id"]),
-                                   {"tenant_id": tenant, "id": user_id, "email": "", "name": None, "roles": [], "groups": [], "updated_at": now_ms()})
+            self._uow.conn.execute(
+                insert_ignore(self._uow.conn, app_user, ["tenant_id", "id"]),
+                {
+                    "tenant_id": tenant,
+                    "id": user_id,
+                    "email": "",
+                    "name": None,
+                    "roles": [],
+                    "groups": [],
+                    "updated_at": now_ms(),
+                },
+            )
             return self.change(user_id, mutate)
         roles, groups = mutate(list(row.roles or []), list(row.groups or []))
         self._uow.conn.execute(
-            u.update().where(u.c.tenant_id == tenant, u.c.id == user_id).values(roles=roles, groups=groups, updated_at=now_ms())
+            u.update()
+            .where(u.c.tenant_id == tenant, u.c.id == user_id)
+            .values(roles=roles, groups=groups, updated_at=now_ms())
         )
         return self.get(user_id)
 
 
-def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
+def insert_ignore(conn: Connection, table: Table, keys: builtins.list[str]) -> Any:
     insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     return insert(table).on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
 
@@ -740,7 +785,10 @@ def _decode_cursor(token: str) -> tuple[int, str]:
 def event_record(row: Mapping[str, Any]) -> Record:
     from commons.domain.clock import format_instant
 
-    data = {k: row[k] for k in ("id", "tenant_id", "item_id", "container_id", "user_id", "action", "description", "session_id")}
+    data = {
+        k: row[k]
+        for k in ("id", "tenant_id", "item_id", "container_id", "user_id", "action", "description", "session_id")
+    }
     data["date"] = format_instant(row["date_at"])
     return data
 
@@ -751,11 +799,15 @@ class SqlEvents:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
 
-    def list(self, query: EventQuery) -> tuple[list[Record], str | None]:
+    def list(self, query: EventQuery) -> tuple[builtins.list[Record], str | None]:
         e = event_log
         stmt = select(e).where(e.c.tenant_id == self._uow.actor.tenant_id)
-        for column, value in (("item_id", query.item_id), ("container_id", query.container_id),
-                              ("user_id", query.user_id), ("action", query.action)):
+        for column, value in (
+            ("item_id", query.item_id),
+            ("container_id", query.container_id),
+            ("user_id", query.user_id),
+            ("action", query.action),
+        ):
             if value:
                 stmt = stmt.where(e.c[column] == value)
         if query.start is not None:
@@ -767,10 +819,12 @@ class SqlEvents:
             stmt = stmt.where(or_(e.c.date_at < date_at, and_(e.c.date_at == date_at, e.c.id < event_id)))
         stmt = stmt.order_by(e.c.date_at.desc(), e.c.id.desc()).limit(query.limit + 1)
         rows = [dict(r._mapping) for r in self._uow.conn.execute(stmt)]
-        token = _encode_cursor(rows[query.limit - 1]["date_at"], rows[query.limit - 1]["id"]) if len(rows) > query.limit else None
+        token = (
+            _encode_cursor(rows[query.limit - 1]["date_at"], rows[query.limit - 1]["id"])
+            if len(rows) > query.limit
+            else None
+        )
         return [event_record(r) for r in rows[: query.limit]], token
-
-
 
 
 class SqlChangeFeed:
@@ -792,7 +846,7 @@ class SqlChangeFeed:
             row = conn.execute(select(c.c.txid, c.c.position).where(c.c.name == self.name)).first()
         return (int(row.txid), int(row.position)) if row else (0, 0)
 
-    def read(self, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], tuple[int, int]]:
+    def read(self, limit: int) -> tuple[builtins.list[tuple[str, dict[str, Any]]], tuple[int, int]]:
         txid, seq = self.position()
         c = change_log
         stmt = select(c).where(or_(c.c.txid > txid, and_(c.c.txid == txid, c.c.seq > seq)))
@@ -843,7 +897,9 @@ class SqlUnitOfWork:
     def log_change(self, container: str, row: Mapping[str, Any]) -> None:
         """The written document, as a change feed delivers it, into the outbox (on PostgreSQL
         with the writing transaction's id, which orders the feed: see SqlChangeFeed)."""
-        document = {k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")}
+        document = {
+            k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")
+        }
         document["_last_event_ctx"] = row["last_event_ctx"]
         document["_etag"] = row.get("etag") or row.get("_etag")
         if self.conn.dialect.name == "postgresql":
@@ -855,7 +911,13 @@ class SqlUnitOfWork:
             stmt = _statement(("insert", "change_log"), change_log.insert)
         self.conn.execute(
             stmt,
-            {"tenant_id": row["tenant_id"], "container_id": container, "item_id": row["id"], "document": document, "created_at": now_ms()},
+            {
+                "tenant_id": row["tenant_id"],
+                "container_id": container,
+                "item_id": row["id"],
+                "document": document,
+                "created_at": now_ms(),
+            },
         )
 
     def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -970,7 +1032,7 @@ class SqlStore:
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
-    def create_containers(self, names: Iterable[str]) -> list[str]:
+    def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
         created = []
         with self.engine.begin() as conn:
             for name in names:
@@ -990,9 +1052,15 @@ class SqlStore:
 
         rows = [
             {
-                "tenant_id": e["tenant_id"], "id": e["id"], "item_id": e["item_id"], "container_id": e["container_id"],
-                "user_id": e.get("user_id"), "action": e["action"], "description": e.get("description"),
-                "session_id": e.get("session_id"), "date_at": parse_instant(e["date"], "date"),
+                "tenant_id": e["tenant_id"],
+                "id": e["id"],
+                "item_id": e["item_id"],
+                "container_id": e["container_id"],
+                "user_id": e.get("user_id"),
+                "action": e["action"],
+                "description": e.get("description"),
+                "session_id": e.get("session_id"),
+                "date_at": parse_instant(e["date"], "date"),
             }
             for e in events
         ]
@@ -1017,7 +1085,7 @@ class SqlStore:
             self._lock_file = None
 
     # migrate-anything storage, kept here because it is SQL
-    def migration_records(self) -> list[tuple[str, str]]:
+    def migration_records(self) -> builtins.list[tuple[str, str]]:
         self.create_containers(["migration"])
         with self.engine.connect() as conn:
             rows = conn.execute(select(migration.c.name, migration.c.code).order_by(migration.c.name))

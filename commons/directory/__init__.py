@@ -9,7 +9,8 @@ always agree.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Protocol
+from collections.abc import Collection
+from typing import Any, Protocol
 
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import Invalid

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Collection, Iterator
+from collections.abc import Collection, Iterator
+from typing import Any
 
 import requests
 
@@ -113,7 +114,9 @@ class GraphDirectory:
         roles = [value for value in (raw.get(attr) for attr in self.role_attributes.values()) if value]
         email = raw.get("mail") or next(iter(raw.get("otherMails") or []), None)
         groups = [name for name, members in self._groups().values() if raw["id"] in members]
-        return shaped({"id": raw["id"], "name": raw.get("displayName"), "email": email, "roles": roles, "groups": groups})
+        return shaped(
+            {"id": raw["id"], "name": raw.get("displayName"), "email": email, "roles": roles, "groups": groups}
+        )
 
     def seen(self, actor: Actor) -> None:
         return None
@@ -142,7 +145,11 @@ class GraphDirectory:
     def change_group(self, actor: Actor, user_id: str, group: str, member: bool) -> User:
         if group in ROLE_GROUPS:
             return self.set_role(actor, user_id, ROLE_IDS[group], member)
-        found = self._call("GET", "groups", params={"$filter": f"displayName eq '{group.replace(chr(39), chr(39) * 2)}'", "$select": "id"})
+        found = self._call(
+            "GET",
+            "groups",
+            params={"$filter": f"displayName eq '{group.replace(chr(39), chr(39) * 2)}'", "$select": "id"},
+        )
         if not found.get("value"):
             raise Invalid(f"Unknown group {group!r}")
         group_id = found["value"][0]["id"]

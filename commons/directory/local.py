@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Collection
+from collections.abc import Collection
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Store

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commons.domain.errors import Invalid
 
-UTC = timezone.utc
+UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: How long the running entry's end is assumed to be when intervals are compared: forever.
 #: Nothing may end in the future, so treating "running" as open-ended is the same as [start, now).

@@ -89,7 +89,13 @@ def test_projects_carry_customer_and_project_type(admin: Client) -> None:
     customer = make_customer(admin, "Umbrella")
     ptype = admin.post("/project-types", {"name": "Fixed price", "customer_id": customer["id"]})
     project = admin.post(
-        "/projects", {"name": "Vaccine", "customer_id": customer["id"], "project_type_id": ptype["id"], "technologies": ["go", "go"]}
+        "/projects",
+        {
+            "name": "Vaccine",
+            "customer_id": customer["id"],
+            "project_type_id": ptype["id"],
+            "technologies": ["go", "go"],
+        },
     )
     assert project["customer"]["name"] == "Umbrella" and project["customer_name"] == "Umbrella"
     assert project["project_type"]["name"] == "Fixed price" and project["technologies"] == ["go"]

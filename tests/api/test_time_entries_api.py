@@ -63,7 +63,9 @@ def test_past_interval_answers_utc_milliseconds_and_joined_names(user: Client, s
 
 def test_overlap_is_422_and_touching_is_allowed(user: Client, setup: dict) -> None:
     user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
-    message = user.post("/time-entries", entry(setup, "2024-05-01T09:59:00Z", "2024-05-01T11:00:00Z"), expect=422)["message"]
+    message = user.post("/time-entries", entry(setup, "2024-05-01T09:59:00Z", "2024-05-01T11:00:00Z"), expect=422)[
+        "message"
+    ]
     assert message == "There is another time entry in that date range"
     user.post("/time-entries", entry(setup, "2024-05-01T10:00:00+00:00", "2024-05-01T11:00:00Z"))
     user.post("/time-entries", entry(setup, "2024-05-01T08:00:00Z", "2024-05-01T09:00:00.000Z"))
@@ -100,7 +102,9 @@ def test_entries_overlapping_the_running_one_are_rejected(user: Client, setup: d
         ({"description": "x" * 1501}, None),
     ],
 )
-def test_invalid_entries_are_400_and_nothing_is_written(user: Client, setup: dict, body: dict, message: str | None) -> None:
+def test_invalid_entries_are_400_and_nothing_is_written(
+    user: Client, setup: dict, body: dict, message: str | None
+) -> None:
     response = user.post("/time-entries", {**entry(setup), **body}, expect=400)
     if message:
         assert message in response["message"]
@@ -118,13 +122,19 @@ def test_inactive_project_cannot_be_clocked_into(admin: Client, user: Client, se
 
 def test_stop_and_restart_rules(user: Client, setup: dict) -> None:
     done = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
-    assert user.post(f"/time-entries/{done['id']}/stop", expect=422)["message"] == "The specified time entry is already stopped"
+    assert (
+        user.post(f"/time-entries/{done['id']}/stop", expect=422)["message"]
+        == "The specified time entry is already stopped"
+    )
     later = user.post("/time-entries", entry(setup, "2024-05-01T11:00:00Z", "2024-05-01T12:00:00Z"))
     # Restarting the first would overlap the later one.
     user.post(f"/time-entries/{done['id']}/restart", expect=422)
     restarted = user.post(f"/time-entries/{later['id']}/restart", expect=200)
     assert restarted["running"] is True and restarted["end_date"] is None
-    assert user.post(f"/time-entries/{later['id']}/restart", expect=422)["message"] == "The specified time entry is already running"
+    assert (
+        user.post(f"/time-entries/{later['id']}/restart", expect=422)["message"]
+        == "The specified time entry is already running"
+    )
 
 
 def test_restart_while_another_runs_is_a_conflict(user: Client, setup: dict) -> None:
@@ -177,7 +187,9 @@ def test_update_validates_the_merged_entry(user: Client, setup: dict) -> None:
     path = f"/time-entries/{second['id']}"
     user.put(path, {"start_date": "2024-05-01T09:30:00Z"}, expect=422)
     user.put(path, {"end_date": "2024-05-01T10:30:00Z"}, expect=400)
-    changed = user.put(path, {"description": "review", "project_id": setup["other"]["id"], "id": "ignored", "start_hour": "11:00"})
+    changed = user.put(
+        path, {"description": "review", "project_id": setup["other"]["id"], "id": "ignored", "start_hour": "11:00"}
+    )
     assert changed["description"] == "review" and changed["project_name"] == "Mobile" and changed["id"] == second["id"]
     assert user.get(f"/time-entries/{first['id']}")["end_date"] == "2024-05-01T10:00:00.000Z"
 
@@ -202,7 +214,9 @@ def test_update_last_entry_if_overlap_never_swallows_a_whole_entry(user: Client,
 
 def test_update_last_entry_if_overlap_without_another_entry_is_a_normal_update(user: Client, setup: dict) -> None:
     only = user.post("/time-entries", entry(setup, "2024-05-01T11:00:00Z", "2024-05-01T12:00:00Z"))
-    moved = user.put(f"/time-entries/{only['id']}", {"start_date": "2024-05-01T10:00:00Z", "update_last_entry_if_overlap": True})
+    moved = user.put(
+        f"/time-entries/{only['id']}", {"start_date": "2024-05-01T10:00:00Z", "update_last_entry_if_overlap": True}
+    )
     assert moved["start_date"] == "2024-05-01T10:00:00.000Z"
 
 
@@ -264,7 +278,18 @@ def test_date_range_filters_accept_either_bound(user: Client, setup: dict) -> No
     user.get("/time-entries?start_date=2024-06-01&end_date=2024-05-01", expect=400)
 
 
-@pytest.mark.parametrize("query", ["month=13", "year=abc", "timezone_offset=x", "limit=0", "limit=abc", "timezone=Nowhere/Land", "start_date=garbage"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "month=13",
+        "year=abc",
+        "timezone_offset=x",
+        "limit=0",
+        "limit=abc",
+        "timezone=Nowhere/Land",
+        "start_date=garbage",
+    ],
+)
 def test_malformed_filters_are_400(user: Client, query: str) -> None:
     user.get(f"/time-entries?{query}", expect=400)
 
@@ -309,7 +334,11 @@ def test_latest_is_the_newest_entry_per_project_this_month(app: Any, user: Clien
     set_now(app, "2024-05-20T12:00:00Z")
     user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z", description="old"))
     user.post("/time-entries", entry(setup, "2024-05-10T09:00:00Z", "2024-05-10T10:00:00Z", description="new"))
-    user.post("/time-entries", entry(setup, "2024-05-05T09:00:00Z", "2024-05-05T10:00:00Z", description="mobile") | {"project_id": setup["other"]["id"]})
+    user.post(
+        "/time-entries",
+        entry(setup, "2024-05-05T09:00:00Z", "2024-05-05T10:00:00Z", description="mobile")
+        | {"project_id": setup["other"]["id"]},
+    )
     user.post("/time-entries", entry(setup, "2024-04-28T09:00:00Z", "2024-04-28T10:00:00Z", description="april"))
     latest = user.get("/time-entries/latest")
     assert [e["description"] for e in latest] == ["new", "mobile"]
@@ -327,7 +356,10 @@ def test_paginated_gives_a_page_and_the_total(user: Client, setup: dict) -> None
 def test_recent_projects_are_the_active_ones_used_last(admin: Client, user: Client, setup: dict) -> None:
     assert user.get("/projects/recent") == []
     user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
-    user.post("/time-entries", {**entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), "project_id": setup["other"]["id"]})
+    user.post(
+        "/time-entries",
+        {**entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), "project_id": setup["other"]["id"]},
+    )
     recent = user.get("/projects/recent/")
     assert [p["name"] for p in recent] == ["Mobile", "Website"] and recent[0]["customer"]["name"] == "Acme"
     admin.delete(f"/projects/{setup['other']['id']}")
@@ -339,16 +371,25 @@ def test_report_totals_by_each_group_and_csv(app: Any, admin: Client, setup: dic
     ana = Client(app.test_client(), token_for(tenant, email="ana@example.com"))
     bob = Client(app.test_client(), token_for(tenant, email="bob@example.com"))
     ana.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T11:00:00Z"))
-    ana.post("/time-entries", {**entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), "project_id": setup["other"]["id"]})
+    ana.post(
+        "/time-entries",
+        {**entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), "project_id": setup["other"]["id"]},
+    )
     bob.post("/time-entries", entry(setup, "2024-05-01T23:00:00Z", "2024-05-02T01:00:00Z"))
     base = "/time-entries/report?start_date=2024-05-01&end_date=2024-05-31"
     by_project = admin.get(base)
     assert {g["name"]: g["hours"] for g in by_project["totals"]} == {"Website": 4.0, "Mobile": 1.0}
     assert by_project["total"] == {"seconds": 5 * 3600, "hours": 5.0} and len(by_project["entries"]) == 3
-    assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=owner")["totals"]} == {"ana@example.com": 3.0, "bob@example.com": 2.0}
+    assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=owner")["totals"]} == {
+        "ana@example.com": 3.0,
+        "bob@example.com": 2.0,
+    }
     assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=customer")["totals"]} == {"Acme": 5.0}
     assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=activity")["totals"]} == {"Development": 5.0}
-    assert {g["key"]: g["hours"] for g in admin.get(base + "&group_by=day")["totals"]} == {"2024-05-01": 3.0, "2024-05-02": 2.0}
+    assert {g["key"]: g["hours"] for g in admin.get(base + "&group_by=day")["totals"]} == {
+        "2024-05-01": 3.0,
+        "2024-05-02": 2.0,
+    }
     by_day_ny = admin.get(base + "&group_by=day&timezone=America/New_York")["totals"]
     assert {g["key"]: g["hours"] for g in by_day_ny} == {"2024-05-01": 4.0, "2024-05-02": 1.0}
     clipped = admin.get("/time-entries/report?start_date=2024-05-02&end_date=2024-05-02&group_by=owner")
@@ -384,7 +425,9 @@ def test_front_end_manual_entry_with_extra_keys(user: Client, setup: dict) -> No
     created = user.post("/time-entries/", body)
     assert created["timezone_offset"] == -60 and created["uri"] == "TT-54" and created["tenant_id"] != body["tenant_id"]
     # The UI sends back the server's own string unchanged.
-    again = user.put(f"/time-entries/{created['id']}/", {"id": created["id"], "start_date": created["start_date"], "end_date": None})
+    again = user.put(
+        f"/time-entries/{created['id']}/", {"id": created["id"], "start_date": created["start_date"], "end_date": None}
+    )
     assert again["running"] is True
 
 

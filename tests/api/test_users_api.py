@@ -15,7 +15,10 @@ def people(app: Any, tenant: str) -> dict[str, Any]:
     """An admin (by token) and two plain users who have called the API once."""
     ids = {name: str(uuid.uuid4()) for name in ("admin", "ana", "bob")}
     clients = {
-        name: Client(app.test_client(), token_for(tenant, ids[name], admin=name == "admin", email=f"{name}@example.com", name=name.title()))
+        name: Client(
+            app.test_client(),
+            token_for(tenant, ids[name], admin=name == "admin", email=f"{name}@example.com", name=name.title()),
+        )
         for name in ids
     }
     for client in clients.values():
@@ -27,8 +30,15 @@ def test_users_are_recorded_when_they_first_call(people: dict) -> None:
     listed = people["ana"].get("/users")
     assert {u["email"] for u in listed} == {"admin@example.com", "ana@example.com", "bob@example.com"}
     ana = people["ana"].get(f"/users/{people['ids']['ana']}")
-    assert ana == {"id": people["ids"]["ana"], "name": "Ana", "email": "ana@example.com", "roles": [], "groups": [],
-                   "tenant_id": ana["tenant_id"], "deleted": None}
+    assert ana == {
+        "id": people["ids"]["ana"],
+        "name": "Ana",
+        "email": "ana@example.com",
+        "roles": [],
+        "groups": [],
+        "tenant_id": ana["tenant_id"],
+        "deleted": None,
+    }
 
 
 def test_granting_admin_shows_as_role_and_group_and_gives_admin_rights(people: dict) -> None:
@@ -56,7 +66,9 @@ def test_other_groups_and_membership(people: dict) -> None:
     assert after["groups"] == ["backend"]
     assert people["bob"].post(f"/users/{bob_id}/is-member-of", {"group_name": "backend"}, expect=200) == {"value": True}
     people["admin"].post(f"/users/{bob_id}/groups/remove", {"group_name": "backend"}, expect=200)
-    assert people["bob"].post(f"/users/{bob_id}/is-member-of", {"group_name": "backend"}, expect=200) == {"value": False}
+    assert people["bob"].post(f"/users/{bob_id}/is-member-of", {"group_name": "backend"}, expect=200) == {
+        "value": False
+    }
 
 
 def test_test_users_are_hidden_from_non_testers(people: dict) -> None:
@@ -69,8 +81,12 @@ def test_test_users_are_hidden_from_non_testers(people: dict) -> None:
 @pytest.mark.parametrize(
     "path, body",
     [
-        ("roles/admin/grant", None), ("roles/admin/revoke", None), ("admin/grant", None), ("roles/test/grant", None),
-        ("groups/add", {"group_name": "x"}), ("groups/remove", {"group_name": "x"}),
+        ("roles/admin/grant", None),
+        ("roles/admin/revoke", None),
+        ("admin/grant", None),
+        ("roles/test/grant", None),
+        ("groups/add", {"group_name": "x"}),
+        ("groups/remove", {"group_name": "x"}),
     ],
 )
 def test_every_change_needs_the_admin_role(people: dict, path: str, body: Any) -> None:
@@ -82,8 +98,11 @@ def test_every_change_needs_the_admin_role(people: dict, path: str, body: Any) -
 @pytest.mark.parametrize(
     "path, body, status",
     [
-        ("roles/owner/grant", None, 400), ("groups/add", {}, 400), ("groups/add", {"group_name": ""}, 400),
-        ("groups/add", {"group_name": 5}, 400), ("is-member-of", None, 400),
+        ("roles/owner/grant", None, 400),
+        ("groups/add", {}, 400),
+        ("groups/add", {"group_name": ""}, 400),
+        ("groups/add", {"group_name": 5}, 400),
+        ("is-member-of", None, 400),
     ],
 )
 def test_bad_role_or_group_is_400_not_500(people: dict, path: str, body: Any, status: int) -> None:

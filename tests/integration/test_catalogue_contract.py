@@ -29,7 +29,9 @@ def stored_context(store: Store, container: str, tenant: str, item_id: str) -> d
 
     table = metadata.tables[container]
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
-        return conn.execute(select(table.c.last_event_ctx).where(table.c.tenant_id == tenant, table.c.id == item_id)).scalar_one()
+        return conn.execute(
+            select(table.c.last_event_ctx).where(table.c.tenant_id == tenant, table.c.id == item_id)
+        ).scalar_one()
 
 
 def other(actor: Actor) -> Actor:
@@ -61,9 +63,8 @@ def test_every_write_stamps_a_unique_event_context(store: Store, actor: Actor) -
 def test_duplicate_live_name_conflicts_case_insensitively(store: Store, actor: Actor) -> None:
     with store.unit_of_work(actor, write=True) as uow:
         uow.activities.add({"name": "Development"})
-    with pytest.raises(Conflict):
-        with store.unit_of_work(actor, write=True) as uow:
-            uow.activities.add({"name": "development"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "development"})
 
 
 def test_same_name_in_another_tenant_is_allowed(store: Store, actor: Actor) -> None:
@@ -101,17 +102,15 @@ def test_project_names_are_unique_per_customer_only(store: Store, actor: Actor) 
         b = uow.customers.add({"name": "B"})
         uow.projects.add({"name": "Website", "customer_id": a["id"]})
         uow.projects.add({"name": "Website", "customer_id": b["id"]})
-    with pytest.raises(Conflict):
-        with store.unit_of_work(actor, write=True) as uow:
-            uow.projects.add({"name": "website", "customer_id": a["id"]})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.projects.add({"name": "website", "customer_id": a["id"]})
 
 
 def test_project_type_names_are_unique_per_customer_including_none(store: Store, actor: Actor) -> None:
     with store.unit_of_work(actor, write=True) as uow:
         uow.project_types.add({"name": "Fixed", "customer_id": None})
-    with pytest.raises(Conflict):
-        with store.unit_of_work(actor, write=True) as uow:
-            uow.project_types.add({"name": "Fixed", "customer_id": None})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.project_types.add({"name": "Fixed", "customer_id": None})
 
 
 def test_other_tenants_ids_are_not_found(store: Store, actor: Actor) -> None:
@@ -133,9 +132,8 @@ def test_update_with_a_stale_etag_is_a_precondition_failure(store: Store, actor:
         item = uow.customers.add({"name": "Versioned"})
         updated = uow.customers.update(item["id"], {"description": "v2"}, if_match=item["_etag"])
     assert updated["_etag"] != item["_etag"]
-    with pytest.raises(PreconditionFailed):
-        with store.unit_of_work(actor, write=True) as uow:
-            uow.customers.update(item["id"], {"description": "v3"}, if_match=item["_etag"])
+    with pytest.raises(PreconditionFailed), store.unit_of_work(actor, write=True) as uow:
+        uow.customers.update(item["id"], {"description": "v3"}, if_match=item["_etag"])
 
 
 def test_list_filters_and_orders_by_name(store: Store, actor: Actor) -> None:
@@ -160,19 +158,17 @@ def test_get_many_loads_only_the_asked_live_items(store: Store, actor: Actor) ->
 
 
 def test_a_failed_unit_of_work_writes_nothing(store: Store, actor: Actor) -> None:
-    with pytest.raises(Conflict):
-        with store.unit_of_work(actor, write=True) as uow:
-            uow.customers.add({"name": "Half"})
-            uow.customers.add({"name": "half"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.customers.add({"name": "Half"})
+        uow.customers.add({"name": "half"})
     with store.unit_of_work(actor) as uow:
         assert uow.customers.list() == []
 
 
 @pytest.mark.parametrize("spec", [CUSTOMERS, PROJECT_TYPES, PROJECTS, TECHNOLOGIES])
 def test_missing_ids_are_not_found(store: Store, actor: Actor, spec: object) -> None:
-    with store.unit_of_work(actor) as uow:
-        with pytest.raises(NotFound):
-            uow.catalogue(spec).get(str(uuid.uuid4()))  # type: ignore[arg-type]
+    with store.unit_of_work(actor) as uow, pytest.raises(NotFound):
+        uow.catalogue(spec).get(str(uuid.uuid4()))  # type: ignore[arg-type]
 
 
 def test_migrations_are_idempotent(store: Store) -> None:

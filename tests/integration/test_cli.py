@@ -19,7 +19,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env.update(env or {})
     full_env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=120
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=120,
     )
 
 
@@ -31,7 +36,9 @@ def test_migrate_creates_the_tables_and_is_safe_to_repeat(tmp_path: Path) -> Non
     assert second.returncode == 0 and "Applying migration" not in second.stderr
     import sqlite3
 
-    tables = {r[0] for r in sqlite3.connect(tmp_path / "cli.db").execute("select name from sqlite_master where type='table'")}
+    tables = {
+        r[0] for r in sqlite3.connect(tmp_path / "cli.db").execute("select name from sqlite_master where type='table'")
+    }
     assert {"customer", "project", "project_type", "activity", "technology", "migration"} <= tables
 
 
@@ -45,10 +52,26 @@ def test_migrate_against_postgres(postgres: Any, tmp_path: Path) -> None:
 
 
 def test_create_token_prints_a_verifiable_token(tmp_path: Path) -> None:
-    result = run_cli("create-token", "--admin", "--tenant", "t-1", "--user", "u-1", "--email", "e@x.io", env={"JWT_SECRET": "s" * 40}, cwd=tmp_path)
+    result = run_cli(
+        "create-token",
+        "--admin",
+        "--tenant",
+        "t-1",
+        "--user",
+        "u-1",
+        "--email",
+        "e@x.io",
+        env={"JWT_SECRET": "s" * 40},
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     claims = jwt.decode(result.stdout.strip(), "s" * 40, algorithms=["HS256"])
-    assert (claims["oid"], claims["tid"], claims["emails"], claims["extension_role"]) == ("u-1", "t-1", ["e@x.io"], "time-tracker-admin")
+    assert (claims["oid"], claims["tid"], claims["emails"], claims["extension_role"]) == (
+        "u-1",
+        "t-1",
+        ["e@x.io"],
+        "time-tracker-admin",
+    )
 
 
 def test_create_token_without_a_secret_fails_clearly(tmp_path: Path) -> None:

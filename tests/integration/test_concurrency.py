@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,9 @@ def test_simultaneous_overlapping_entries_leave_exactly_one(app: Any, tenant: st
 def test_simultaneous_puts_with_the_same_if_match_give_one_200(app: Any, tenant: str, refs: dict[str, str]) -> None:
     token = token_for(tenant)
     me = Client(app.test_client(), token)
-    created = me.post("/time-entries", {**refs, "start_date": "2024-05-01T09:00:00Z", "end_date": "2024-05-01T10:00:00Z"})
+    created = me.post(
+        "/time-entries", {**refs, "start_date": "2024-05-01T09:00:00Z", "end_date": "2024-05-01T10:00:00Z"}
+    )
     etag = me.last.headers["ETag"]
     path = f"/time-entries/{created['id']}"
     statuses = race(
@@ -71,7 +74,9 @@ def test_simultaneous_puts_with_the_same_if_match_give_one_200(app: Any, tenant:
     assert statuses == Counter({200: 1, 412: RACERS - 1})
 
 
-def test_simultaneous_restarts_and_clock_ins_never_give_two_running_entries(app: Any, tenant: str, refs: dict[str, str]) -> None:
+def test_simultaneous_restarts_and_clock_ins_never_give_two_running_entries(
+    app: Any, tenant: str, refs: dict[str, str]
+) -> None:
     token = token_for(tenant)
     me = Client(app.test_client(), token)
     old = me.post("/time-entries", {**refs, "start_date": "2024-05-01T09:00:00Z", "end_date": "2024-05-01T10:00:00Z"})

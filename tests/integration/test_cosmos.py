@@ -68,7 +68,9 @@ def test_unreachable_account_is_a_quick_503_and_the_service_still_starts() -> No
     assert time.monotonic() - began < 10
 
 
-def test_a_name_guard_left_by_a_crashed_writer_is_taken_over_after_the_grace_period(cosmos: CosmosStore, actor: Actor) -> None:
+def test_a_name_guard_left_by_a_crashed_writer_is_taken_over_after_the_grace_period(
+    cosmos: CosmosStore, actor: Actor
+) -> None:
     guards = cosmos.proxy("guard")
     stale = {"id": "customer::ghost", "tenant_id": actor.tenant_id, "item_id": str(uuid.uuid4()), "claimed_at": 0}
     guards.upsert_item(stale)
@@ -78,11 +80,15 @@ def test_a_name_guard_left_by_a_crashed_writer_is_taken_over_after_the_grace_per
 
 
 def test_a_fresh_name_guard_of_an_item_being_created_is_respected(cosmos: CosmosStore, actor: Actor) -> None:
-    fresh = {"id": "customer::busy", "tenant_id": actor.tenant_id, "item_id": str(uuid.uuid4()), "claimed_at": int(time.time() * 1000)}
+    fresh = {
+        "id": "customer::busy",
+        "tenant_id": actor.tenant_id,
+        "item_id": str(uuid.uuid4()),
+        "claimed_at": int(time.time() * 1000),
+    }
     cosmos.proxy("guard").upsert_item(fresh)
-    with pytest.raises(Conflict):
-        with cosmos.unit_of_work(actor, write=True) as uow:
-            uow.customers.add({"name": "Busy"})
+    with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
+        uow.customers.add({"name": "Busy"})
 
 
 def test_renaming_moves_the_name_guard(cosmos: CosmosStore, actor: Actor) -> None:
@@ -101,7 +107,9 @@ def test_the_owner_lease_is_released_and_a_stale_one_is_taken(cosmos: CosmosStor
         held = guards.read_item(f"owner:{actor.user_id}", partition_key=actor.tenant_id)
         assert held["holder"] and held["expires"] > time.time() * 1000
     assert guards.read_item(f"owner:{actor.user_id}", partition_key=actor.tenant_id)["holder"] is None
-    guards.upsert_item({"id": f"owner:{actor.user_id}", "tenant_id": actor.tenant_id, "holder": "crashed", "expires": 1})
+    guards.upsert_item(
+        {"id": f"owner:{actor.user_id}", "tenant_id": actor.tenant_id, "holder": "crashed", "expires": 1}
+    )
     with cosmos.unit_of_work(actor, write=True) as uow:
         uow.time_entries.lock_owner(actor.user_id)
 
@@ -110,7 +118,15 @@ def test_pages_follow_continuation_tokens(cosmos: CosmosStore, actor: Actor) -> 
     with cosmos.unit_of_work(actor, write=True) as uow:
         for n in range(5):
             start = 1_700_000_000_000 + n * 3_600_000
-            uow.time_entries.add({"owner_id": actor.user_id, "project_id": "p", "activity_id": "a", "start_at": start, "end_at": start + 60_000})
+            uow.time_entries.add(
+                {
+                    "owner_id": actor.user_id,
+                    "project_id": "p",
+                    "activity_id": "a",
+                    "start_at": start,
+                    "end_at": start + 60_000,
+                }
+            )
     seen: list[int] = []
     token = None
     with cosmos.unit_of_work(actor) as uow:
@@ -135,11 +151,27 @@ def test_cli_migrate_creates_every_container_and_is_safe_to_repeat(cosmos_server
         "PYTHONPATH": str(ROOT),
     }
     for attempt in range(2):
-        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "migrate"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         if attempt:
             assert "Applying migration" not in result.stderr
     store = CosmosStore(cosmos_settings(cosmos_server, database))
     names = {c["id"] for c in store.database.list_containers()}
-    assert {"customer", "project_type", "project", "activity", "technology", "time_entry", "guard", "migration"} <= names
+    assert {
+        "customer",
+        "project_type",
+        "project",
+        "activity",
+        "technology",
+        "time_entry",
+        "guard",
+        "migration",
+    } <= names
     assert store.create_containers(["customer", "time_entry"]) == []

@@ -23,8 +23,14 @@ FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app.
 
 def ctx(action: str, description: str | None = None, tenant: str = "t-1") -> dict[str, Any]:
     return {
-        "event_id": uuid.uuid4().hex, "user_id": "u-1", "tenant_id": tenant, "action": action,
-        "description": description, "container_id": "time_entry", "session_id": None, "date": "2024-05-01T09:30:00.000Z",
+        "event_id": uuid.uuid4().hex,
+        "user_id": "u-1",
+        "tenant_id": tenant,
+        "action": action,
+        "description": description,
+        "container_id": "time_entry",
+        "session_id": None,
+        "date": "2024-05-01T09:30:00.000Z",
     }
 
 
@@ -46,9 +52,15 @@ def test_the_handler_maps_a_change_to_one_event() -> None:
     change = doc("t-1", context, end_at=5)
     [event] = events_from([change], "time_entry")
     assert event == {
-        "id": str(uuid.UUID(context["event_id"])), "tenant_id": "t-1", "user_id": "u-1", "action": "update",
-        "description": "Stop time entry", "item_id": change["id"], "container_id": "time_entry",
-        "session_id": None, "date": "2024-05-01T09:30:00.000Z",
+        "id": str(uuid.UUID(context["event_id"])),
+        "tenant_id": "t-1",
+        "user_id": "u-1",
+        "action": "update",
+        "description": "Stop time entry",
+        "item_id": change["id"],
+        "container_id": "time_entry",
+        "session_id": None,
+        "date": "2024-05-01T09:30:00.000Z",
     }
 
 
@@ -84,7 +96,9 @@ def test_each_trigger_stores_create_update_and_soft_delete_events(functions_stor
 
 def test_a_batch_delivered_twice_is_stored_once(functions_store: Store) -> None:
     tenant = str(uuid.uuid4())
-    documents = func.DocumentList([func.Document.from_dict(doc(tenant, ctx("create", tenant=tenant))) for _ in range(3)])
+    documents = func.DocumentList(
+        [func.Document.from_dict(doc(tenant, ctx("create", tenant=tenant))) for _ in range(3)]
+    )
     FUNCTIONS["handle_customer_events"](documents)
     FUNCTIONS["handle_customer_events"](documents)
     assert len(events_of(functions_store, tenant)) == 3
@@ -106,14 +120,21 @@ def write_some(app: Any, tenant: str) -> dict[str, Any]:
 
 
 EXPECTED = {
-    ("customer", "create", None), ("customer", "update", None), ("customer", "delete", None),
-    ("project", "create", None), ("activity", "create", None),
-    ("time_entry", "create", None), ("time_entry", "update", "Stop time entry"),
-    ("time_entry", "update", "Restart time entry"), ("time_entry", "delete", None),
+    ("customer", "create", None),
+    ("customer", "update", None),
+    ("customer", "delete", None),
+    ("project", "create", None),
+    ("activity", "create", None),
+    ("time_entry", "create", None),
+    ("time_entry", "update", "Stop time entry"),
+    ("time_entry", "update", "Restart time entry"),
+    ("time_entry", "delete", None),
 }
 
 
-def test_runner_crash_between_storing_and_checkpoint_loses_and_duplicates_nothing(app: Any, store: Store, tenant: str) -> None:
+def test_runner_crash_between_storing_and_checkpoint_loses_and_duplicates_nothing(
+    app: Any, store: Store, tenant: str
+) -> None:
     write_some(app, tenant)
     name = f"crash-{uuid.uuid4().hex[:8]}"
 
@@ -138,8 +159,10 @@ def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
     if engine == "postgresql":
         return {"SQL_DATABASE_URI": request.getfixturevalue("postgres").url}
     return {
-        "DATABASE_ACCOUNT_URI": request.getfixturevalue("cosmos_server"), "DATABASE_MASTER_KEY": COSMOS_KEY,
-        "DATABASE_NAME": "tt-tests", "COSMOS_ENDPOINT_DISCOVERY": "false",
+        "DATABASE_ACCOUNT_URI": request.getfixturevalue("cosmos_server"),
+        "DATABASE_MASTER_KEY": COSMOS_KEY,
+        "DATABASE_NAME": "tt-tests",
+        "COSMOS_ENDPOINT_DISCOVERY": "false",
     }
 
 
@@ -151,7 +174,11 @@ def test_end_to_end_api_writes_then_cli_runner_then_get_events(
     env.update(engine_env(engine, request), PYTHONPATH=str(ROOT))
     result = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "events", "run", "--once", "--name", f"e2e-{uuid.uuid4().hex[:8]}"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     admin = Client(app.test_client(), token_for(tenant, admin=True))
@@ -166,7 +193,11 @@ def test_end_to_end_api_writes_then_cli_runner_then_get_events(
     assert len(admin.get("/events?container_id=customer")["data"]) == 3
     first = admin.get("/events?limit=4")
     second = admin.get(f"/events?limit=4&continuation={first['continuation']}")
-    assert len(first["data"]) == 4 and first["continuation"] and not {e["id"] for e in first["data"]} & {e["id"] for e in second["data"]}
+    assert (
+        len(first["data"]) == 4
+        and first["continuation"]
+        and not {e["id"] for e in first["data"]} & {e["id"] for e in second["data"]}
+    )
     Client(app.test_client(), token_for(tenant)).get("/events", expect=403)
     admin.get("/events?continuation=garbage", expect=400)
 

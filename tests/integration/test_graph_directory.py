@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -31,9 +32,15 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
 
 def graph_settings(fake: FakeGraph, **overrides: Any) -> Settings:
     return Settings(
-        sql_database_uri="sqlite://", jwt_secret=SECRET, ms_client_id="client", ms_secret="secret",
-        ms_authority=fake.authority, ms_scope="https://graph.microsoft.com/.default", ms_endpoint=fake.endpoint,
-        ms_role_attribute=ROLE, ms_test_role_attribute=ROLE_TEST,
+        sql_database_uri="sqlite://",
+        jwt_secret=SECRET,
+        ms_client_id="client",
+        ms_secret="secret",
+        ms_authority=fake.authority,
+        ms_scope="https://graph.microsoft.com/.default",
+        ms_endpoint=fake.endpoint,
+        ms_role_attribute=ROLE,
+        ms_test_role_attribute=ROLE_TEST,
     ).with_overrides(**overrides)
 
 
@@ -59,7 +66,10 @@ def test_listing_follows_every_page_and_maps_roles_and_groups(graph: FakeGraph, 
     graph.add_group("backend", ids[0], admin)
     users = {u["id"]: u for u in directory.list_users(actor())}
     assert set(users) == {*ids, admin}
-    assert users[admin]["roles"] == ["time-tracker-admin"] and users[admin]["groups"] == ["backend", "time-tracker-admin"]
+    assert users[admin]["roles"] == ["time-tracker-admin"] and users[admin]["groups"] == [
+        "backend",
+        "time-tracker-admin",
+    ]
     assert users[ids[0]]["groups"] == ["backend"] and users[ids[1]]["email"] == "u1@example.com"
     assert sum(1 for method, path in graph.requests if path.startswith("/v1.0/users?")) == 3  # 6 users, pages of 2
 

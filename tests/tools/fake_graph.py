@@ -33,7 +33,7 @@ ROLE_TEST = "extension_0000_role_test"
 def _certificate(folder: Path) -> tuple[Path, Path]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -124,11 +124,14 @@ class FakeGraph:
                     time.sleep(graph.delay)
                 if url.path.endswith("/.well-known/openid-configuration"):
                     tenant = url.path.split("/")[1]
-                    return self._send(200, {
-                        "token_endpoint": f"{graph.base}/{tenant}/oauth2/v2.0/token",
-                        "authorization_endpoint": f"{graph.base}/{tenant}/oauth2/v2.0/authorize",
-                        "issuer": f"{graph.base}/{tenant}/v2.0",
-                    })
+                    return self._send(
+                        200,
+                        {
+                            "token_endpoint": f"{graph.base}/{tenant}/oauth2/v2.0/token",
+                            "authorization_endpoint": f"{graph.base}/{tenant}/oauth2/v2.0/authorize",
+                            "issuer": f"{graph.base}/{tenant}/v2.0",
+                        },
+                    )
                 if url.path.endswith("/oauth2/v2.0/token"):
                     graph.token_requests += 1
                     return self._send(200, {"access_token": "graph-token", "token_type": "Bearer", "expires_in": 3600})
@@ -158,19 +161,36 @@ class FakeGraph:
                     if flt.startswith("displayName eq "):
                         wanted = flt.split("'")[1]
                         groups = [g for g in groups if g["displayName"] == wanted]
-                    shaped = [{"id": g["id"], "displayName": g["displayName"], "members": [{"id": m} for m in g["members"]]} for g in groups]
+                    shaped = [
+                        {"id": g["id"], "displayName": g["displayName"], "members": [{"id": m} for m in g["members"]]}
+                        for g in groups
+                    ]
                     return self._page(shaped, query, "groups")
-                if len(parts) == 4 and parts[0] == "groups" and parts[2] == "members" and parts[3] == "$ref" and method == "POST":
+                if (
+                    len(parts) == 4
+                    and parts[0] == "groups"
+                    and parts[2] == "members"
+                    and parts[3] == "$ref"
+                    and method == "POST"
+                ):
                     member = json.loads(raw)["@odata.id"].rsplit("/", 1)[-1]
                     group = graph.groups[parts[1]]
                     if member in group["members"]:
                         return self._send(400, {"error": {"code": "Request_BadRequest", "message": "already a member"}})
                     group["members"].append(member)
                     return self._send(204)
-                if len(parts) == 5 and parts[0] == "groups" and parts[2] == "members" and parts[4] == "$ref" and method == "DELETE":
+                if (
+                    len(parts) == 5
+                    and parts[0] == "groups"
+                    and parts[2] == "members"
+                    and parts[4] == "$ref"
+                    and method == "DELETE"
+                ):
                     group = graph.groups[parts[1]]
                     if parts[3] not in group["members"]:
-                        return self._send(404, {"error": {"code": "Request_ResourceNotFound", "message": "not a member"}})
+                        return self._send(
+                            404, {"error": {"code": "Request_ResourceNotFound", "message": "not a member"}}
+                        )
                     group["members"].remove(parts[3])
                     return self._send(204)
                 return self._send(404, {"error": {"code": "NotFound", "message": self.path}})

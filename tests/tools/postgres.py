@@ -55,7 +55,9 @@ class PostgresServer:
             f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        result = self.run("pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/server.log", "-o", options, "-w", "-t", "60", "start")
+        result = self.run(
+            "pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/server.log", "-o", options, "-w", "-t", "60", "start"
+        )
         if result.returncode != 0:
             log = Path(self.datadir, "server.log")
             raise RuntimeError(f"pg_ctl start failed: {result.stderr} {log.read_text() if log.exists() else ''}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import tzinfo
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
 from flask_restx import Namespace, fields, inputs, reqparse
@@ -24,14 +25,24 @@ _DATE_HELP = "ISO 8601: 2024-05-01T09:30:00.000Z, with an offset, or naive (UTC)
 time_entry_input = ns.model(
     "TimeEntryInput",
     {
-        "project_id": fields.String(required=True, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"),
-        "activity_id": fields.String(required=True, description="The activity", example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60"),
+        "project_id": fields.String(
+            required=True, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"
+        ),
+        "activity_id": fields.String(
+            required=True, description="The activity", example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60"
+        ),
         "description": NullableString(max_length=1500, description="What was done", example="Reviewed the release"),
-        "start_date": NullableString(description=f"When it started (default: now). {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"),
-        "end_date": NullableString(description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"),
+        "start_date": NullableString(
+            description=f"When it started (default: now). {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"
+        ),
+        "end_date": NullableString(
+            description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"
+        ),
         "uri": NullableString(description="A ticket id or link", example="TT-54"),
         "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
-        "timezone_offset": NullableInteger(description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300),
+        "timezone_offset": NullableInteger(
+            description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300
+        ),
     },
 )
 time_entry_update = ns.model(
@@ -100,7 +111,9 @@ def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offs
 
 def _list_args(paged: bool = False) -> reqparse.RequestParser:
     parser = _zone_args(reqparse.RequestParser())
-    parser.add_argument("user_id", action="append", location="args", help="Admins: * or ids (comma separated or repeated)")
+    parser.add_argument(
+        "user_id", action="append", location="args", help="Admins: * or ids (comma separated or repeated)"
+    )
     parser.add_argument("start_date", location="args", help=f"Range start. {_DATE_HELP}; naive dates are in your zone")
     parser.add_argument("end_date", location="args", help="Range end (a bare date includes that whole day)")
     parser.add_argument("month", type=inputs.int_range(1, 12), location="args", help="Month 1-12 (default: current)")
@@ -111,9 +124,13 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
     parser.add_argument("uri", location="args")
     if paged:
         parser.add_argument("start", type=inputs.natural, default=0, location="args", help="Offset of the first row")
-        parser.add_argument("length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)")
+        parser.add_argument(
+            "length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)"
+        )
     else:
-        parser.add_argument("limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many")
+        parser.add_argument(
+            "limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many"
+        )
     return parser
 
 
@@ -283,8 +300,20 @@ class Paginated(Base):
 
 
 CSV_COLUMNS = (
-    "id", "owner_email", "date", "start_date", "end_date", "duration_hours", "project_name", "project_id",
-    "customer_name", "customer_id", "activity_name", "uri", "description", "technologies",
+    "id",
+    "owner_email",
+    "date",
+    "start_date",
+    "end_date",
+    "duration_hours",
+    "project_name",
+    "project_id",
+    "customer_name",
+    "customer_id",
+    "activity_name",
+    "uri",
+    "description",
+    "technologies",
 )
 
 
@@ -326,7 +355,8 @@ class Report(Base):
         result = service.report(store(), current_identity(), filters, args["group_by"], zone, now)
         _owner_emails(result["entries"])
         wants_csv = args.get("format") == "csv" or (
-            args.get("format") is None and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+            args.get("format") is None
+            and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
         )
         if wants_csv:
             response = Response(stream_with_context(_csv_rows(result["entries"], zone, now)), mimetype="text/csv")
@@ -394,4 +424,3 @@ class Restart(Base):
     def post(self, id: str) -> Any:
         """Reopen a stopped time entry"""
         return _entity(service.restart(store(), current_identity(), id, if_match()))
-

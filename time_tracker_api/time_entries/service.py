@@ -7,9 +7,10 @@ that only one of them may pass. `now` is an argument everywhere (epoch milliseco
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import tzinfo
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import GROUPS, EntryQuery, Record, Store, UnitOfWork
@@ -199,15 +200,16 @@ def update(
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
         entry = _owned(uow, identity, entry_id, if_match)
-        start = changes.get("start_at", entry["start_at"])
-        end = changes["end_at"] if "end_at" in changes else entry["end_at"]
+        start: int = changes["start_at"] if "start_at" in changes else entry["start_at"]
+        end: int | None = changes["end_at"] if "end_at" in changes else entry["end_at"]
         if "start_at" in changes or "end_at" in changes:
             _check_times(start, end, now, rules)
         moved = [k for k in ("project_id", "activity_id") if k in changes and changes[k] != entry[k]]
         refs = None
         if moved:
-            project_id = changes.get("project_id", entry["project_id"])
-            refs = _references(uow, project_id, changes.get("activity_id", entry["activity_id"]), moved)
+            project_id: str = changes["project_id"] if "project_id" in changes else entry["project_id"]
+            activity_id: str = changes["activity_id"] if "activity_id" in changes else entry["activity_id"]
+            refs = _references(uow, project_id, activity_id, moved)
         if shorten_previous and "start_at" in changes:
             _shorten_previous(uow, identity, entry_id, start)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
@@ -378,9 +380,7 @@ def recent_projects(store: Store, identity: Identity) -> list[Record]:
 # ---------------------------------------------------------------- reports
 
 
-def report(
-    store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int
-) -> dict[str, Any]:
+def report(store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int) -> dict[str, Any]:
     """Entries of a date range with totals per project, activity, customer, owner or day."""
     if not identity.is_admin:
         raise Forbidden("You don't have enough permissions.")
@@ -419,7 +419,7 @@ def report(
 def _group_names(uow: UnitOfWork, group_by: str, totals: Mapping[str | None, int]) -> dict[str | None, str | None]:
     keys = [k for k in totals if k]
     if group_by == "owner":
-        return dict(uow.users.emails(keys))
+        return {k: v for k, v in uow.users.emails(keys).items()}
     repository = {"project": uow.projects, "activity": uow.activities, "customer": uow.customers}[group_by]
     return {k: v["name"] for k, v in repository.get_many(keys).items()}
 
