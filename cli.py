@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from commons.config import ConfigError, Settings
 from commons.domain.errors import DomainError
@@ -54,22 +55,96 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
-    """Write the Swagger 2.0 spec (stdout when no file is given)."""
+def _swagger_spec() -> dict[str, Any]:
     from time_tracker_api import create_app
 
-    settings = _settings()
+    settings = _settings().with_overrides(
+        sql_database_uri="sqlite://", cosmos_connection_string=None, cosmos_account_uri=None
+    )
     if settings.verification_mode is None:
         settings = settings.with_overrides(jwt_secret=uuid.uuid4().hex)
-    app = create_app(settings.with_overrides(sql_database_uri="sqlite://"))
+    app = create_app(settings)
     with app.test_request_context():
-        spec = app.extensions["time_tracker_api"].__schema__
-    text = json.dumps(spec, indent=2, sort_keys=True)
-    if args.filename:
-        Path(args.filename).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.filename}")
+        return dict(app.extensions["time_tracker_api"].__schema__)
+
+
+def _write(text: str, filename: str | None) -> None:
+    if filename:
+        Path(filename).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {filename}")
     else:
         print(text)
+
+
+def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
+    """Write the Swagger 2.0 spec (stdout when no file is given)."""
+    _write(json.dumps(_swagger_spec(), indent=2, sort_keys=True), args.filename)
+    return 0
+
+
+def postman_collection(spec: dict[str, Any], base: str) -> dict[str, Any]:
+    """A Postman v2.1 collection: one folder per namespace, one request per operation."""
+    folders: dict[str, list[dict[str, Any]]] = {}
+    for path, operations in sorted(spec["paths"].items()):
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            segments = [f":{p[1:-1]}" if p.startswith("{") else p for p in path.strip("/").split("/") if p]
+            request: dict[str, Any] = {
+                "method": method.upper(),
+                "header": [{"key": "Content-Type", "value": "application/json"}],
+                "url": {"raw": f"{base}/{'/'.join(segments)}", "host": [base], "path": segments},
+                "description": operation.get("summary", ""),
+            }
+            if operation.get("security") != []:
+                request["auth"] = {
+                    "type": "bearer",
+                    "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
+                }
+            body = next((p for p in operation.get("parameters", []) if p.get("in") == "body"), None)
+            if body is not None:
+                ref = body.get("schema", {}).get("$ref", "")
+                model = spec.get("definitions", {}).get(ref.rsplit("/", 1)[-1], {})
+                example = {k: v.get("example") for k, v in model.get("properties", {}).items() if not v.get("readOnly")}
+                request["body"] = {"mode": "raw", "raw": json.dumps(example, indent=2)}
+            folder = operation.get("tags", ["default"])[0]
+            name = operation.get("summary") or f"{method.upper()} {path}"
+            folders.setdefault(folder, []).append({"name": name, "request": request})
+    return {
+        "info": {
+            "name": spec["info"]["title"],
+            "description": spec["info"].get("description", ""),
+            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
+        },
+        "item": [{"name": name, "item": items} for name, items in folders.items()],
+        "variable": [{"key": "token", "value": ""}],
+    }
+
+
+def cmd_gen_postman_collection(args: argparse.Namespace) -> int:
+    """Write a Postman v2.1 collection built from the spec (stdout when no file is given)."""
+    _write(json.dumps(postman_collection(_swagger_spec(), args.base_url_placeholder), indent=2), args.filename)
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} entries")
+    sys.stderr.flush()
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Fill the store with realistic fake tenants, users, catalogue and months of entries."""
+    from commons.wiring import build_store
+    from time_tracker_api.seeding import seed
+
+    store = build_store(_settings())
+    report = seed(
+        store, tenants=args.tenants, users=args.users, entries=args.entries, seed_value=args.seed, progress=_progress
+    )
+    sys.stderr.write("\n")
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -133,6 +208,29 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--revoke", action="store_true", help="take the role away instead")
     grant.set_defaults(func=cmd_grant_admin)
 
+    postman = sub.add_parser(
+        "gen_postman_collection",
+        help=cmd_gen_postman_collection.__doc__,
+        description=cmd_gen_postman_collection.__doc__,
+    )
+    postman.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
+    postman.add_argument(
+        "-b",
+        "--base_url_placeholder",
+        "--base-url-placeholder",
+        dest="base_url_placeholder",
+        default="{{timetracker_api_host}}",
+        help="what stands for the API's base URL",
+    )
+    postman.set_defaults(func=cmd_gen_postman_collection)
+
+    seeder = sub.add_parser("seed", help=cmd_seed.__doc__, description=cmd_seed.__doc__)
+    seeder.add_argument("--entries", type=int, default=2000, help="time entries in all (default 2000)")
+    seeder.add_argument("--tenants", type=int, default=1, help="tenants (default 1)")
+    seeder.add_argument("--users", type=int, default=8, help="users per tenant (default 8)")
+    seeder.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data")
+    seeder.set_defaults(func=cmd_seed)
+
     events = sub.add_parser("events", help="the audit events runner", description="The audit events runner")
     events_sub = events.add_subparsers(dest="events_command", required=True)
     runner = events_sub.add_parser("run", help=cmd_events_run.__doc__, description=cmd_events_run.__doc__)
@@ -152,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -842,7 +842,7 @@ class SqlChangeFeed:
 
     def position(self) -> tuple[int, int]:
         c = event_checkpoint
-        with self.store.engine.connect() as conn:
+        with sql_errors(), self.store.engine.connect() as conn:
             row = conn.execute(select(c.c.txid, c.c.position).where(c.c.name == self.name)).first()
         return (int(row.txid), int(row.position)) if row else (0, 0)
 
@@ -853,7 +853,7 @@ class SqlChangeFeed:
         if self.store.engine_name == "postgresql":
             stmt = stmt.where(c.c.txid < literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
         stmt = stmt.order_by(c.c.txid, c.c.seq).limit(limit)
-        with self.store.engine.connect() as conn:
+        with sql_errors(), self.store.engine.connect() as conn:
             rows = conn.execute(stmt).fetchall()
         batch = [(row.container_id, dict(row.document)) for row in rows]
         return batch, (rows[-1].txid, rows[-1].seq) if rows else (txid, seq)
@@ -866,7 +866,7 @@ class SqlChangeFeed:
         stmt = stmt.on_conflict_do_update(
             index_elements=[event_checkpoint.c.name], set_={k: values[k] for k in ("position", "txid", "updated_at")}
         )
-        with self.store.engine.begin() as conn:
+        with sql_errors(), self.store.engine.begin() as conn:
             conn.execute(stmt)
 
 
@@ -989,6 +989,19 @@ def build_engine(url: str) -> Engine:
     )
 
 
+@contextmanager
+def sql_errors() -> Iterator[None]:
+    """A database that cannot be reached, or a connection lost midway, is Unavailable (503)."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Unavailable("The database is unavailable; try again shortly") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("The database connection was lost; try again") from exc
+        raise
+
+
 class SqlStore:
     """The SQL implementation of `Store`."""
 
@@ -1006,15 +1019,8 @@ class SqlStore:
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
         engine = self._writer if write else self.engine
-        try:
-            with self._writer_turn(write), engine.begin() as conn:
-                yield SqlUnitOfWork(conn, actor, self.remembered)
-        except OperationalError as exc:
-            raise Unavailable("The database is unavailable; try again shortly") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable("The database connection was lost; try again") from exc
-            raise
+        with sql_errors(), self._writer_turn(write), engine.begin() as conn:
+            yield SqlUnitOfWork(conn, actor, self.remembered)
 
     @contextmanager
     def _writer_turn(self, write: bool) -> Iterator[None]:
@@ -1034,7 +1040,7 @@ class SqlStore:
 
     def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
         created = []
-        with self.engine.begin() as conn:
+        with sql_errors(), self.engine.begin() as conn:
             for name in names:
                 table = metadata.tables.get(name)
                 if table is None:
@@ -1068,7 +1074,7 @@ class SqlStore:
             return 0
         insert = postgresql_insert if self.engine_name == "postgresql" else sqlite_insert
         stmt = insert(event_log).on_conflict_do_nothing(index_elements=[event_log.c.tenant_id, event_log.c.id])
-        with self._writer_turn(True), self._writer.begin() as conn:
+        with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
             return int(conn.execute(stmt, rows).rowcount or 0)
 
     def ping(self) -> None:
@@ -1087,12 +1093,12 @@ class SqlStore:
     # migrate-anything storage, kept here because it is SQL
     def migration_records(self) -> builtins.list[tuple[str, str]]:
         self.create_containers(["migration"])
-        with self.engine.connect() as conn:
+        with sql_errors(), self.engine.connect() as conn:
             rows = conn.execute(select(migration.c.name, migration.c.code).order_by(migration.c.name))
             return [(r.name, r.code) for r in rows]
 
     def save_migration_record(self, name: str, code: str) -> None:
-        with self.engine.begin() as conn:
+        with sql_errors(), self.engine.begin() as conn:
             conn.execute(migration.insert().values(name=name, code=code, applied_at=now_ms()))
 
     def remove_migration_record(self, name: str) -> None:

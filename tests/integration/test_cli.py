@@ -108,3 +108,57 @@ def test_grant_admin_makes_the_first_admin_of_a_tenant(tmp_path: Path) -> None:
         assert uow.users.get(user)["roles"] == ["time-tracker-admin"]
     revoked = run_cli("grant-admin", user, "--tenant", "tenant-x", "--revoke", env=env, cwd=tmp_path)
     assert json.loads(revoked.stdout)["roles"] == []
+
+
+def test_gen_postman_collection_is_a_v2_1_collection_of_every_operation(tmp_path: Path) -> None:
+    target = tmp_path / "collection.json"
+    result = run_cli("gen_postman_collection", "-f", str(target), "-b", "{{host}}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    collection = json.loads(target.read_text())
+    assert collection["info"]["schema"].endswith("/v2.1.0/collection.json")
+    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
+    raws = {(r["method"], r["url"]["raw"]) for r in requests}
+    assert ("POST", "{{host}}/time-entries") in raws and ("GET", "{{host}}/time-entries/:id") in raws
+    assert ("GET", "{{host}}/health") in raws
+    create = next(r for r in requests if r["method"] == "POST" and r["url"]["raw"] == "{{host}}/customers")
+    assert json.loads(create["body"]["raw"])["name"] == "Acme Corp." and create["auth"]["type"] == "bearer"
+
+
+def test_seed_writes_a_realistic_tenant_with_a_progress_bar(tmp_path: Path) -> None:
+    from commons.data_access_layer.events import Actor
+    from commons.data_access_layer.repository import EntryQuery
+    from commons.data_access_layer.sql import SqlStore
+
+    env = {"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/seed.db"}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = run_cli("seed", "--entries", "120", "--users", "4", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "120/120 entries" in result.stderr and "[" in result.stderr
+    [tenant] = json.loads(result.stdout)["tenants"]
+    store = SqlStore(env["SQL_DATABASE_URI"])
+    admin = tenant["admin"]["user_id"]
+    with store.unit_of_work(Actor(admin, tenant["tenant_id"])) as uow:
+        entries = uow.time_entries.list(EntryQuery())
+        assert len(entries) == 120 and len(uow.projects.list()) == 12
+        assert "time-tracker-admin" in uow.users.get(admin)["roles"]
+        by_owner: dict[str, list] = {}
+        for entry in entries:
+            by_owner.setdefault(entry["owner_id"], []).append((entry["start_at"], entry["end_at"]))
+        for spans in by_owner.values():  # seeded entries never overlap
+            spans.sort()
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.tools.postgres import free_port
+
+    env = {"SQL_DATABASE_URI": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"}
+    result = run_cli("migrate", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "unavailable" in result.stderr.lower()
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for command in (["migrate"], ["create-token"], ["grant-admin"], ["gen_swagger_json"], ["gen_postman_collection"],
+                    ["seed"], ["events", "run"]):
+        result = run_cli(*command, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "usage:" in result.stdout, command
