@@ -7,7 +7,7 @@ PORT ?= 5000
 API_REQS := requirements/time_tracker_api/prod.txt requirements/time_tracker_api/dev.txt
 EVENTS_REQS := requirements/time_tracker_events/prod.txt requirements/time_tracker_events/dev.txt
 
-.PHONY: run test install install-test services clean help bench functions-build
+.PHONY: run test install install-test services clean help bench functions-build fuzz soak
 
 help:
 	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/"
@@ -68,3 +68,8 @@ functions-build:
 	cp -r commons time_tracker_events build/functions/
 	find build/functions -name __pycache__ -prune -exec rm -rf {} +
 	@echo "cd build/functions && func azure functionapp publish <app-name> --python"
+
+# Long fuzzing run of every operation (the test suite runs a short one).
+FUZZ_EXAMPLES ?= 500
+fuzz: install-test
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/fuzz

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, fields, reqparse
+from flask_restx import Namespace, reqparse
 
 from commons.data_access_layer.repository import ACTIVITIES
-from time_tracker_api.resources import NullableString, Status, common_fields, register_catalogue
+from time_tracker_api.resources import NullableString, Status, common_fields, name_field, register_catalogue
 
 ns = Namespace("activities", description="Activities (archived, never erased)")
 
 activity_input = ns.model(
     "ActivityInput",
     {
-        "name": fields.String(required=True, max_length=50, example="Development"),
+        "name": name_field("Development"),
         "description": NullableString(max_length=500, example="Writing and reviewing code"),
         "status": Status(description="active (default) or inactive"),
     },

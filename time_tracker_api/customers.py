@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, fields, reqparse
+from flask_restx import Namespace, reqparse
 
 from commons.data_access_layer.repository import CUSTOMERS
-from time_tracker_api.resources import NullableString, Status, common_fields, register_catalogue
+from time_tracker_api.resources import NullableString, Status, common_fields, name_field, register_catalogue
 
 ns = Namespace("customers", description="Customers (deactivated, never erased)")
 
 customer_input = ns.model(
     "CustomerInput",
     {
-        "name": fields.String(required=True, max_length=50, example="Acme Corp."),
+        "name": name_field("Acme Corp."),
         "description": NullableString(max_length=250, example="Our oldest customer"),
         "status": Status(description="active (default) or inactive"),
     },

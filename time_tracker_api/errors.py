@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask_restx import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from commons.domain.errors import DomainError
 
@@ -19,12 +19,15 @@ def register_error_handlers(api: Api) -> None:
         return {"message": error.message}, error.status
 
     @api.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+    def _http_error(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
         body: dict[str, Any] = {"message": error.description or error.name}
         data = getattr(error, "data", None)
         if isinstance(data, dict):
             body.update(data)
-        return body, error.code or 500
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return body, error.code or 500, headers
 
     @api.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[dict[str, Any], int]:

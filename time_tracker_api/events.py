@@ -10,7 +10,7 @@ from flask_restx import Namespace, fields, inputs, reqparse
 from commons.data_access_layer.repository import EventQuery, Record, Store
 from commons.domain.clock import parse_query_bound, zone_from
 from commons.domain.errors import Invalid
-from time_tracker_api.resources import ERROR, Base, store
+from time_tracker_api.resources import ERROR, Base, NullableString, store
 from time_tracker_api.security import Identity, current_identity, require_admin
 
 ns = Namespace("events", description="Audit events of your tenant (admin)")
@@ -21,12 +21,12 @@ event = ns.model(
     {
         "id": fields.String(description="Derived from the write's own id: one event per write"),
         "tenant_id": fields.String,
-        "user_id": fields.String(description="Who wrote"),
+        "user_id": NullableString(description="Who wrote"),
         "action": fields.String(enum=["create", "update", "delete"]),
-        "description": fields.String(example="Stop time entry"),
+        "description": NullableString(example="Stop time entry"),
         "item_id": fields.String,
         "container_id": fields.String(example="time_entry"),
-        "session_id": fields.String,
+        "session_id": NullableString,
         "date": fields.String(example="2024-05-01T09:30:00.000Z"),
     },
 )
@@ -34,7 +34,7 @@ page = ns.model(
     "EventPage",
     {
         "data": fields.List(fields.Nested(event)),
-        "continuation": fields.String(description="Pass it back for the next page; null at the end"),
+        "continuation": NullableString(description="Pass it back for the next page; null at the end"),
     },
 )
 

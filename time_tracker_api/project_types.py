@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, fields, reqparse
+from flask_restx import Namespace, reqparse
 
 from commons.data_access_layer.repository import PROJECT_TYPES
-from time_tracker_api.resources import NullableString, common_fields, register_catalogue
+from time_tracker_api.resources import NullableString, common_fields, name_field, register_catalogue
 
 ns = Namespace("project-types", description="Project types")
 
 project_type_input = ns.model(
     "ProjectTypeInput",
     {
-        "name": fields.String(required=True, max_length=50, example="Fixed price"),
+        "name": name_field("Fixed price"),
         "description": NullableString(max_length=250, example="Delivered for an agreed price"),
         "customer_id": NullableString(description="The customer it belongs to; none for the whole tenant"),
         "parent_id": NullableString(description="The parent project type"),

@@ -14,6 +14,7 @@ from time_tracker_api.resources import (
     NullableString,
     Status,
     common_fields,
+    name_field,
     public,
     register_catalogue,
     store,
@@ -25,7 +26,7 @@ ns = Namespace("projects", description="Projects (deactivated, never erased)")
 project_input = ns.model(
     "ProjectInput",
     {
-        "name": fields.String(required=True, max_length=50, example="Website redesign"),
+        "name": name_field("Website redesign"),
         "description": NullableString(max_length=250, example="The 2024 redesign"),
         "customer_id": NullableString(description="The customer (required on create)"),
         "project_type_id": NullableString(description="The project type"),
@@ -35,16 +36,16 @@ project_input = ns.model(
 )
 summary = ns.model(
     "ProjectRelation",
-    {"id": fields.String, "name": fields.String, "description": fields.String},
+    {"id": NullableString, "name": NullableString, "description": NullableString},
 )
 project = ns.inherit(
     "Project",
     project_input,
     {
         **common_fields(),
-        "customer_name": fields.String(readonly=True),
+        "customer_name": NullableString(readonly=True),
         "customer": fields.Nested(summary, readonly=True),
-        "project_type": fields.Nested(summary, readonly=True, allow_null=True),
+        "project_type": fields.Nested(summary, readonly=True, allow_null=True, nullable=True),
     },
 )
 

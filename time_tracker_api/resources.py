@@ -51,13 +51,19 @@ class Base(Resource):
     method_decorators = [authenticated]
 
 
+class NullableString(fields.String):
+    """A string that may also be JSON null (clients send null for "none")."""
+
+    __schema_type__ = ["string", "null"]
+
+
 def common_fields() -> dict[str, fields.Raw]:
     return {
         "id": fields.String(
             readonly=True, description="The identifier", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"
         ),
         "tenant_id": fields.String(readonly=True, description="The tenant (from the token)"),
-        "deleted": fields.String(readonly=True, description="Always null on live items"),
+        "deleted": NullableString(readonly=True, description="Always null on live items"),
     }
 
 
@@ -71,12 +77,6 @@ def optional(ns: Namespace, model: Model) -> Model:
     return ns.model(f"{model.name}Update", copies)
 
 
-class NullableString(fields.String):
-    """A string that may also be JSON null (clients send null for "none")."""
-
-    __schema_type__ = ["string", "null"]
-
-
 class NullableInteger(fields.Integer):
     __schema_type__ = ["integer", "null"]
 
@@ -86,6 +86,16 @@ class Status(fields.Raw):
 
     __schema_type__ = ["string", "integer"]
     __schema_example__ = "active"
+
+    def schema(self) -> dict[str, Any]:
+        schema = super().schema()
+        schema["enum"] = ["active", "inactive", 0, 1]
+        return schema
+
+
+def name_field(example: str, max_length: int = 50) -> fields.String:
+    """A required name: 1 to `max_length` characters, not only blanks."""
+    return fields.String(required=True, min_length=1, max_length=max_length, pattern=r"\S", example=example)
 
 
 def register_catalogue(

@@ -8,7 +8,7 @@ from flask import current_app
 from flask_restx import Namespace, fields
 
 from commons.directory import Directory, User, group_name
-from time_tracker_api.resources import ERROR, Base, body
+from time_tracker_api.resources import ERROR, Base, NullableString, body
 from time_tracker_api.security import Identity, current_identity, require_admin
 
 ns = Namespace("users", description="Users of your tenant, their roles and groups")
@@ -18,12 +18,12 @@ user = ns.model(
     "User",
     {
         "id": fields.String,
-        "name": fields.String(example="Ana Pérez"),
-        "email": fields.String(example="ana@example.com"),
+        "name": NullableString(example="Ana Pérez"),
+        "email": NullableString(example="ana@example.com"),
         "roles": fields.List(fields.String, example=["time-tracker-admin"]),
         "groups": fields.List(fields.String, example=["time-tracker-admin"]),
-        "tenant_id": fields.String,
-        "deleted": fields.String(description="Always null"),
+        "tenant_id": NullableString,
+        "deleted": NullableString(description="Always null"),
     },
 )
 group_input = ns.model(

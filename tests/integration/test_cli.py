@@ -146,7 +146,7 @@ def test_seed_writes_a_realistic_tenant_with_a_progress_bar(tmp_path: Path) -> N
             by_owner.setdefault(entry["owner_id"], []).append((entry["start_at"], entry["end_at"]))
         for spans in by_owner.values():  # seeded entries never overlap
             spans.sort()
-            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
@@ -158,7 +158,14 @@ def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in (["migrate"], ["create-token"], ["grant-admin"], ["gen_swagger_json"], ["gen_postman_collection"],
-                    ["seed"], ["events", "run"]):
+    for command in (
+        ["migrate"],
+        ["create-token"],
+        ["grant-admin"],
+        ["gen_swagger_json"],
+        ["gen_postman_collection"],
+        ["seed"],
+        ["events", "run"],
+    ):
         result = run_cli(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage:" in result.stdout, command

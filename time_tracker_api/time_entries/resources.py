@@ -63,13 +63,13 @@ time_entry = ns.inherit(
         "id": fields.String(readonly=True),
         "tenant_id": fields.String(readonly=True),
         "owner_id": fields.String(readonly=True),
-        "deleted": fields.String(readonly=True, description="Always null"),
+        "deleted": NullableString(readonly=True, description="Always null"),
         "running": fields.Boolean(readonly=True, description="True while end_date is null"),
-        "project_name": fields.String(readonly=True),
-        "customer_id": fields.String(readonly=True),
-        "customer_name": fields.String(readonly=True),
-        "activity_name": fields.String(readonly=True),
-        "owner_email": fields.String(readonly=True),
+        "project_name": NullableString(readonly=True),
+        "customer_id": NullableString(readonly=True),
+        "customer_name": NullableString(readonly=True),
+        "activity_name": NullableString(readonly=True),
+        "owner_email": NullableString(readonly=True),
     },
 )
 paginated_model = ns.model(
@@ -83,14 +83,14 @@ summary_model = ns.model(
 )
 group_total = ns.model(
     "ReportGroup",
-    {"key": fields.String, "name": fields.String, "seconds": fields.Integer, "hours": fields.Float},
+    {"key": NullableString, "name": NullableString, "seconds": fields.Integer, "hours": fields.Float},
 )
 report_model = ns.model(
     "Report",
     {
         "group_by": fields.String(enum=list(GROUPS)),
-        "start_date": fields.String,
-        "end_date": fields.String,
+        "start_date": NullableString,
+        "end_date": NullableString,
         "entries": fields.List(fields.Nested(time_entry)),
         "totals": fields.List(fields.Nested(group_total)),
         "total": fields.Nested(ns.model("ReportTotal", {"seconds": fields.Integer, "hours": fields.Float})),
