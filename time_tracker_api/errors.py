@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask import current_app
 from flask_restx import Api
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from commons.domain.errors import DomainError
 
@@ -21,6 +22,9 @@ def register_error_handlers(api: Api) -> None:
     @api.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
         body: dict[str, Any] = {"message": error.description or error.name}
+        if isinstance(error, RequestEntityTooLarge):
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            body["message"] = f"The request body is too large (at most {limit} bytes)"
         data = getattr(error, "data", None)
         if isinstance(data, dict):
             body.update(data)

@@ -39,6 +39,8 @@ class PostgresServer:
     datadir: str
     port: int
     user: str | None
+    #: Off for speed in ordinary tests; on where a crash must not lose acknowledged commits.
+    durable: bool = False
 
     @property
     def url(self) -> str:
@@ -51,10 +53,8 @@ class PostgresServer:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        fast = "" if self.durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.datadir} {fast}-c max_connections=200"
         result = self.run(
             "pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/server.log", "-o", options, "-w", "-t", "60", "start"
         )
@@ -70,7 +70,7 @@ class PostgresServer:
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(durable: bool = False) -> PostgresServer:
     bindir = _pg_bindir()
     if not bindir:
         raise RuntimeError("PostgreSQL server binaries not found (run `make services` or install postgresql)")
@@ -82,7 +82,7 @@ def start_postgres() -> PostgresServer:
         entry = pwd.getpwnam(user)
         os.chmod(datadir, 0o700)
         os.chown(datadir, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(bindir, datadir, free_port(), user)
+    server = PostgresServer(bindir, datadir, free_port(), user, durable)
     result = server.run("initdb", "-D", datadir, "-U", "tt", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr}")
