@@ -73,3 +73,8 @@ functions-build:
 FUZZ_EXAMPLES ?= 500
 fuzz: install-test
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/fuzz
+
+# Mixed traffic from many simulated users, then a reconciliation (not part of `make test`).
+SOAK_ARGS ?= --engine sqlite --users 30 --seconds 30
+soak: install-test
+	$(PY) bench/soak.py $(SOAK_ARGS)

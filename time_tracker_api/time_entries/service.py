@@ -237,7 +237,7 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
         entry = _owned(uow, identity, entry_id, if_match)
         if entry["end_at"] is not None:
             raise Unprocessable("The specified time entry is already stopped")
-        end = max(now, entry["start_at"] + 1000)
+        end = max(now, entry["start_at"] + 1)  # an entry stopped in the ms it started lasts 1 ms
         if end - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
