@@ -110,9 +110,10 @@ def reconcile(api: Api, log: dict[str, Any], now: int) -> list[str]:
     if len(running) > 1:
         problems.append(f"{len(running)} running entries")
     spans = sorted(
-        (parse_instant(e["start_date"]), parse_instant(e["end_date"]) if e["end_date"] else now, e["id"]) for e in listed
+        (parse_instant(e["start_date"]), parse_instant(e["end_date"]) if e["end_date"] else now, e["id"])
+        for e in listed
     )
-    for (s1, e1, a), (s2, _e2, b) in zip(spans, spans[1:], strict=False):
+    for (_s1, e1, a), (s2, _e2, b) in zip(spans, spans[1:], strict=False):
         if s2 < e1:
             problems.append(f"entries {a} and {b} overlap")
     return problems
@@ -134,21 +135,29 @@ def main() -> int:
     env = {"SQL_DATABASE_URI": url}
     import subprocess
 
-    subprocess.run([sys.executable, str(ROOT / "cli.py"), "migrate"], env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "migrate"],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     server = _gunicorn(env, port, args.workers)
     stats: dict[str, Any] = {"lock": threading.Lock(), "latencies": [], "errors": []}
     try:
         tenant = str(uuid.uuid4())
-        admin = Api(port, mint_token(SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant, email="a@x.io", admin=True), stats)
+        admin = Api(
+            port, mint_token(SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant, email="a@x.io", admin=True), stats
+        )
         customer = admin.call("POST", "/customers", {"name": "Soak"}, expect=(201,))
         project = admin.call("POST", "/projects", {"name": "Soak", "customer_id": customer["id"]}, expect=(201,))
         activity = admin.call("POST", "/activities", {"name": "Soak"}, expect=(201,))
         refs = {"project_id": project["id"], "activity_id": activity["id"]}
         users = []
         for n in range(args.users):
-            token = mint_token(SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant, email=f"u{n}@x.io", ttl_seconds=7200)
+            token = mint_token(
+                SECRET, user_id=str(uuid.uuid4()), tenant_id=tenant, email=f"u{n}@x.io", ttl_seconds=7200
+            )
             users.append((Api(port, token, stats), {"created": set(), "stopped": set(), "deleted": set()}))
         deadline = time.monotonic() + args.seconds
         began = time.monotonic()
@@ -167,7 +176,8 @@ def main() -> int:
         writes = sum(len(log["created"]) + len(log["stopped"]) + len(log["deleted"]) for _, log in users)
         print(f"engine {args.engine}: {args.users} users for {args.seconds:.0f} s")
         print(f"requests {requests} ({requests / elapsed:.0f}/s), acknowledged writes {writes}")
-        print(f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
+        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+        print(f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
         print(f"errors {len(stats['errors'])}, reconciliation problems {len(problems)}")
         for line in (stats["errors"] + problems)[:20]:
             print("  " + line)

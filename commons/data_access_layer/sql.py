@@ -324,9 +324,14 @@ class _SqlRepository:
             updated_at=now,
             last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now),
         )
-        stmt = _statement(("insert", self._table.name), self._table.insert)
-        self._uow.execute_write(stmt, self.label, values)
-        self._uow.log_change(self.container, values)
+        if self._uow.conn.dialect.name == "postgresql":
+            # One round trip: the row and its outbox entry in one statement.
+            stmt, params = self._uow.insert_logged(self._table, self.container, values)
+            self._uow.execute_write(stmt, self.label, params)
+        else:
+            stmt = _statement(("insert", self._table.name), self._table.insert)
+            self._uow.execute_write(stmt, self.label, values)
+            self._uow.log_change(self.container, values)
         return _record_from(values, self.marker)
 
     def _write(
@@ -894,14 +899,47 @@ class SqlUnitOfWork:
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
 
-    def log_change(self, container: str, row: Mapping[str, Any]) -> None:
-        """The written document, as a change feed delivers it, into the outbox (on PostgreSQL
-        with the writing transaction's id, which orders the feed: see SqlChangeFeed)."""
+    @staticmethod
+    def _change(container: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The outbox row of a write: the document as a change feed delivers it."""
         document = {
             k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")
         }
         document["_last_event_ctx"] = row["last_event_ctx"]
         document["_etag"] = row.get("etag") or row.get("_etag")
+        return {
+            "tenant_id": row["tenant_id"],
+            "container_id": container,
+            "item_id": row["id"],
+            "document": document,
+            "created_at": now_ms(),
+        }
+
+    def insert_logged(self, table: Table, container: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """PostgreSQL: INSERT the row in a data-modifying CTE of the outbox INSERT."""
+        keys = tuple(sorted(values))
+
+        def build() -> Any:
+            written = (
+                table.insert().values({k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys}).cte("written")
+            )
+            log = change_log.insert().values(
+                tenant_id=bindparam("log_tenant_id"),
+                container_id=bindparam("log_container_id"),
+                item_id=bindparam("log_item_id"),
+                document=bindparam("log_document", type_=JSON),
+                created_at=bindparam("log_created_at"),
+                txid=literal_column("pg_current_xact_id()::text::bigint"),
+            )
+            return log.add_cte(written)
+
+        params = {f"v_{k}": values[k] for k in keys}
+        params.update({f"log_{k}": v for k, v in self._change(container, values).items()})
+        return _statement(("insert_logged", table.name, keys), build), params
+
+    def log_change(self, container: str, row: Mapping[str, Any]) -> None:
+        """The written document into the outbox (on PostgreSQL with the writing transaction's
+        id, which orders the feed: see SqlChangeFeed)."""
         if self.conn.dialect.name == "postgresql":
             stmt = _statement(
                 ("insert", "change_log", "txid"),
@@ -909,16 +947,7 @@ class SqlUnitOfWork:
             )
         else:
             stmt = _statement(("insert", "change_log"), change_log.insert)
-        self.conn.execute(
-            stmt,
-            {
-                "tenant_id": row["tenant_id"],
-                "container_id": container,
-                "item_id": row["id"],
-                "document": document,
-                "created_at": now_ms(),
-            },
-        )
+        self.conn.execute(stmt, self._change(container, row))
 
     def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
         # No savepoint: a rejected row aborts the whole unit of work, which is what we want.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,11 @@ def test_postgresql_stopped_midway_gives_quick_503s_then_recovers(own_postgres: 
         assert admin.get("/health", expect=503)["status"] == "unavailable"
         assert "unavailable" in admin.get("/customers", expect=503)["message"].lower()
         admin.post("/customers", {"name": "During"}, expect=503)
-        admin.post("/time-entries", {**body, "start_date": "2024-05-02T09:00:00Z", "end_date": "2024-05-02T10:00:00Z"}, expect=503)
+        admin.post(
+            "/time-entries",
+            {**body, "start_date": "2024-05-02T09:00:00Z", "end_date": "2024-05-02T10:00:00Z"},
+            expect=503,
+        )
         admin.get("/time-entries/running", expect=503)
         assert time.monotonic() - began < 10, "503s must come quickly, not after long timeouts"
     finally:
