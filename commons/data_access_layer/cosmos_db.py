@@ -534,12 +534,18 @@ class CosmosTimeEntries:
             parameters=_params(tenant=self._items.tenant, **params),
             partition_key=self._items.tenant,
             max_item_count=size,
-        ).by_page(continuation)
+        ).by_page(_cursor(continuation))
         try:
             docs = list(next(pages))
         except StopIteration:
             return [], None
-        return self._named(docs), pages.continuation_token
+        except exceptions.CosmosHttpResponseError as error:
+            if error.status_code == 400 and continuation:
+                raise Invalid("continuation is not a token this API gave") from None
+            raise
+        # A short page is the last one, whatever token the server still offers.
+        token = _token(pages.continuation_token) if len(docs) >= size else None
+        return self._named(docs), token
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         seen: dict[str, dict[str, Any]] = {}

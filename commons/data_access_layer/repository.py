@@ -134,6 +134,10 @@ class TimeEntries(Protocol):
     def count(self, query: EntryQuery) -> int:
         """How many entries match `query` (limit and offset ignored)."""
 
+    def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
+        """A page of `size` entries after the opaque `continuation`, and the next token (None
+        at the end). Cosmos pages with its own tokens: no OFFSET, whose cost grows with it."""
+
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         """The owner's most recent entry of each project within [start, end), newest first."""
 

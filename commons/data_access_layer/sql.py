@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -577,6 +578,20 @@ class SqlTimeEntries(_SqlRepository):
         params.update(limit=query.limit, offset=query.offset)
         rows = self._uow.conn.execute(_statement(("list", shape, paged), build), params)
         return [_record(row, True) for row in rows]
+
+    def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
+        """One page of `size` entries and the token of the next (an offset, on SQL)."""
+        offset = 0
+        if continuation:
+            try:
+                offset = int(base64.urlsafe_b64decode(continuation.encode()).decode())
+            except (ValueError, binascii.Error):
+                raise Invalid("continuation is not a token this API gave") from None
+            if offset < 0:
+                raise Invalid("continuation is not a token this API gave")
+        found = self.list(replace(query, limit=size + 1, offset=offset))
+        token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if len(found) > size else None
+        return found[:size], token
 
     def count(self, query: EntryQuery) -> int:
         shape = _query_shape(query)

@@ -434,3 +434,19 @@ def test_front_end_manual_entry_with_extra_keys(user: Client, setup: dict) -> No
 def test_dates_round_trip_in_the_answer_format(user: Client, setup: dict) -> None:
     created = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00.123456Z", "2024-05-01T10:00:00Z"))
     assert created["start_date"] == format_instant(parse_instant("2024-05-01T09:00:00.123Z"))
+
+
+def test_paginated_follows_continuation_tokens(user: Client, setup: dict) -> None:
+    for day in range(1, 6):
+        user.post("/time-entries", entry(setup, f"2024-05-0{day}T09:00:00Z", f"2024-05-0{day}T10:00:00Z"))
+    base = "/time-entries/paginated?length=2&start_date=2024-05-01&end_date=2024-05-31"
+    seen, token, pages = [], None, 0
+    for _ in range(10):  # bounded: a token that never ends is a failure, not a hang
+        page = user.get(base + (f"&continuation={token}" if token else ""))
+        assert page["records_total"] == 5
+        seen += [e["start_date"][:10] for e in page["data"]]
+        token, pages = page["continuation"], pages + 1
+        if token is None:
+            break
+    assert token is None and seen == [f"2024-05-0{d}" for d in range(5, 0, -1)] and pages == 3
+    user.get(base + "&continuation=not-a-token", expect=400)

@@ -74,7 +74,11 @@ time_entry = ns.inherit(
 )
 paginated_model = ns.model(
     "TimeEntryPaginated",
-    {"records_total": fields.Integer, "data": fields.List(fields.Nested(time_entry))},
+    {
+        "records_total": fields.Integer,
+        "data": fields.List(fields.Nested(time_entry)),
+        "continuation": NullableString(description="Pass it back as `continuation` for the next page"),
+    },
 )
 duration = ns.model("Duration", {"hours": fields.Float, "minutes": fields.Float, "seconds": fields.Float})
 summary_model = ns.model(
@@ -127,6 +131,7 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
         parser.add_argument(
             "length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)"
         )
+        parser.add_argument("continuation", location="args", help="The token of the previous page (instead of start)")
     else:
         parser.add_argument(
             "limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many"
@@ -293,10 +298,12 @@ class Paginated(Base):
     @ns.response(400, "Malformed filter", ERROR)
     @ns.response(403, "user_id given by a non-admin", ERROR)
     def get(self) -> Any:
-        """A page of time entries (start, length) with the total count"""
+        """A page of time entries (start and length, or continuation) with the total count"""
         args = paged_args.parse_args()
-        page = service.paginated(store(), current_identity(), _filters(args), _zone(args), _now())
-        return {"records_total": page["records_total"], "data": [entry_json(e) for e in _owner_emails(page["data"])]}
+        filters, token = _filters(args), args.get("continuation")
+        page = service.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
+        data = [entry_json(e) for e in _owner_emails(page["data"])]
+        return {"records_total": page["records_total"], "data": data, "continuation": page["continuation"]}
 
 
 CSV_COLUMNS = (

@@ -342,10 +342,18 @@ def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinf
         return uow.time_entries.list(query)
 
 
-def paginated(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> dict[str, Any]:
+def paginated(
+    store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int, continuation: str | None = None
+) -> dict[str, Any]:
+    """A page by offset (`start`), or by the token of the previous page (`continuation`)."""
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, filters, zone, now)
-        return {"records_total": uow.time_entries.count(query), "data": uow.time_entries.list(query)}
+        total = uow.time_entries.count(query)
+        if continuation is not None or filters.offset == 0:
+            size = filters.limit or MAX_LIST
+            data, token = uow.time_entries.page(replace(query, limit=None, offset=0), size, continuation or None)
+            return {"records_total": total, "data": data, "continuation": token}
+        return {"records_total": total, "data": uow.time_entries.list(query), "continuation": None}
 
 
 def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Record]:
