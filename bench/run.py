@@ -125,8 +125,16 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
             },
             "POST /customers": {"path": "/customers", "method": "POST", "token": admin, "body": "customer"},
         }
+        trivial = specs.pop("trivial GET /health/live")
+        trivials = []
         for name, spec in specs.items():
-            results[name] = _load(base, {**common, **spec})
+            # Each endpoint is measured right after the trivial route, and its share is taken
+            # against that neighbour: drift in the machine's speed cancels out.
+            beside = _load(base, {**common, **trivial})
+            trivials.append(beside)
+            results[name] = {**_load(base, {**common, **spec}), "trivial_rps": beside["rps"]}
+        best = max(trivials, key=lambda r: r["rps"])
+        results = {"trivial GET /health/live": {**best, "trivial_rps": best["rps"]}, **results}
         growth = {}
         for size in args.sizes if bulk else args.cosmos_sizes:
             grown = seed(store, size, seed=size)
@@ -146,16 +154,14 @@ def bench_engine(engine: str, store_env: dict[str, str], args: argparse.Namespac
 
 
 def report(engine: str, results: dict[str, Any]) -> None:
-    trivial = results["trivial GET /health/live"]["rps"] or 1
     print(f"\n## {engine}: throughput ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores)")
-    print("| endpoint | req/s | p50 ms | p99 ms | errors | share of trivial |")
+    print("| endpoint | req/s | p50 ms | p99 ms | errors | share of the trivial route measured just before |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         if name == "growth":
             continue
-        print(
-            f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {100 * r['rps'] / trivial:.1f}% |"
-        )
+        share = 100 * r["rps"] / (r["trivial_rps"] or 1)
+        print(f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {share:.1f}% |")
     print(f"\n## {engine}: latency as the tenant grows (p50 ms, one client)")
     print("| entries in tenant | month list | summary |")
     print("|---|---|---|")
