@@ -101,6 +101,7 @@ report_model = ns.model(
     },
 )
 
+
 ZONE_HELP = (
     "Your zone, for month and day boundaries: timezone (IANA name, DST-aware) wins over "
     "timezone_offset (minutes, JavaScript sign: 300 = UTC-5). Default: UTC; 0 means UTC."
@@ -108,8 +109,8 @@ ZONE_HELP = (
 
 
 def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offset") -> reqparse.RequestParser:
-    parser.add_argument(offset_name, type=int, location="args", help="UTC offset in minutes, JavaScript sign")
-    parser.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York")
+    parser.add_argument(offset_name, type=int, location="args", help=ZONE_HELP)
+    parser.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York (wins over the offset)")
     return parser
 
 
