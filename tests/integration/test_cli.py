@@ -169,3 +169,17 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     ):
         result = run_cli(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage:" in result.stdout, command
+
+
+def test_semantic_release_prints_the_next_version_without_a_token() -> None:
+    import re
+    import shutil
+
+    tool = shutil.which("semantic-release", path=str(Path(sys.executable).parent))
+    assert tool, "python-semantic-release is in requirements/time_tracker_api/dev.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    result = subprocess.run(
+        [tool, "--noop", "version", "--print"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"\d+\.\d+\.\d+", result.stdout.strip().splitlines()[-1])
