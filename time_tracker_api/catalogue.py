@@ -80,9 +80,21 @@ def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str,
         if values.get("customer_id"):
             _must_exist(uow, CUSTOMERS, values["customer_id"], "Related customer does not exist")
         if values.get("parent_id"):
-            if values["parent_id"] == item_id:
-                raise Invalid("A project type can not be its own parent")
             _must_exist(uow, PROJECT_TYPES, values["parent_id"], "Related parent project type does not exist")
+            _no_cycle(uow, values["parent_id"], item_id)
+
+
+def _no_cycle(uow: UnitOfWork, parent_id: str, item_id: str | None, depth: int = 50) -> None:
+    """The parent chain must not come back to the item (it stays a tree)."""
+    current: str | None = parent_id
+    for _ in range(depth):
+        if current is None:
+            return
+        if current == item_id:
+            raise Invalid("A project type can not be its own ancestor")
+        found = uow.project_types.get_many([current]).get(current)
+        current = found.get("parent_id") if found else None
+    raise Invalid("The project type tree is too deep")
 
 
 def _must_exist(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, message: str) -> None:

@@ -34,7 +34,11 @@ _B2C_ISSUER = re.compile(
     r"^https://[A-Za-z0-9-]+\.b2clogin\.com/"
     r"(?P<tenant>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/v2\.0/?$"
 )
-_UPSTREAM_OPTIONS: Any = {"verify_signature": False, "verify_exp": True}  # upstream (API Management) verified it
+_UPSTREAM_OPTIONS: Any = {
+    "verify_signature": False,
+    "verify_exp": True,
+    "require": ["exp"],
+}  # upstream (API Management) verified it
 
 Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
@@ -69,7 +73,10 @@ class TokenVerifier:
         if cached is not None and cached[0] > now:
             return cached[1]
         claims = self._verify(token)
-        expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
+        try:
+            expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
+        except (TypeError, ValueError, OverflowError):
+            raise Unauthorized("Invalid token") from None
         with self._lock:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
@@ -115,7 +122,7 @@ class TokenVerifier:
             raise Unauthorized("Token issuer is not accepted") from None
         except jwt.PyJWKClientError:
             raise Unauthorized("Token signing key is unknown") from None
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, OverflowError, ValueError, TypeError):
             raise Unauthorized("Invalid token") from None
 
 

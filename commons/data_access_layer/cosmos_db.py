@@ -19,6 +19,7 @@ import base64
 import binascii
 import builtins
 import functools
+import hashlib
 import logging
 import random
 import threading
@@ -57,7 +58,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 APP_ID = "time-tracker-api"
-LEASE_MS = 10_000
+#: Longer than any request can last (timeouts and bounded throttling retries included).
+LEASE_MS = 60_000
 #: A name guard whose item does not exist yet is left alone this long (its writer may be busy).
 GUARD_GRACE_MS = 30_000
 LEASE_WAIT_S = 10.0
@@ -156,6 +158,9 @@ def _translate(error: Exception, label: str = "Item") -> Exception:
         return Unavailable("The database is busy; try again shortly")
     if isinstance(error, (ServiceRequestError, ServiceResponseError)):
         return Unavailable("The database is unreachable; try again shortly")
+    if isinstance(error, exceptions.CosmosHttpResponseError):
+        log.error("Cosmos DB refused a request: %s", error)
+        return Unavailable("The database refused the request; try again later")
     return error
 
 
@@ -256,8 +261,10 @@ class CosmosCatalogue:
     # name guards ---------------------------------------------------------------------------
 
     def _guard_id(self, doc: Mapping[str, Any]) -> str:
+        """A digest: names may hold characters Cosmos ids can not (/ \\ # ?)."""
         scope = "|".join(str(doc.get(f) or "") for f in self.spec.unique_scope)
-        return f"{self.spec.container}:{scope}:{str(doc['name']).strip().lower()}"
+        key = f"{scope}:{str(doc['name']).strip().lower()}"
+        return f"{self.spec.container}:{hashlib.sha256(key.encode()).hexdigest()}"
 
     def _claim(self, doc: Mapping[str, Any]) -> str:
         """Reserve the live name of `doc`; Conflict when a live item holds it."""
@@ -277,12 +284,12 @@ class CosmosCatalogue:
             other: dict[str, Any] | None = self._items.read(holder) if holder else None
         except NotFound:
             other = None
-        if other is None:
-            # Either its item is being created right now, or its writer died before creating
-            # it: only a guard older than the grace period is taken over.
-            if _now_ms() - int(current.get("claimed_at", 0)) < GUARD_GRACE_MS:
-                raise taken
-        elif self._live(other) and self._guard_id(other) == guard_id:
+        if other is not None and self._live(other) and self._guard_id(other) == guard_id:
+            raise taken
+        # Its item is missing, or live under another name: either a writer is creating or
+        # renaming it right now, or died doing so. Only a guard older than the grace period
+        # is taken over.
+        if _now_ms() - int(current.get("claimed_at", 0)) < GUARD_GRACE_MS:
             raise taken
         try:
             self._guards.replace(body, current["_etag"])
@@ -458,7 +465,7 @@ class CosmosTimeEntries:
         body = {"id": lease_id, "tenant_id": self._items.tenant, "holder": None, "expires": 0}
         try:
             self._guards.replace(body, etag)
-        except (PreconditionFailed, NotFound, exceptions.CosmosHttpResponseError):
+        except Exception:  # noqa: BLE001 - the write is done; a lease left behind expires
             log.warning("owner lease %s not released; it expires by itself", lease_id)
 
     # reads ---------------------------------------------------------------------------------
@@ -657,12 +664,36 @@ class CosmosUsers:
         self._items = uow.container("app_user", "User")
 
     def remember(self, actor: Actor) -> None:
+        """Record e-mail and name, keeping the user's roles and groups (If-Match merge)."""
         memo = (actor.tenant_id, actor.user_id, actor.email, actor.name)
         if not actor.email or memo in self._uow.store.remembered:
             return
-        self._items.proxy.upsert_item(
-            {"id": actor.user_id, "tenant_id": actor.tenant_id, "email": actor.email, "name": actor.name}
-        )
+        for _ in range(10):
+            try:
+                doc = self._items.read(actor.user_id)
+            except NotFound:
+                try:
+                    self._items.create(
+                        {
+                            "id": actor.user_id,
+                            "tenant_id": actor.tenant_id,
+                            "email": actor.email,
+                            "name": actor.name,
+                            "roles": [],
+                            "groups": [],
+                        }
+                    )
+                    break
+                except Conflict:
+                    continue
+            if doc.get("email") == actor.email and doc.get("name") == actor.name:
+                break
+            kept = {k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"}
+            try:
+                self._items.replace({**kept, "email": actor.email, "name": actor.name}, doc["_etag"])
+                break
+            except PreconditionFailed:
+                continue
         self._uow.store.remembered.add(memo)
 
     def emails(self, user_ids: Collection[str]) -> dict[str, str]:
@@ -883,8 +914,8 @@ class CosmosStore:
             "read_timeout": 15,
             "retry_total": 2,
             # 429s are retried by the SDK after the server's x-ms-retry-after-ms, this often.
-            "retry_throttle_total": 5,
-            "retry_throttle_backoff_max": 10,
+            "retry_throttle_total": 3,
+            "retry_throttle_backoff_max": 5,
             "enable_endpoint_discovery": settings.cosmos_endpoint_discovery,
             "user_agent": "TimeTrackerAPI",
         }

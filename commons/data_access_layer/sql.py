@@ -587,7 +587,7 @@ class SqlTimeEntries(_SqlRepository):
                 offset = int(base64.urlsafe_b64decode(continuation.encode()).decode())
             except (ValueError, binascii.Error):
                 raise Invalid("continuation is not a token this API gave") from None
-            if offset < 0:
+            if not 0 <= offset <= 10_000_000:
                 raise Invalid("continuation is not a token this API gave")
         found = self.list(replace(query, limit=size + 1, offset=offset))
         token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if len(found) > size else None

@@ -5,6 +5,7 @@ when Graph is unreachable (nothing is called before the first request that needs
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -18,6 +19,16 @@ from commons.directory import ROLE_GROUPS, ROLE_IDS, User, role_value, shaped
 from commons.domain.errors import BadGateway, Invalid, NotFound, Unavailable
 
 TIMEOUT = (3.05, 10)
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _object_id(user_id: str) -> str:
+    """Directory object ids are GUIDs; anything else is no user (and never reaches a URL)."""
+    if not _GUID.match(user_id):
+        raise NotFound("User not found")
+    return user_id
+
+
 #: How long listings, admin checks and e-mails read from Graph are trusted.
 CACHE_TTL_S = 60.0
 
@@ -128,7 +139,7 @@ class GraphDirectory:
         return [u for u in users if role_value("test") not in u["roles"]]
 
     def get_user(self, actor: Actor, user_id: str) -> User:
-        return self._user(self._call("GET", f"users/{user_id}?$select={self._select()}"))
+        return self._user(self._call("GET", f"users/{_object_id(user_id)}?$select={self._select()}"))
 
     def is_tester(self, actor: Actor) -> bool:
         try:
@@ -138,7 +149,9 @@ class GraphDirectory:
 
     def set_role(self, actor: Actor, user_id: str, role_id: str, granted: bool) -> User:
         value = role_value(role_id)
-        self._call("PATCH", f"users/{user_id}", json={self.role_attributes[role_id]: value if granted else None})
+        self._call(
+            "PATCH", f"users/{_object_id(user_id)}", json={self.role_attributes[role_id]: value if granted else None}
+        )
         self._forget("users", ("admin", user_id))
         return self.get_user(actor, user_id)
 
@@ -153,6 +166,7 @@ class GraphDirectory:
         if not found.get("value"):
             raise Invalid(f"Unknown group {group!r}")
         group_id = found["value"][0]["id"]
+        user_id = _object_id(user_id)
         try:
             if member:
                 body = {"@odata.id": f"{self.endpoint}/directoryObjects/{user_id}"}

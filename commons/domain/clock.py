@@ -25,6 +25,9 @@ MIN_INSTANT = -(2**62)
 #: The longest a stopped entry may last (the 999 hours that Clockify, Toggl and Harvest allow).
 MAX_ENTRY_HOURS = 999
 MAX_ENTRY_MS = MAX_ENTRY_HOURS * 3_600_000
+#: Instants the API accepts: years 1 to 9998 in UTC (local dates near the ends stay valid).
+MIN_DATE_MS = -62_135_596_800_000 + 86_400_000  # 0001-01-02T00:00:00Z
+MAX_DATE_MS = 253_370_764_800_000 - 1  # 9998-12-31T23:59:59.999Z
 
 # A query-string "+05:00" arrives as " 05:00" when the client did not encode it.
 _SPACE_OFFSET = re.compile(r"^(.*\d)\s(\d{2}:?\d{2})$")
@@ -65,11 +68,12 @@ def parse_instant(text: object, field: str = "date", naive_zone: tzinfo = UTC) -
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise Invalid(f"{field} must be an ISO 8601 date, e.g. 2024-05-01T09:30:00Z; got {text!r}") from None
-    if not 1 <= moment.year <= 9998:
-        raise Invalid(f"{field} is out of range: {text!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_zone)
-    return to_ms(moment)
+    ms = to_ms(moment)
+    if not MIN_DATE_MS <= ms <= MAX_DATE_MS:
+        raise Invalid(f"{field} is out of range (years 1 to 9998): {text!r}")
+    return ms
 
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -82,9 +86,12 @@ def parse_query_bound(text: str, field: str, zone: tzinfo, *, end: bool = False)
     if _DATE_ONLY.match(value):
         try:
             day = date.fromisoformat(value)
-        except ValueError:
-            raise Invalid(f"{field} is not a valid date: {text!r}") from None
-        return _local_midnight(day + timedelta(days=1) if end else day, zone)
+            ms = _local_midnight(day + timedelta(days=1) if end else day, zone)
+        except (ValueError, OverflowError):
+            raise Invalid(f"{field} is not a valid date in range: {text!r}") from None
+        if not MIN_DATE_MS <= ms <= MAX_DATE_MS + 86_400_000:
+            raise Invalid(f"{field} is out of range (years 1 to 9998): {text!r}")
+        return ms
     return parse_instant(value, field, naive_zone=zone)
 
 
@@ -93,7 +100,7 @@ def zone_from(offset_minutes: int | None = None, name: str | None = None, defaul
     if name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise Invalid(f"timezone {name!r} is not a known IANA time zone") from None
     if offset_minutes is None:
         return default

@@ -234,3 +234,17 @@ def test_cors_preflight_allows_the_front_end_headers(anonymous: Client) -> None:
     )
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert all(h in allowed for h in ("authorization", "content-type", "token", "if-match"))
+
+
+def test_names_with_any_characters_work_on_every_engine(admin: Client) -> None:
+    for name in ("C#", "R&D/Ops", "a\\\\b?", "Ünïcode ✓"):
+        admin.post("/technologies", {"name": name})
+        admin.post("/customers", {"name": name})
+    admin.post("/technologies", {"name": "c#"}, expect=409)
+
+
+def test_project_types_stay_a_tree(admin: Client) -> None:
+    a = admin.post("/project-types", {"name": "A"})
+    b = admin.post("/project-types", {"name": "B", "parent_id": a["id"]})
+    assert "ancestor" in admin.put(f"/project-types/{a['id']}", {"parent_id": b["id"]}, expect=400)["message"]
+    admin.put(f"/project-types/{a['id']}", {"parent_id": a["id"]}, expect=400)

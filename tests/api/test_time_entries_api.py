@@ -78,7 +78,8 @@ def test_mixed_offsets_are_compared_as_instants(user: Client, setup: dict) -> No
     user.post("/time-entries", entry(setup, "2024-05-01T04:30:00-05:00", "2024-05-01T04:45:00-05:00"), expect=422)
 
 
-def test_entries_overlapping_the_running_one_are_rejected(user: Client, setup: dict) -> None:
+def test_entries_overlapping_the_running_one_are_rejected(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2024-05-03T00:00:00Z")
     user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z"))
     user.post("/time-entries", entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), expect=422)
     user.post("/time-entries", entry(setup, "2024-05-01T07:00:00Z", "2024-05-01T09:00:00Z"))
@@ -120,7 +121,8 @@ def test_inactive_project_cannot_be_clocked_into(admin: Client, user: Client, se
     assert "not active" in user.post("/time-entries", entry(setup), expect=400)["message"]
 
 
-def test_stop_and_restart_rules(user: Client, setup: dict) -> None:
+def test_stop_and_restart_rules(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2024-05-01T13:00:00Z")
     done = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
     assert (
         user.post(f"/time-entries/{done['id']}/stop", expect=422)["message"]
@@ -137,7 +139,8 @@ def test_stop_and_restart_rules(user: Client, setup: dict) -> None:
     )
 
 
-def test_restart_while_another_runs_is_a_conflict(user: Client, setup: dict) -> None:
+def test_restart_while_another_runs_is_a_conflict(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2024-05-01T12:00:00Z")
     old = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
     user.post("/time-entries", entry(setup))
     user.post(f"/time-entries/{old['id']}/restart", expect=409)
@@ -194,7 +197,8 @@ def test_update_validates_the_merged_entry(user: Client, setup: dict) -> None:
     assert user.get(f"/time-entries/{first['id']}")["end_date"] == "2024-05-01T10:00:00.000Z"
 
 
-def test_update_last_entry_if_overlap_shortens_the_previous_entry(user: Client, setup: dict) -> None:
+def test_update_last_entry_if_overlap_shortens_the_previous_entry(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2024-05-01T12:00:00Z")
     previous = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T11:00:00Z"))
     current = user.post("/time-entries", entry(setup, "2024-05-01T11:00:00Z"))
     moved = user.put(
@@ -220,7 +224,8 @@ def test_update_last_entry_if_overlap_without_another_entry_is_a_normal_update(u
     assert moved["start_date"] == "2024-05-01T10:00:00.000Z"
 
 
-def test_if_match_on_entries(user: Client, setup: dict) -> None:
+def test_if_match_on_entries(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2024-05-01T10:00:00Z")
     created = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z"))
     etag = user.last.headers["ETag"]
     user.put(f"/time-entries/{created['id']}", {"description": "a"}, headers={"If-Match": etag})
@@ -410,7 +415,8 @@ def test_report_is_admin_only_and_bounded(user: Client, admin: Client) -> None:
     admin.get("/time-entries/report?start_date=2020-01-01&end_date=2024-01-01", expect=400)
 
 
-def test_front_end_manual_entry_with_extra_keys(user: Client, setup: dict) -> None:
+def test_front_end_manual_entry_with_extra_keys(app: Any, user: Client, setup: dict) -> None:
+    set_now(app, "2022-04-11T16:00:00Z")
     body = {
         **entry(setup, "2022-04-11T14:05:00.000Z", "2022-04-11T15:05:00.000Z"),
         "technologies": [],
@@ -450,3 +456,38 @@ def test_paginated_follows_continuation_tokens(user: Client, setup: dict) -> Non
             break
     assert token is None and seen == [f"2024-05-0{d}" for d in range(5, 0, -1)] and pages == 3
     user.get(base + "&continuation=not-a-token", expect=400)
+
+
+def test_update_last_entry_if_overlap_must_be_a_boolean_and_never_cuts_uncovered_time(
+    user: Client, setup: dict
+) -> None:
+    previous = user.post("/time-entries", entry(setup, "2024-05-01T08:00:00Z", "2024-05-01T11:00:00Z"))
+    current = user.post("/time-entries", entry(setup, "2024-05-01T12:00:00Z", "2024-05-01T12:30:00Z"))
+    path = f"/time-entries/{current['id']}"
+    body = {"start_date": "2024-05-01T10:00:00Z", "end_date": "2024-05-01T10:30:00Z"}
+    user.put(path, {**body, "update_last_entry_if_overlap": "false"}, expect=400)
+    user.put(path, {**body, "update_last_entry_if_overlap": True}, expect=422)
+    assert user.get(f"/time-entries/{previous['id']}")["end_date"] == "2024-05-01T11:00:00.000Z"
+
+
+def test_running_entries_can_not_start_or_restart_beyond_999_hours(user: Client, setup: dict) -> None:
+    assert "999 hours" in user.post("/time-entries", entry(setup, "2024-01-01T09:00:00Z"), expect=400)["message"]
+    old = user.post("/time-entries", entry(setup, "2024-01-01T09:00:00Z", "2024-01-01T10:00:00Z"))
+    user.post(f"/time-entries/{old['id']}/restart", expect=422)
+    user.put(f"/time-entries/{old['id']}", {"end_date": None}, expect=400)
+
+
+def test_huge_offsets_and_odd_zones_are_400_not_500(user: Client) -> None:
+    user.get("/time-entries/paginated?start=9223372036854775808", expect=400)
+    user.get("/time-entries?timezone=US", expect=400)
+    user.get("/time-entries?end_date=9999-12-31", expect=400)
+    user.get("/time-entries/summary?timezone=Etc", expect=400)
+
+
+def test_non_admins_may_name_themselves_twice(user: Client) -> None:
+    me = user.get("/time-entries/running", expect=204)
+    assert me is None
+    import jwt as _jwt
+
+    own = _jwt.decode(user.token, options={"verify_signature": False})["oid"]
+    user.get(f"/time-entries?user_id={own},{own}")

@@ -121,3 +121,14 @@ def test_unknown_or_foreign_user_is_404(app: Any, people: dict) -> None:
 def test_reads_need_a_token(anonymous: Client) -> None:
     anonymous.get("/users", expect=401)
     anonymous.get(f"/users/{uuid.uuid4()}", expect=401)
+
+
+def test_roles_survive_the_user_calling_again_from_a_fresh_process(app: Any, people: dict) -> None:
+    ana_id = people["ids"]["ana"]
+    people["admin"].post(f"/users/{ana_id}/roles/admin/grant", expect=200)
+    store = app.extensions["time_tracker"].store
+    store.remembered.clear()  # as a new worker process would start
+    app.extensions["time_tracker"].directory._admins.clear()
+    people["ana"].get("/customers")
+    assert people["ana"].get(f"/users/{ana_id}")["roles"] == ["time-tracker-admin"]
+    people["ana"].post("/customers", {"name": "Still an admin"})

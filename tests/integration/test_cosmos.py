@@ -72,16 +72,20 @@ def test_a_name_guard_left_by_a_crashed_writer_is_taken_over_after_the_grace_per
     cosmos: CosmosStore, actor: Actor
 ) -> None:
     guards = cosmos.proxy("guard")
-    stale = {"id": "customer::ghost", "tenant_id": actor.tenant_id, "item_id": str(uuid.uuid4()), "claimed_at": 0}
+    with cosmos.unit_of_work(actor) as uow:
+        guard_id = uow.customers._guard_id({"name": "Ghost"})
+    stale = {"id": guard_id, "tenant_id": actor.tenant_id, "item_id": str(uuid.uuid4()), "claimed_at": 0}
     guards.upsert_item(stale)
     with cosmos.unit_of_work(actor, write=True) as uow:
         created = uow.customers.add({"name": "Ghost"})
-    assert guards.read_item("customer::ghost", partition_key=actor.tenant_id)["item_id"] == created["id"]
+    assert guards.read_item(guard_id, partition_key=actor.tenant_id)["item_id"] == created["id"]
 
 
 def test_a_fresh_name_guard_of_an_item_being_created_is_respected(cosmos: CosmosStore, actor: Actor) -> None:
+    with cosmos.unit_of_work(actor) as uow:
+        guard_id = uow.customers._guard_id({"name": "Busy"})
     fresh = {
-        "id": "customer::busy",
+        "id": guard_id,
         "tenant_id": actor.tenant_id,
         "item_id": str(uuid.uuid4()),
         "claimed_at": int(time.time() * 1000),
@@ -89,6 +93,18 @@ def test_a_fresh_name_guard_of_an_item_being_created_is_respected(cosmos: Cosmos
     cosmos.proxy("guard").upsert_item(fresh)
     with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
         uow.customers.add({"name": "Busy"})
+
+
+def test_a_rename_in_flight_keeps_its_new_name(cosmos: CosmosStore, actor: Actor) -> None:
+    """X renamed bar -> foo and holds the foo guard, its item still says bar: Y may not take it."""
+    with cosmos.unit_of_work(actor, write=True) as uow:
+        x = uow.customers.add({"name": "bar"})
+        y = uow.customers.add({"name": "baz"})
+        guard_id = uow.customers._guard_id({"name": "foo"})
+    claim = {"id": guard_id, "tenant_id": actor.tenant_id, "item_id": x["id"], "claimed_at": int(time.time() * 1000)}
+    cosmos.proxy("guard").upsert_item(claim)
+    with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
+        uow.customers.update(y["id"], {"name": "foo"})
 
 
 def test_renaming_moves_the_name_guard(cosmos: CosmosStore, actor: Actor) -> None:

@@ -146,3 +146,12 @@ def test_api_on_graph_lists_users_and_guards_changes(graph: FakeGraph) -> None:
     assert as_boss.post(f"/users/{ana}/roles/admin/grant", expect=200)["groups"] == ["time-tracker-admin"]
     as_boss.post("/customers", {"name": "Made by a directory admin"})
     as_boss.post(f"/users/{ana}/groups/add", {"group_name": "nope"}, expect=400)
+
+
+def test_ids_that_are_not_guids_never_reach_graph(graph: FakeGraph, directory: GraphDirectory) -> None:
+    from commons.domain.errors import NotFound
+
+    for bad in ("..", "x?$filter=1", "a/b"):
+        with pytest.raises(NotFound):
+            directory.get_user(actor(), bad)
+    assert not [path for _, path in graph.requests if "/users/" in path]

@@ -173,3 +173,20 @@ def test_split_by_day_is_dst_correct() -> None:
 
 def test_open_end_is_beyond_any_real_instant() -> None:
     assert at("9998-12-31T23:59:59Z") < OPEN_END
+
+
+@pytest.mark.parametrize("name", ["US", "Etc", "America", "x" * 300])
+def test_zone_names_that_are_folders_or_too_long_are_invalid(name: str) -> None:
+    with pytest.raises(Invalid):
+        zone_from(None, name)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31", "0001-01-01"])
+def test_bare_dates_at_the_ends_of_the_calendar_are_invalid_not_crashes(text: str) -> None:
+    with pytest.raises(Invalid):
+        parse_query_bound(text, "end_date", zone_from(-600), end=True)
+
+
+def test_the_range_is_checked_in_utc() -> None:
+    with pytest.raises(Invalid):
+        parse_instant("0001-01-01T00:00:00+05:00")

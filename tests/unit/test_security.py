@@ -206,3 +206,15 @@ def test_a_verified_token_is_remembered_but_not_past_its_expiry() -> None:
     time.sleep(1.2)
     with pytest.raises(Unauthorized, match="expired"):
         verifier.claims(token)
+
+
+def test_upstream_mode_still_requires_an_expiry() -> None:
+    token = jwt.encode({"oid": "u", "tid": TENANT}, "any-key-" + "k" * 40, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        TokenVerifier(Settings(jwt_trust_upstream=True)).claims(token)
+
+
+def test_an_absurd_expiry_is_unauthorized_not_a_crash() -> None:
+    for settings in (hs_settings(), Settings(jwt_trust_upstream=True)):
+        with pytest.raises(Unauthorized):
+            TokenVerifier(settings).claims(hs_token(exp=10**400))

@@ -17,6 +17,9 @@ from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableStr
 from time_tracker_api.security import current_identity
 from time_tracker_api.time_entries import service
 
+#: Deeper pages are asked with `continuation`.
+MAX_OFFSET = 1_000_000
+
 ns = Namespace("time-entries", description="Time entries: clock in/out, edits, lists, summaries, reports")
 ns.add_model(ERROR.name, ERROR)
 
@@ -128,7 +131,9 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
     parser.add_argument("customer_id", location="args")
     parser.add_argument("uri", location="args")
     if paged:
-        parser.add_argument("start", type=inputs.natural, default=0, location="args", help="Offset of the first row")
+        parser.add_argument(
+            "start", type=inputs.int_range(0, MAX_OFFSET), default=0, location="args", help="Offset of the first row"
+        )
         parser.add_argument(
             "length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)"
         )
@@ -431,4 +436,4 @@ class Restart(Base):
     @ns.response(422, "Already running, or a later entry exists", ERROR)
     def post(self, id: str) -> Any:
         """Reopen a stopped time entry"""
-        return _entity(service.restart(store(), current_identity(), id, if_match()))
+        return _entity(service.restart(store(), current_identity(), id, if_match(), _now()))

@@ -116,6 +116,8 @@ def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
     if start > now + rules.skew_ms:
         raise Invalid("You cannot start a time entry in the future")
     if end is None:
+        if now - start > MAX_ENTRY_MS:
+            raise Invalid(f"A running time entry can not have started more than {MAX_ENTRY_HOURS} hours ago")
         return
     if end <= start:
         raise Invalid("You must end the time entry after it started")
@@ -196,7 +198,10 @@ def update(
 ) -> Record:
     """Edit an entry; with `update_last_entry_if_overlap`, shorten the entry it now overlaps."""
     changes = entry_fields(body, partial=True)
-    shorten_previous = bool(body.get("update_last_entry_if_overlap"))
+    flag = body.get("update_last_entry_if_overlap", False)
+    if not isinstance(flag, bool):
+        raise Invalid("update_last_entry_if_overlap must be true or false")
+    shorten_previous = flag
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
         entry = _owned(uow, identity, entry_id, if_match)
@@ -211,16 +216,20 @@ def update(
             activity_id: str = changes["activity_id"] if "activity_id" in changes else entry["activity_id"]
             refs = _references(uow, project_id, activity_id, moved)
         if shorten_previous and "start_at" in changes:
-            _shorten_previous(uow, identity, entry_id, start)
+            _shorten_previous(uow, identity, entry_id, start, end)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
         return _named(uow.time_entries.update(entry_id, changes, if_match, current=entry), refs, identity.email)
 
 
-def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int) -> None:
-    """End the owner's entry that is open across `new_start` at `new_start` (same transaction)."""
+def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, new_end: int | None) -> None:
+    """End the owner's entry that is open across `new_start` at `new_start` (same transaction).
+    Only a tail that the edited entry covers is cut: an entry that would lose time after the
+    edited entry's end (or lose everything) stays, and the edit is refused as an overlap."""
     for other in uow.time_entries.overlapping(identity.user_id, new_start, new_start + 1, entry_id):
         if other["start_at"] >= new_start or other["end_at"] is None:
+            raise Unprocessable(OVERLAP)
+        if new_end is not None and other["end_at"] > new_end:
             raise Unprocessable(OVERLAP)
         uow.time_entries.update(other["id"], {"end_at": new_start}, current=other)
 
@@ -245,13 +254,15 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
         return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP, current=entry)
 
 
-def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> Record:
+def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None, now: int) -> Record:
     """Reopen a stopped entry: it runs again from its original start."""
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
         entry = _owned(uow, identity, entry_id, if_match)
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
+        if now - entry["start_at"] > MAX_ENTRY_MS:
+            raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
         return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART, current=entry)
 
@@ -277,7 +288,7 @@ def running(store: Store, identity: Identity) -> Record | None:
 
 def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] | None:
     """Whose entries: the caller's own, or (admins) `*` for everyone or a list of ids."""
-    wanted = [u.strip() for raw in user_ids for u in raw.split(",") if u.strip()]
+    wanted = list(dict.fromkeys(u.strip() for raw in user_ids for u in raw.split(",") if u.strip()))
     if not wanted or wanted == [identity.user_id]:
         return (identity.user_id,)
     if not identity.is_admin:
@@ -396,7 +407,8 @@ def report(store: Store, identity: Identity, filters: Filters, group_by: str, zo
         raise Invalid(f"group_by must be one of {', '.join(GROUPS)}")
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, replace(filters, user_ids=filters.user_ids or ("*",)), zone, now)
-        if query.end is not None and query.start is not None and query.end - query.start > 366 * 86_400_000:
+        # 366 local days, whatever DST changes they hold.
+        if query.end is not None and query.start is not None and query.end - query.start > 366 * 86_400_000 + 7_200_000:
             raise Invalid("A report covers at most 366 days")
         total = uow.time_entries.count(query)
         if total > MAX_LIST:
