@@ -34,11 +34,12 @@ _B2C_ISSUER = re.compile(
     r"^https://[A-Za-z0-9-]+\.b2clogin\.com/"
     r"(?P<tenant>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/v2\.0/?$"
 )
+# Only for JWT_TRUST_UPSTREAM=true: API Management verified the signature before us.
 _UPSTREAM_OPTIONS: Any = {
-    "verify_signature": False,
+    "verify_signature": False,  # upstream-trust mode only (see above)
     "verify_exp": True,
     "require": ["exp"],
-}  # upstream (API Management) verified it
+}
 
 Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
