@@ -142,7 +142,34 @@ def _stamp(doc: dict[str, Any], context: dict[str, Any]) -> None:
     doc["_recent_events"] = [*(doc.get("_recent_events") or []), context][-RECENT_EVENTS:]
 
 
-def _params(**values: Any) -> builtins.list[dict[str, Any]]:
+def _new_document(tenant: str, fields: Mapping[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """A document to create: the fields, the server-owned keys, and its write context."""
+    now = _now_ms()
+    doc = {
+        **fields,
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "deleted": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    _stamp(doc, context)
+    return doc
+
+
+def _stored_body(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a replace writes back of a stored document (system keys left out)."""
+    return {k: v for k, v in doc.items() if (k not in _SYSTEM or k in _KEPT) and k != "_etag"}
+
+
+def _rewritten(stored: Mapping[str, Any], changes: Mapping[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """The stored document with `changes` and the write's context."""
+    doc = {**_stored_body(stored), **changes, "updated_at": _now_ms()}
+    _stamp(doc, context)
+    return doc
+
+
+def _params(**values: Any) -> list[dict[str, Any]]:
     return [{"name": f"@{k}", "value": v} for k, v in values.items()]
 
 
@@ -316,16 +343,8 @@ class CosmosCatalogue:
     # writes --------------------------------------------------------------------------------
 
     def add(self, fields: Mapping[str, Any]) -> Record:
-        now = _now_ms()
-        doc = dict(fields)
-        doc.update(
-            id=str(uuid.uuid4()),
-            tenant_id=self._items.tenant,
-            deleted=None,
-            created_at=now,
-            updated_at=now,
-        )
-        _stamp(doc, event_context(self._uow.actor, self.spec.container, CREATE, now))
+        context = event_context(self._uow.actor, self.spec.container, CREATE, _now_ms())
+        doc = _new_document(self._items.tenant, fields, context)
         if not self._marker:
             doc.setdefault("status", "active")
         if self.spec.container == "project":
@@ -351,12 +370,7 @@ class CosmosCatalogue:
             raise PreconditionFailed(
                 f"{self.spec.label} was changed by someone else (ETag mismatch); reload it and retry"
             )
-        now = _now_ms()
-        doc = {k: v for k, v in current.items() if k not in _SYSTEM or k in _KEPT}
-        doc.update(changes)
-        doc["updated_at"] = now
-        _stamp(doc, event_context(self._uow.actor, self.spec.container, action, now))
-        doc.pop("_etag", None)
+        doc = _rewritten(current, changes, event_context(self._uow.actor, self.spec.container, action, _now_ms()))
         was_live, is_live = self._live(current), self._live(doc)
         old_guard = self._guard_id(current) if was_live else None
         new_guard = self._guard_id(doc) if is_live else None
@@ -369,8 +383,7 @@ class CosmosCatalogue:
             raise
         if old_guard and old_guard != new_guard:
             self._release(old_guard, item_id)
-        previous = {k: v for k, v in current.items() if k not in _SYSTEM or k in _KEPT}
-        previous.pop("_etag", None)
+        previous = _stored_body(current)
         self._uow.undo(lambda: self._items.replace(previous, stored["_etag"]))
         return _record(stored, self._marker)
 
@@ -589,17 +602,8 @@ class CosmosTimeEntries:
     # writes --------------------------------------------------------------------------------
 
     def add(self, fields: Mapping[str, Any]) -> Record:
-        now = _now_ms()
-        doc = dict(fields)
-        doc.setdefault("technologies", [])
-        doc.update(
-            id=str(uuid.uuid4()),
-            tenant_id=self._items.tenant,
-            deleted=None,
-            created_at=now,
-            updated_at=now,
-        )
-        _stamp(doc, event_context(self._uow.actor, "time_entry", CREATE, now))
+        context = event_context(self._uow.actor, "time_entry", CREATE, _now_ms())
+        doc = _new_document(self._items.tenant, {"technologies": [], **fields}, context)
         stored = self._items.create(doc)
         self._uow.undo(lambda: self._items.delete(doc["id"]))
         return _record(stored)
@@ -619,15 +623,9 @@ class CosmosTimeEntries:
         expected = current["_etag"] if current is not None else stored["_etag"]
         if (if_match is not None and if_match != stored["_etag"]) or expected != stored["_etag"]:
             raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
-        now = _now_ms()
-        doc = {k: v for k, v in stored.items() if k not in _SYSTEM or k in _KEPT}
-        doc.pop("_etag", None)
-        doc.update(changes)
-        doc["updated_at"] = now
-        _stamp(doc, event_context(self._uow.actor, "time_entry", action, now, description))
-        replaced = self._items.replace(doc, stored["_etag"])
-        previous = {k: v for k, v in stored.items() if k not in _SYSTEM or k in _KEPT}
-        previous.pop("_etag", None)
+        context = event_context(self._uow.actor, "time_entry", action, _now_ms(), description)
+        replaced = self._items.replace(_rewritten(stored, changes, context), stored["_etag"])
+        previous = _stored_body(stored)
         self._uow.undo(lambda: self._items.replace(previous, replaced["_etag"]))
         written = _record(replaced)
         names: dict[str, Any] = {
@@ -688,9 +686,8 @@ class CosmosUsers:
                     continue
             if doc.get("email") == actor.email and doc.get("name") == actor.name:
                 break
-            kept = {k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"}
             try:
-                self._items.replace({**kept, "email": actor.email, "name": actor.name}, doc["_etag"])
+                self._items.replace({**_stored_body(doc), "email": actor.email, "name": actor.name}, doc["_etag"])
                 break
             except PreconditionFailed:
                 continue
@@ -754,7 +751,7 @@ class CosmosUsers:
             try:
                 stored = self._items.replace(
                     {
-                        **{k: v for k, v in doc.items() if k not in _SYSTEM and k != "_etag"},
+                        **_stored_body(doc),
                         "roles": roles,
                         "groups": groups,
                     },
