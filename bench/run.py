@@ -169,6 +169,25 @@ def report(engine: str, results: dict[str, Any]) -> None:
         print(f"| {size:,} | {r['list']} | {r['summary']} |")
 
 
+def report_round_trips(store_env: dict[str, str]) -> None:
+    """Exchanges with the account per request (they, not the stand-in's speed, are what
+    carries over to a real account)."""
+    from bench.round_trips import count_round_trips
+    from commons.config import Settings
+    from commons.wiring import build_store
+
+    store: Any = build_store(Settings.from_env(store_env))
+    try:
+        counts = count_round_trips(store, SECRET)
+    finally:
+        store.dispose()
+    print("\n## cosmos: round trips to the account per request (warm worker)")
+    print("| endpoint | round trips |")
+    print("|---|---|")
+    for name, count in counts.items():
+        print(f"| {name} | {count} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--engines", default="sqlite", help="comma separated: sqlite,postgresql")
@@ -205,6 +224,7 @@ def main() -> int:
             }
             try:
                 report(engine + " (npm protocol server, in-memory, one Node process)", bench_engine(engine, env, args))
+                report_round_trips(env)
             finally:
                 proc.terminate()
         else:

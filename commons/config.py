@@ -7,6 +7,7 @@ the working directory is loaded first (it never overrides variables already set)
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,6 +63,9 @@ class Settings:
     cosmos_endpoint_discovery: bool = True
     #: A CA bundle to trust (the emulator's self-signed certificate), never "don't verify".
     cosmos_ca_bundle: str | None = None
+    #: Throughput the migrations give the database: `autoscale:<max RU/s>` shared by every
+    #: container (the default), `manual:<RU/s>` shared, or `serverless` (none to set).
+    cosmos_throughput: str = "autoscale:1000"
 
     jwt_secret: str | None = None
     jwt_jwks_url: str | None = None
@@ -126,6 +130,7 @@ class Settings:
             cosmos_database_name=_str(env, "DATABASE_NAME"),
             cosmos_endpoint_discovery=_flag(env, "COSMOS_ENDPOINT_DISCOVERY", True),
             cosmos_ca_bundle=_str(env, "COSMOS_CA_BUNDLE"),
+            cosmos_throughput=_str(env, "COSMOS_THROUGHPUT") or cls.cosmos_throughput,
             jwt_secret=_str(env, "JWT_SECRET"),
             jwt_jwks_url=_str(env, "JWT_JWKS_URL"),
             jwt_audience=_str(env, "JWT_AUDIENCE"),
@@ -154,6 +159,11 @@ class Settings:
             raise ConfigError("DATABASE_ACCOUNT_URI is set but DATABASE_MASTER_KEY is not defined")
         if self.uses_cosmos and not self.cosmos_database_name:
             raise ConfigError("DATABASE_NAME is not defined (needed with a Cosmos DB account)")
+        if not re.fullmatch(r"serverless|(autoscale|manual):[1-9][0-9]*", self.cosmos_throughput):
+            raise ConfigError(
+                "COSMOS_THROUGHPUT must be autoscale:<max RU/s>, manual:<RU/s> or serverless, "
+                f"not {self.cosmos_throughput!r}"
+            )
 
     def require_verification(self) -> None:
         """The API refuses to start without a way to verify tokens."""

@@ -1,4 +1,5 @@
-"""Guard documents (unique names, owner leases) for engines without transactions (Cosmos)."""
+"""Guard documents for Cosmos DB, once kept in a container of their own (since step 05 they
+live beside their items, and this step creates nothing)."""
 
 from migrations import not_reversible, store
 

@@ -24,7 +24,10 @@ from tests.tools.postgres import PostgresServer, start_postgres
 from time_tracker_api import create_app
 from time_tracker_api.security import mint_token
 
-ENGINES = ["sqlite", "postgresql", "cosmos"]
+#: `cosmos-adverse`: the Cosmos stand-in with short and empty pages, throttling and transient
+#: errors (from a fixed seed, so a failure replays), as the real service may answer.
+ENGINES = ["sqlite", "postgresql", "cosmos", "cosmos-adverse"]
+ADVERSE_SEED = int(os.environ.get("COSMOS_ADVERSE_SEED", "20261202"))
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 40
 _postgres_error: list[str] = []
@@ -83,10 +86,9 @@ def cosmos_settings(url: str, database: str) -> Settings:
 _cosmos_error: list[str] = []
 
 
-@pytest.fixture(scope="session")
-def cosmos_server() -> Iterator[str | None]:
+def _served(adverse: int | None) -> Iterator[str | None]:
     try:
-        proc, url = start_cosmos_server()
+        proc, url = start_cosmos_server(adverse=adverse) if adverse is not None else start_cosmos_server()
     except (RuntimeError, OSError) as exc:
         _cosmos_error.append(str(exc))
         yield None
@@ -96,17 +98,36 @@ def cosmos_server() -> Iterator[str | None]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def cosmos_store(cosmos_server: str | None) -> Iterator[Any]:
-    if cosmos_server is None:
+def _cosmos_store(url: str | None) -> Iterator[Any]:
+    if url is None:
         yield None
         return
     from commons.data_access_layer.cosmos_db import CosmosStore
 
-    target = CosmosStore(cosmos_settings(cosmos_server, "tt-tests"))
+    target = CosmosStore(cosmos_settings(url, "tt-tests"))
     migrations.migrate(target)
     yield target
     target.dispose()
+
+
+@pytest.fixture(scope="session")
+def cosmos_server() -> Iterator[str | None]:
+    yield from _served(None)
+
+
+@pytest.fixture(scope="session")
+def cosmos_adverse_server() -> Iterator[str | None]:
+    yield from _served(ADVERSE_SEED)
+
+
+@pytest.fixture(scope="session")
+def cosmos_store(cosmos_server: str | None) -> Iterator[Any]:
+    yield from _cosmos_store(cosmos_server)
+
+
+@pytest.fixture(scope="session")
+def cosmos_adverse_store(cosmos_adverse_server: str | None) -> Iterator[Any]:
+    yield from _cosmos_store(cosmos_adverse_server)
 
 
 @pytest.fixture(params=ENGINES)
@@ -118,8 +139,8 @@ def engine(request: pytest.FixtureRequest) -> str:
 def store(engine: str, request: pytest.FixtureRequest) -> SqlStore:
     if engine == "sqlite":
         return request.getfixturevalue("sqlite_store")  # type: ignore[no-any-return]
-    if engine == "cosmos":
-        target = request.getfixturevalue("cosmos_store")
+    if engine.startswith("cosmos"):
+        target = request.getfixturevalue("cosmos_store" if engine == "cosmos" else "cosmos_adverse_store")
         if target is None:
             unavailable(f"The Cosmos test server could not start: {_cosmos_error[-1] if _cosmos_error else 'unknown'}")
         return target  # type: ignore[no-any-return]

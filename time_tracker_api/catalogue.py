@@ -16,6 +16,7 @@ from commons.data_access_layer.repository import (
     Record,
     Store,
     UnitOfWork,
+    decisions,
 )
 from commons.data_access_layer.sql import now_ms
 from commons.domain.clock import format_instant
@@ -149,12 +150,17 @@ def update_item(
 ) -> Record:
     require_admin(identity)
     values = clean_fields(spec, body, partial=True)
-    with store.unit_of_work(identity, write=True) as uow:
-        _check_references(uow, spec, values, item_id)
-        return view(uow, [uow.catalogue(spec).update(item_id, values, if_match)])[0]
+    # Without If-Match, a change that lost a race with another writer is made again on the
+    # version that writer left (an engine that fences writes says so with Contended).
+    for attempt in decisions():
+        with attempt, store.unit_of_work(identity, write=True) as uow:
+            _check_references(uow, spec, values, item_id)
+            return view(uow, [uow.catalogue(spec).update(item_id, values, if_match)])[0]
+    raise AssertionError("decisions() either returns or raises")  # pragma: no cover
 
 
 def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: str | None) -> None:
     require_admin(identity)
-    with store.unit_of_work(identity, write=True) as uow:
-        uow.catalogue(spec).delete(item_id, if_match)
+    for attempt in decisions():
+        with attempt, store.unit_of_work(identity, write=True) as uow:
+            uow.catalogue(spec).delete(item_id, if_match)

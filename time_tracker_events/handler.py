@@ -19,10 +19,23 @@ log = logging.getLogger(__name__)
 CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
 
 
+#: Documents that engines keep beside the items and that are no writes of their own: name
+#: guards and owner leases (Cosmos). Outbox events (`_kind: "event"`) are the writes' events.
+_BOOKKEEPING = ("guard", "lease")
+
+
 def event_from(document: Mapping[str, Any], container_id: str | None = None) -> dict[str, Any] | None:
-    """The audit event of one changed document, or None (logged) when it carries no context."""
+    """The audit event of one changed document, or None (logged) when it carries no context.
+
+    An outbox event document (Cosmos) stands for a write of the item it names; any other
+    document stands for its own latest write. Both carry the write's context, so a write seen
+    both ways is one event."""
+    kind = document.get("_kind")
+    if kind in _BOOKKEEPING:
+        return None
+    item_id = document.get("item_id") if kind == "event" else document.get("id")
     ctx = document.get("_last_event_ctx")
-    if not isinstance(ctx, Mapping) or not ctx.get("event_id") or not document.get("id"):
+    if not isinstance(ctx, Mapping) or not ctx.get("event_id") or not item_id:
         log.warning("change of %s/%s has no event context: skipped", container_id, document.get("id"))
         return None
     try:
@@ -39,34 +52,24 @@ def event_from(document: Mapping[str, Any], container_id: str | None = None) -> 
         "user_id": ctx.get("user_id"),
         "action": ctx.get("action"),
         "description": ctx.get("description"),
-        "item_id": document["id"],
+        "item_id": item_id,
         "container_id": ctx.get("container_id") or container_id,
         "session_id": ctx.get("session_id"),
         "date": date,
     }
 
 
-def _versions(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The document once per recent write context it carries (Cosmos keeps a few, because its
-    change feed compacts writes in quick succession into the latest version)."""
-    recent = document.get("_recent_events")
-    if not isinstance(recent, list) or not recent:
-        return [document]
-    return [{**document, "_last_event_ctx": ctx} for ctx in recent]
-
-
 def events_from(documents: Iterable[Mapping[str, Any]], container_id: str | None = None) -> list[dict[str, Any]]:
     """The events of a batch of changes; documents without context are skipped, not fatal."""
     events: dict[str, dict[str, Any]] = {}
     for document in documents:
-        for version in _versions(document):
-            try:
-                event = event_from(version, container_id)
-            except Exception:  # noqa: BLE001 - one bad document never loses the batch
-                log.exception("change of %s could not be turned into an event: skipped", container_id)
-                continue
-            if event is not None and event["tenant_id"] and event["date"]:
-                events[event["id"]] = event
+        try:
+            event = event_from(document, container_id)
+        except Exception:  # noqa: BLE001 - one bad document never loses the batch
+            log.exception("change of %s could not be turned into an event: skipped", container_id)
+            continue
+        if event is not None and event["tenant_id"] and event["date"]:
+            events[event["id"]] = event
     if not events:
         log.warning("No valid events were found in a batch of %s", container_id)
     return list(events.values())

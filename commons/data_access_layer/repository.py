@@ -3,7 +3,8 @@
 A `Store` opens a unit of work for one actor (a user of one tenant). Everything inside it is
 confined to that tenant: an id of another tenant is simply not found. Records are plain dicts
 with the entity's fields plus `id`, `tenant_id`, `deleted`, and `_etag` (the version that
-`If-Match` is compared with).
+`If-Match` is compared with). The `_etag` of a record a write answers is final once its unit of
+work has committed (engines that write a unit as one batch learn it then).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of the contract)
     Conflict,
+    Contended,
     DomainError,
     Invalid,
     NotFound,
@@ -25,6 +29,18 @@ from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of t
 )
 
 Record = dict[str, Any]
+
+
+def decisions(attempts: int = 8) -> Retrying:
+    """Attempts at a unit of work whose decision an engine fences (Cosmos: the owner lease):
+    `for attempt in decisions(): with attempt, store.unit_of_work(...) as uow: ...`. A unit
+    that lost the race wrote nothing and raised `Contended`; the next attempt reads again."""
+    return Retrying(
+        retry=retry_if_exception_type(Contended),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.005, max=0.2),
+        reraise=True,
+    )
 
 
 @dataclass(frozen=True)

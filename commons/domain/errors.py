@@ -65,3 +65,9 @@ class BadGateway(DomainError):
     """A service we depend on (the directory) answered with an error."""
 
     status = 502
+
+
+class Contended(Unavailable):
+    """Another writer changed what a decision rested on before it was written. Nothing was
+    written: the service decides again on fresh data (`repository.decisions`), and only when
+    that keeps happening does the client get the 503."""

@@ -130,6 +130,7 @@ def test_other_tenants_ids_are_not_found(store: Store, actor: Actor) -> None:
 def test_update_with_a_stale_etag_is_a_precondition_failure(store: Store, actor: Actor) -> None:
     with store.unit_of_work(actor, write=True) as uow:
         item = uow.customers.add({"name": "Versioned"})
+    with store.unit_of_work(actor, write=True) as uow:
         updated = uow.customers.update(item["id"], {"description": "v2"}, if_match=item["_etag"])
     assert updated["_etag"] != item["_etag"]
     with pytest.raises(PreconditionFailed), store.unit_of_work(actor, write=True) as uow:

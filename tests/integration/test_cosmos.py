@@ -1,5 +1,5 @@
-"""What only the Cosmos engine has: guards, leases, continuation pages, SDK error mapping,
-GROUP BY text, migrations. Against the Cosmos protocol server where it can run."""
+"""What only the Cosmos engine has: batches, guards, the owner fence, continuations, the
+SDK error mapping, round trips, migrations. Against the Cosmos stand-in (tests/tools)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,31 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.cosmos import exceptions
 
-from commons.data_access_layer.cosmos_db import CosmosStore, _translate, totals_query
+from commons.data_access_layer.cosmos_db import CosmosStore, counting_round_trips, translate
+from commons.data_access_layer.cosmos_db import store as store_module
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import Conflict, EntryQuery, NotFound, PreconditionFailed, Unavailable
+from commons.data_access_layer.repository import (
+    Conflict,
+    Contended,
+    EntryQuery,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
 from tests.conftest import COSMOS_KEY, ROOT, Client, cosmos_settings, settings_for_tests, token_for, unavailable
 from tests.tools.postgres import free_port
 from time_tracker_api import create_app
+from time_tracker_api.time_entries import service
+
+HOUR = 3_600_000
+T0 = 1_714_550_400_000  # 2024-05-01T08:00:00Z
 
 
 @pytest.fixture
@@ -30,8 +43,32 @@ def cosmos(cosmos_store: Any) -> CosmosStore:
 
 
 @pytest.fixture
+def adverse(cosmos_adverse_store: Any) -> CosmosStore:
+    if cosmos_adverse_store is None:
+        unavailable("The Cosmos test server (adverse mode) could not start")
+    return cosmos_adverse_store  # type: ignore[no-any-return]
+
+
+@pytest.fixture
 def actor() -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), email="c@example.com")
+    return Actor(user_id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), email="c@example.com", is_admin=True)
+
+
+def refs(store: CosmosStore, actor: Actor) -> dict[str, str]:
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = uow.customers.add({"name": "C"})
+        project = uow.projects.add({"name": "P", "customer_id": customer["id"]})
+        activity = uow.activities.add({"name": "A"})
+    return {"project_id": project["id"], "activity_id": activity["id"]}
+
+
+def documents(store: CosmosStore, container: str, tenant: str) -> list[dict[str, Any]]:
+    """Everything in the tenant's partition of a container, below the contract."""
+    return list(
+        store.proxy(container).query_items(
+            "SELECT * FROM c WHERE c.tenant_id = @t", parameters=[{"name": "@t", "value": tenant}], partition_key=tenant
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,15 +83,7 @@ def actor() -> Actor:
     ],
 )
 def test_sdk_errors_become_domain_errors(error: Exception, expected: type) -> None:
-    assert isinstance(_translate(error), expected)
-
-
-def test_totals_are_grouped_in_one_partition_by_the_server() -> None:
-    text, params = totals_query(EntryQuery(owners=("u",), start=0, end=10), "project_id", now=5)
-    assert text.startswith("SELECT c.project_id AS key, SUM(")
-    assert "WHERE c.tenant_id = @tenant" in text and text.endswith("GROUP BY c.project_id")
-    assert "IS_NULL(c.end_at) ? @now : c.end_at" in text
-    assert params["clip_end"] == 5 and params["owner"] == "u"
+    assert isinstance(translate(error), expected)
 
 
 def test_unreachable_account_is_a_quick_503_and_the_service_still_starts() -> None:
@@ -68,90 +97,204 @@ def test_unreachable_account_is_a_quick_503_and_the_service_still_starts() -> No
     assert time.monotonic() - began < 10
 
 
-def test_a_name_guard_left_by_a_crashed_writer_is_taken_over_after_the_grace_period(
+def test_a_name_guard_lives_beside_its_item_and_moves_with_renames_and_deletes(
     cosmos: CosmosStore, actor: Actor
 ) -> None:
-    guards = cosmos.proxy("guard")
-    with cosmos.unit_of_work(actor) as uow:
-        guard_id = uow.customers._guard_id({"name": "Ghost"})
-    stale = {"id": guard_id, "tenant_id": actor.tenant_id, "item_id": str(uuid.uuid4()), "claimed_at": 0}
-    guards.upsert_item(stale)
-    with cosmos.unit_of_work(actor, write=True) as uow:
-        created = uow.customers.add({"name": "Ghost"})
-    assert guards.read_item(guard_id, partition_key=actor.tenant_id)["item_id"] == created["id"]
-
-
-def test_a_fresh_name_guard_of_an_item_being_created_is_respected(cosmos: CosmosStore, actor: Actor) -> None:
-    with cosmos.unit_of_work(actor) as uow:
-        guard_id = uow.customers._guard_id({"name": "Busy"})
-    fresh = {
-        "id": guard_id,
-        "tenant_id": actor.tenant_id,
-        "item_id": str(uuid.uuid4()),
-        "claimed_at": int(time.time() * 1000),
-    }
-    cosmos.proxy("guard").upsert_item(fresh)
-    with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
-        uow.customers.add({"name": "Busy"})
-
-
-def test_a_rename_in_flight_keeps_its_new_name(cosmos: CosmosStore, actor: Actor) -> None:
-    """X renamed bar -> foo and holds the foo guard, its item still says bar: Y may not take it."""
-    with cosmos.unit_of_work(actor, write=True) as uow:
-        x = uow.customers.add({"name": "bar"})
-        y = uow.customers.add({"name": "baz"})
-        guard_id = uow.customers._guard_id({"name": "foo"})
-    claim = {"id": guard_id, "tenant_id": actor.tenant_id, "item_id": x["id"], "claimed_at": int(time.time() * 1000)}
-    cosmos.proxy("guard").upsert_item(claim)
-    with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
-        uow.customers.update(y["id"], {"name": "foo"})
-
-
-def test_renaming_moves_the_name_guard(cosmos: CosmosStore, actor: Actor) -> None:
     with cosmos.unit_of_work(actor, write=True) as uow:
         item = uow.activities.add({"name": "Old"})
+    with cosmos.unit_of_work(actor, write=True) as uow:
         uow.activities.update(item["id"], {"name": "New"})
+    with cosmos.unit_of_work(actor, write=True) as uow:
         uow.activities.add({"name": "Old"})
-        with pytest.raises(Conflict):
-            uow.activities.add({"name": "new"})
-
-
-def test_the_owner_lease_is_released_and_a_stale_one_is_taken(cosmos: CosmosStore, actor: Actor) -> None:
-    guards = cosmos.proxy("guard")
+    with pytest.raises(Conflict, match="name already exists"), cosmos.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "new"})
+    guards = [d for d in documents(cosmos, "activity", actor.tenant_id) if d.get("_kind") == "guard"]
+    assert len(guards) == 2
     with cosmos.unit_of_work(actor, write=True) as uow:
-        uow.time_entries.lock_owner(actor.user_id)
-        held = guards.read_item(f"owner:{actor.user_id}", partition_key=actor.tenant_id)
-        assert held["holder"] and held["expires"] > time.time() * 1000
-    assert guards.read_item(f"owner:{actor.user_id}", partition_key=actor.tenant_id)["holder"] is None
-    guards.upsert_item(
-        {"id": f"owner:{actor.user_id}", "tenant_id": actor.tenant_id, "holder": "crashed", "expires": 1}
-    )
-    with cosmos.unit_of_work(actor, write=True) as uow:
-        uow.time_entries.lock_owner(actor.user_id)
+        uow.activities.delete(item["id"])
+        uow.activities.add({"name": "NEW"})  # a deactivated item's name is free again
+        names = sorted(a["name"] for a in uow.activities.list())
+    assert names == ["New", "NEW", "Old"] or names == ["NEW", "New", "Old"]
 
 
-def test_pages_follow_continuation_tokens(cosmos: CosmosStore, actor: Actor) -> None:
+def test_items_stored_before_guards_moved_get_theirs_from_the_migration(cosmos: CosmosStore, actor: Actor) -> None:
+    legacy = {"id": str(uuid.uuid4()), "tenant_id": actor.tenant_id, "name": "Legacy", "status": "active"}
+    cosmos.proxy("customer").create_item({**legacy, "deleted": None})
     with cosmos.unit_of_work(actor, write=True) as uow:
-        for n in range(5):
-            start = 1_700_000_000_000 + n * 3_600_000
+        uow.customers.update(legacy["id"], {"description": "still renameable without a guard"})
+    from commons.data_access_layer.cosmos_db.guards import guard_live_names
+
+    guard_live_names(cosmos)
+    with pytest.raises(Conflict), cosmos.unit_of_work(actor, write=True) as uow:
+        uow.customers.add({"name": "legacy"})
+
+
+def test_a_decision_overtaken_by_another_writer_writes_nothing(cosmos: CosmosStore, actor: Actor) -> None:
+    ids = refs(cosmos, actor)
+    with pytest.raises(Contended), cosmos.unit_of_work(actor, write=True) as late:
+        late.time_entries.lock_owner(actor.user_id)
+        assert late.time_entries.running(actor.user_id) is None
+        with cosmos.unit_of_work(actor, write=True) as early:
+            early.time_entries.lock_owner(actor.user_id)
+            early.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": T0, "end_at": None})
+        late.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": T0 + 1, "end_at": None})
+    with cosmos.unit_of_work(actor) as uow:
+        assert len(uow.time_entries.list(EntryQuery(owners=(actor.user_id,)))) == 1
+
+
+def test_the_service_decides_again_when_overtaken_and_answers_by_the_rules(
+    cosmos: CosmosStore, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after the first attempt checked the owner's entries, another clock-in lands; the
+    first attempt's batch is refused by the lease, and the second attempt answers 409."""
+    from commons.data_access_layer.cosmos_db.time_entries import CosmosTimeEntries
+
+    ids = refs(cosmos, actor)
+    real = CosmosTimeEntries.overlapping
+    calls: list[int] = []
+
+    def overlapping_then_overtaken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = real(self, *args, **kwargs)
+        calls.append(len(found))
+        if len(calls) == 1:
+            with cosmos.unit_of_work(actor, write=True) as other:
+                other.time_entries.lock_owner(actor.user_id)
+                other.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": T0, "end_at": None})
+        return found
+
+    monkeypatch.setattr(CosmosTimeEntries, "overlapping", overlapping_then_overtaken)
+    with pytest.raises(Conflict, match="already have a running"):
+        service.create(cosmos, actor, ids, T0 + 5000, service.Rules())
+    assert calls[0] == 0 and len(calls) >= 2
+    with cosmos.unit_of_work(actor) as uow:
+        assert len(uow.time_entries.list(EntryQuery(owners=(actor.user_id,)))) == 1
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing of ours catches it."""
+
+
+@pytest.fixture
+def fragile(cosmos_server: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[CosmosStore, list[int]]]:
+    """A store whose process dies right after its n-th exchange with the account."""
+    if cosmos_server is None:
+        unavailable("The Cosmos test server could not start")
+    plan = [0, 10**9]  # exchanges so far, the one after which to die
+
+    def count(response: Any) -> None:
+        plan[0] += 1
+        if plan[0] == plan[1]:
+            raise Killed
+
+    monkeypatch.setattr(store_module, "_count", count)
+    store = CosmosStore(cosmos_settings(str(cosmos_server), "tt-tests"))
+    yield store, plan
+    store.dispose()
+
+
+def test_a_unit_that_dies_after_any_exchange_leaves_all_or_nothing(
+    fragile: tuple[CosmosStore, list[int]], actor: Actor
+) -> None:
+    """A PUT that moves an entry's start over the previous entry writes both entries and the
+    lease: killed after each exchange in turn, the store holds the old state or the new one,
+    never a mix, and the next writer is not held up by a lease."""
+    store, plan = fragile
+    ids = refs(store, actor)
+    for die_after in range(1, 40):
+        tenant_actor = Actor(user_id=actor.user_id, tenant_id=str(uuid.uuid4()), is_admin=True, email=actor.email)
+        ids = refs(store, tenant_actor)
+        with store.unit_of_work(tenant_actor, write=True) as uow:
+            first = uow.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": T0, "end_at": T0 + 2 * HOUR})
+            second = uow.time_entries.add(
+                {**ids, "owner_id": actor.user_id, "start_at": T0 + 2 * HOUR, "end_at": T0 + 3 * HOUR}
+            )
+        body = {"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True}
+        plan[0], plan[1] = 0, die_after
+        try:
+            service.update(store, tenant_actor, second["id"], body, None, T0 + 10 * HOUR, service.Rules())
+            finished = True
+        except Killed:
+            finished = False
+        plan[1] = 10**9
+        with store.unit_of_work(tenant_actor) as uow:
+            a, b = uow.time_entries.get(first["id"]), uow.time_entries.get(second["id"])
+        moved = (a["end_at"], b["start_at"]) == (T0 + HOUR, T0 + HOUR)
+        kept = (a["end_at"], b["start_at"]) == (T0 + 2 * HOUR, T0 + 2 * HOUR)
+        assert moved or kept, f"partial state after exchange {die_after}: {a['end_at']}, {b['start_at']}"
+        began = time.monotonic()
+        service.update(
+            store, tenant_actor, second["id"], {"description": "next"}, None, T0 + 10 * HOUR, service.Rules()
+        )
+        assert time.monotonic() - began < 5  # no lease to wait for
+        if finished:
+            assert moved
+            break
+    else:
+        pytest.fail("the PUT never finished")
+
+
+def test_a_paginated_walk_over_short_and_empty_pages_reaches_every_entry(adverse: CosmosStore, actor: Actor) -> None:
+    ids = refs(adverse, actor)
+    with adverse.unit_of_work(actor, write=True) as uow:
+        for n in range(12):
+            start = T0 + n * HOUR
+            uow.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": start, "end_at": start + 60_000})
+    app = create_app(settings_for_tests(), store=adverse)
+    client = Client(app.test_client(), token_for(actor.tenant_id, actor.user_id))
+    seen: list[str] = []
+    page = client.get("/time-entries/paginated?start=0&length=5&start_date=2024-05-01&end_date=2024-05-02")
+    while True:
+        assert len(page["data"]) == 5 or page["continuation"] is None
+        seen += [e["start_date"] for e in page["data"]]
+        if page["continuation"] is None:
+            break
+        page = client.get(
+            f"/time-entries/paginated?length=5&continuation={page['continuation']}"
+            "&start_date=2024-05-01&end_date=2024-05-02"
+        )
+    assert len(seen) == 12 and seen == sorted(seen, reverse=True)
+
+
+def test_report_totals_equal_the_sum_of_entries_over_short_pages(adverse: CosmosStore, actor: Actor) -> None:
+    ids = refs(adverse, actor)
+    with adverse.unit_of_work(actor, write=True) as uow:
+        other = uow.projects.add({"name": "Q"})
+        for n in range(15):
+            start = T0 + n * HOUR
+            project = ids["project_id"] if n % 3 else other["id"]
             uow.time_entries.add(
                 {
+                    **ids,
+                    "project_id": project,
                     "owner_id": actor.user_id,
-                    "project_id": "p",
-                    "activity_id": "a",
                     "start_at": start,
-                    "end_at": start + 60_000,
+                    "end_at": start + (n + 1) * 60_000,
                 }
             )
-    seen: list[int] = []
-    token = None
-    with cosmos.unit_of_work(actor) as uow:
-        for _ in range(5):
-            page, token = uow.time_entries.page(EntryQuery(owners=(actor.user_id,)), 2, token)  # type: ignore[attr-defined]
-            seen += [e["start_at"] for e in page]
-            if token is None:
-                break
-    assert seen == sorted(seen, reverse=True) and len(seen) == 5
+    query = EntryQuery(owners=(actor.user_id,), start=T0, end=T0 + 24 * HOUR)
+    with adverse.unit_of_work(actor) as uow:
+        totals = uow.time_entries.totals(query, "project_id", T0 + 48 * HOUR)
+        entries = uow.time_entries.list(query)
+        count = uow.time_entries.count(query)
+    expected: dict[str | None, int] = {}
+    for e in entries:
+        expected[e["project_id"]] = expected.get(e["project_id"], 0) + e["end_at"] - e["start_at"]
+    assert totals == expected and count == 15 == len(entries)
+    assert sum(totals.values()) == sum((n + 1) * 60_000 for n in range(15))
+
+
+def test_a_put_of_a_time_entry_needs_at_most_four_round_trips(cosmos: CosmosStore, actor: Actor) -> None:
+    ids = refs(cosmos, actor)
+    app = create_app(settings_for_tests(), store=cosmos)
+    client = Client(app.test_client(), token_for(actor.tenant_id, actor.user_id, email="c@example.com"))
+    entry = client.post(
+        "/time-entries", {**ids, "start_date": "2024-05-01T08:00:00Z", "end_date": "2024-05-01T09:00:00Z"}
+    )
+    client.put(f"/time-entries/{entry['id']}", {"description": "warm"})  # a worker that served this user
+    with counting_round_trips() as counter:
+        client.put(f"/time-entries/{entry['id']}", {"description": "counted"})
+    # The lease with the entry, the overlap query, the batch (names from the short cache).
+    assert counter[0] <= 4, counter[0]
 
 
 def test_cli_migrate_creates_every_container_and_is_safe_to_repeat(cosmos_server: str | None, tmp_path: Any) -> None:
@@ -179,15 +322,11 @@ def test_cli_migrate_creates_every_container_and_is_safe_to_repeat(cosmos_server
         if attempt:
             assert "Applying migration" not in result.stderr
     store = CosmosStore(cosmos_settings(cosmos_server, database))
-    names = {c["id"] for c in store.database.list_containers()}
-    assert {
-        "customer",
-        "project_type",
-        "project",
-        "activity",
-        "technology",
-        "time_entry",
-        "guard",
-        "migration",
-    } <= names
+    found = {c["id"]: c for c in store.database.list_containers()}
+    assert {"customer", "project_type", "project", "activity", "technology", "time_entry", "event", "migration"} <= set(
+        found
+    )
+    assert found["time_entry"].get("defaultTtl") == -1
+    event_index = found["event"]["indexingPolicy"]["compositeIndexes"][0]
+    assert [p["path"] for p in event_index] == ["/tenant_id", "/date_at"]
     assert store.create_containers(["customer", "time_entry"]) == []

@@ -7,13 +7,13 @@ that only one of them may pass. `now` is an argument everywhere (epoch milliseco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import GROUPS, EntryQuery, Record, Store, UnitOfWork
+from commons.data_access_layer.repository import GROUPS, EntryQuery, Record, Store, UnitOfWork, decisions
 from commons.domain.clock import (
     MAX_ENTRY_HOURS,
     MAX_ENTRY_MS,
@@ -172,6 +172,19 @@ def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: str | N
 
 # ---------------------------------------------------------------- commands
 
+T = TypeVar("T")
+
+
+def _as_owner(store: Store, identity: Identity, decide: Callable[[UnitOfWork], T]) -> T:
+    """Run `decide` in a writing unit of work holding the caller's owner lock. An engine that
+    fences the decision instead of blocking (Cosmos) may find it was overtaken when it
+    commits; then nothing was written and `decide` runs again on fresh data."""
+    for attempt in decisions():
+        with attempt, store.unit_of_work(identity, write=True) as uow:
+            uow.time_entries.lock_owner(identity.user_id)
+            return decide(uow)
+    raise AssertionError("decisions() either returns or raises")  # pragma: no cover
+
 
 def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, rules: Rules) -> Record:
     """Clock in (no end_date) or record a past interval."""
@@ -179,12 +192,14 @@ def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, 
     values.setdefault("start_at", now)
     values.setdefault("end_at", None)
     _check_times(values["start_at"], values["end_at"], now, rules)
-    with store.unit_of_work(identity, write=True) as uow:
+
+    def decide(uow: UnitOfWork) -> Record:
         refs = _references(uow, values["project_id"], values["activity_id"], ("project_id", "activity_id"))
-        uow.time_entries.lock_owner(identity.user_id)
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
         return _named(uow.time_entries.add({**values, "owner_id": identity.user_id}), refs, identity.email)
+
+    return _as_owner(store, identity, decide)
 
 
 def update(
@@ -202,8 +217,8 @@ def update(
     if not isinstance(flag, bool):
         raise Invalid("update_last_entry_if_overlap must be true or false")
     shorten_previous = flag
-    with store.unit_of_work(identity, write=True) as uow:
-        uow.time_entries.lock_owner(identity.user_id)
+
+    def decide(uow: UnitOfWork) -> Record:
         entry = _owned(uow, identity, entry_id, if_match)
         start: int = changes["start_at"] if "start_at" in changes else entry["start_at"]
         end: int | None = changes["end_at"] if "end_at" in changes else entry["end_at"]
@@ -221,6 +236,8 @@ def update(
         uow.users.remember(identity)
         return _named(uow.time_entries.update(entry_id, changes, if_match, current=entry), refs, identity.email)
 
+    return _as_owner(store, identity, decide)
+
 
 def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, new_end: int | None) -> None:
     """End the owner's entry that is open across `new_start` at `new_start` (same transaction).
@@ -236,14 +253,15 @@ def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_st
 
 def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str | None, now: int) -> Record:
     """Stop an entry (or, with no id, the caller's running entry) at `now`."""
-    with store.unit_of_work(identity, write=True) as uow:
-        uow.time_entries.lock_owner(identity.user_id)
-        if entry_id is None:
+
+    def decide(uow: UnitOfWork) -> Record:
+        target = entry_id
+        if target is None:
             running = uow.time_entries.running(identity.user_id)
             if running is None:
                 raise NotFound("You have no running time entry")
-            entry_id = running["id"]
-        entry = _owned(uow, identity, entry_id, if_match)
+            target = running["id"]
+        entry = _owned(uow, identity, target, if_match)
         if entry["end_at"] is not None:
             raise Unprocessable("The specified time entry is already stopped")
         end = max(now, entry["start_at"] + 1)  # an entry stopped in the ms it started lasts 1 ms
@@ -251,13 +269,15 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP, current=entry)
+        return uow.time_entries.update(target, {"end_at": end}, if_match, STOP, current=entry)
+
+    return _as_owner(store, identity, decide)
 
 
 def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None, now: int) -> Record:
     """Reopen a stopped entry: it runs again from its original start."""
-    with store.unit_of_work(identity, write=True) as uow:
-        uow.time_entries.lock_owner(identity.user_id)
+
+    def decide(uow: UnitOfWork) -> Record:
         entry = _owned(uow, identity, entry_id, if_match)
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
@@ -266,11 +286,19 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
         return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART, current=entry)
 
+    return _as_owner(store, identity, decide)
+
 
 def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
-    with store.unit_of_work(identity, write=True) as uow:
+    """Mark the entry deleted, under the owner's lock like every other change of it, so that a
+    PUT racing the DELETE is decided in order and never answers 412 to a client that sent no
+    If-Match."""
+
+    def decide(uow: UnitOfWork) -> None:
         _owned(uow, identity, entry_id, if_match)
         uow.time_entries.delete(entry_id, if_match)
+
+    _as_owner(store, identity, decide)
 
 
 # ---------------------------------------------------------------- queries

@@ -1,0 +1,90 @@
+"""The containers of the Cosmos engine: partition keys, index policies, throughput.
+
+Each business container holds its items and, in the same partition, their name guards, owner
+leases and outbox events (see documents.py), so that a unit of work is one transactional
+batch. `ttl` is on (`default_ttl=-1`: nothing expires unless it says so) for the outbox
+events to expire.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from azure.cosmos import PartitionKey, ThroughputProperties, exceptions
+
+log = logging.getLogger(__name__)
+
+ASC, DESC = "ascending", "descending"
+#: Business containers: their change feed is the audit trail.
+BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+
+#: Every container: partition key path, composite indexes (matching the queries' ORDER BYs,
+#: which start with the equality filter, so the index serves filter and order at once), TTL.
+CONTAINERS: dict[str, dict[str, Any]] = {
+    **{name: {"pk": "/tenant_id", "ttl": True} for name in BUSINESS},
+    "time_entry": {
+        "pk": "/tenant_id",
+        "ttl": True,
+        "composite": [
+            [("/owner_id", DESC), ("/start_at", DESC)],
+            [("/tenant_id", DESC), ("/start_at", DESC)],
+        ],
+    },
+    "app_user": {"pk": "/tenant_id"},
+    "event": {"pk": "/tenant_id", "composite": [[("/tenant_id", DESC), ("/date_at", DESC)]]},
+    "leases": {"pk": "/id"},
+    "migration": {"pk": "/app_id"},
+}
+
+
+def indexing_policy(name: str) -> dict[str, Any]:
+    """Range indexes on everything but free text and the event context."""
+    policy: dict[str, Any] = {
+        "indexingMode": "consistent",
+        "automatic": True,
+        "includedPaths": [{"path": "/*"}],
+        "excludedPaths": [
+            {"path": '/"_etag"/?'},
+            {"path": "/_last_event_ctx/*"},
+            {"path": "/description/?"},
+        ],
+    }
+    composite = CONTAINERS[name].get("composite")
+    if composite:
+        policy["compositeIndexes"] = [[{"path": p, "order": o} for p, o in index] for index in composite]
+    return policy
+
+
+def throughput(setting: str) -> ThroughputProperties | int | None:
+    """`autoscale:<max>` / `manual:<ru>` / `serverless` (validated by the settings)."""
+    if setting == "serverless":
+        return None
+    kind, value = setting.split(":")
+    return ThroughputProperties(auto_scale_max_throughput=int(value)) if kind == "autoscale" else int(value)
+
+
+def ensure(database: Any, name: str, existing: set[str]) -> bool:
+    """Create the container, or bring an existing one's index policy and TTL up to date.
+    Answers whether it was created."""
+    spec = CONTAINERS[name]
+    options: dict[str, Any] = {"indexing_policy": indexing_policy(name)}
+    if spec.get("ttl"):
+        options["default_ttl"] = -1
+    if name not in existing:
+        try:
+            database.create_container(name, partition_key=PartitionKey(path=spec["pk"]), **options)
+            return True
+        except exceptions.CosmosResourceExistsError:
+            log.warning("container %s already exists; kept", name)
+    current = database.get_container_client(name).read()
+    wanted_ttl = options.get("default_ttl")
+    if (
+        current.get("indexingPolicy", {}).get("compositeIndexes", [])
+        != options["indexing_policy"].get("compositeIndexes", [])
+        or current.get("defaultTtl") != wanted_ttl
+    ):
+        # The partition key can not change; the index policy and TTL can, in place.
+        database.replace_container(name, partition_key=PartitionKey(path=spec["pk"]), **options)
+        log.info("container %s: index policy and TTL updated", name)
+    return False

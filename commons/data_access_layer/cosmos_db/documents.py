@@ -1,0 +1,139 @@
+"""Document shapes and SDK plumbing shared by the Cosmos repositories.
+
+A business container holds three kinds of documents in each tenant's partition:
+- items (customers, entries ...), with no `_kind`;
+- name guards (`_kind: "guard"`) and owner leases (`_kind: "lease"`), written in the same
+  transactional batch as the items they protect;
+- outbox events (`_kind: "event"`), one per write, in the same batch, so the change feed
+  carries every write even though it compacts an item's versions into the latest one.
+Item queries therefore always say `NOT IS_DEFINED(c._kind)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.cosmos import exceptions
+
+from commons.data_access_layer.repository import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Record,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+#: Only items: guards, leases and outbox events are kept out of every item query.
+ITEMS_ONLY = " AND NOT IS_DEFINED(c._kind)"
+GUARD, LEASE, EVENT = "guard", "lease", "event"
+#: Outbox events expire a week after their write (the container's TTL is on, default off):
+#: long enough for any change-feed consumer to catch up after an outage.
+OUTBOX_TTL_S = 7 * 24 * 3600
+
+#: Stored keys that records leave out.
+_SYSTEM = frozenset(
+    ("_rid", "_self", "_ts", "_attachments", "_last_event_ctx", "_recent_events", "created_at", "updated_at", "_lsn")
+)
+#: Stored keys that records leave out but rewrites keep.
+_KEPT = ("created_at", "_last_event_ctx")
+
+SDK_ERRORS = (exceptions.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def record(doc: Mapping[str, Any], marker: bool = True) -> Record:
+    """The contract's record of a stored item: system keys out, `_etag` kept."""
+    data = {k: v for k, v in doc.items() if k not in _SYSTEM}
+    data["deleted"] = data.get("deleted") if marker else None
+    return data
+
+
+def new_document(tenant: str, fields: Mapping[str, Any], context: dict[str, Any], now: int) -> dict[str, Any]:
+    """A document to create: the fields, the server-owned keys, and its write context."""
+    return {
+        **fields,
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "deleted": None,
+        "created_at": now,
+        "updated_at": now,
+        "_last_event_ctx": context,
+    }
+
+
+def stored_body(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a replace writes back of a stored document (the server's own keys left out)."""
+    return {k: v for k, v in doc.items() if (k not in _SYSTEM or k in _KEPT) and k not in ("_etag", "_recent_events")}
+
+
+def rewritten(
+    stored: Mapping[str, Any], changes: Mapping[str, Any], context: dict[str, Any], now: int
+) -> dict[str, Any]:
+    """The stored document with `changes` and the write's context."""
+    return {**stored_body(stored), **changes, "updated_at": now, "_last_event_ctx": context}
+
+
+def outbox_event(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The outbox document of one write of `item` (same partition, same batch)."""
+    context = item["_last_event_ctx"]
+    return {
+        "id": f"event:{context['event_id']}",
+        "tenant_id": item["tenant_id"],
+        "_kind": EVENT,
+        "item_id": item["id"],
+        "_last_event_ctx": context,
+        "ttl": OUTBOX_TTL_S,
+    }
+
+
+def params(**values: Any) -> list[dict[str, Any]]:
+    return [{"name": f"@{k}", "value": v} for k, v in values.items()]
+
+
+def translate(error: Exception, label: str = "Item") -> Exception:
+    """SDK errors to domain errors (the caller raises the result)."""
+    if isinstance(error, exceptions.CosmosResourceNotFoundError):
+        return NotFound(f"{label} not found")
+    if isinstance(error, exceptions.CosmosResourceExistsError):
+        return Conflict(f"{label} already exists")
+    if isinstance(error, exceptions.CosmosAccessConditionFailedError):
+        return PreconditionFailed(changed(label))
+    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code in (408, 429, 449, 503):
+        return Unavailable("The database is busy; try again shortly")
+    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return Unavailable("The database is unreachable; try again shortly")
+    if isinstance(error, exceptions.CosmosHttpResponseError):
+        log.error("Cosmos DB refused a request: %s", error)
+        return Unavailable("The database refused the request; try again later")
+    return error
+
+
+def changed(label: str) -> str:
+    return f"{label} was changed by someone else (ETag mismatch); reload it and retry"
+
+
+def decode_token(token: str | None) -> str | None:
+    """The SDK's continuation from the URL-safe token the API gave."""
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("continuation is not a token this API gave") from None
+
+
+def encode_token(continuation: str | None) -> str | None:
+    return base64.urlsafe_b64encode(continuation.encode()).decode() if continuation else None
