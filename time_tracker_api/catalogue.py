@@ -25,6 +25,9 @@ from time_tracker_api.security import Identity, require_admin
 STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
 _ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")
 MAX_TECHNOLOGIES = 50
+#: The longest value each text field keeps (the stores' column sizes); ids are 36 characters.
+MAX_LENGTHS = {"name": 255, "description": 5000, "creation_date": 40, "technologies": 255}
+MAX_ID = 36
 
 
 def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
@@ -39,6 +42,9 @@ def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
         if required:
             raise Invalid(f"{field} can not be empty")
         return None
+    limit = MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
+    if len(value) > limit:
+        raise Invalid(f"{field} is too long (at most {limit} characters)")
     return value
 
 
@@ -60,6 +66,8 @@ def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool)
                 value = []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise Invalid("technologies must be an array of strings")
+            if any(len(v) > MAX_LENGTHS["technologies"] for v in value):
+                raise Invalid(f"technologies are at most {MAX_LENGTHS['technologies']} characters each")
             values[field] = list(dict.fromkeys(v.strip() for v in value if v.strip()))[:MAX_TECHNOLOGIES]
         else:
             values[field] = _clean_text(value, field, required=False)

@@ -13,7 +13,8 @@ from flask_restx import Model, Namespace, Resource, fields, reqparse
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from time_tracker_api import catalogue
-from time_tracker_api.security import authenticated, current_identity
+from time_tracker_api.inputs import body
+from time_tracker_api.security import current_identity
 
 ERROR = Model("Error", {"message": fields.String(example="Customer not found")})
 
@@ -42,13 +43,13 @@ def entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict
     return public(record), status, {"ETag": f'"{record["_etag"]}"'}
 
 
-def body() -> dict[str, Any]:
-    payload = request.get_json(silent=True)
-    return payload if isinstance(payload, dict) else {}
-
-
 class Base(Resource):
-    method_decorators = [authenticated]
+    """A resource that needs a valid token: the caller is authenticated before anything else
+    (the payload validation of flask-restx included), so a bad token is a 401, not a 400."""
+
+    def dispatch_request(self, *args: Any, **kwargs: Any) -> Any:
+        current_identity()
+        return super().dispatch_request(*args, **kwargs)
 
 
 class NullableString(fields.String):

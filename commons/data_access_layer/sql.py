@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, Actor, event_context
@@ -797,9 +797,12 @@ def _encode_cursor(date_at: int, event_id: str) -> str:
 def _decode_cursor(token: str) -> tuple[int, str]:
     try:
         date_at, event_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(date_at), str(event_id)
     except (ValueError, TypeError, binascii.Error):
         raise Invalid("continuation is not a token this API gave") from None
+    # Only what _encode_cursor writes: an instant in range and an id.
+    if not (isinstance(date_at, int) and abs(date_at) < 2**62 and isinstance(event_id, str) and len(event_id) <= _ID):
+        raise Invalid("continuation is not a token this API gave")
+    return date_at, event_id
 
 
 def event_record(row: Mapping[str, Any]) -> Record:
@@ -1040,6 +1043,9 @@ def sql_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise Unavailable("The database is unavailable; try again shortly") from exc
+    except DataError as exc:
+        # A value the column cannot hold (too long, out of range, not text): the request's fault.
+        raise Invalid("A value is too long, out of range or not valid text") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise Unavailable("The database connection was lost; try again") from exc

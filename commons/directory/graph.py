@@ -152,7 +152,7 @@ class GraphDirectory:
         self._call(
             "PATCH", f"users/{_object_id(user_id)}", json={self.role_attributes[role_id]: value if granted else None}
         )
-        self._forget("users", ("admin", user_id))
+        self._forget("users")
         return self.get_user(actor, user_id)
 
     def change_group(self, actor: Actor, user_id: str, group: str, member: bool) -> User:
@@ -181,13 +181,11 @@ class GraphDirectory:
         return self.get_user(actor, user_id)
 
     def is_admin(self, actor: Actor) -> bool:
-        def load() -> bool:
-            try:
-                return role_value("admin") in self.get_user(actor, actor.user_id)["roles"]
-            except (NotFound, Unavailable, BadGateway):
-                return False
-
-        return bool(self._cached(("admin", actor.user_id), load))
+        """Asked of Graph each time a rule needs it (no per-process cache a revoke could outlive)."""
+        try:
+            return role_value("admin") in self.get_user(actor, actor.user_id)["roles"]
+        except NotFound:
+            return False
 
     def emails(self, actor: Actor, user_ids: Collection[str]) -> dict[str, str]:
         wanted = sorted({u for u in user_ids if u})

@@ -30,6 +30,7 @@ from commons.domain.clock import (
     summary_span,
 )
 from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unprocessable
+from time_tracker_api.security import require_admin
 
 Identity = Actor
 
@@ -291,8 +292,7 @@ def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] |
     wanted = list(dict.fromkeys(u.strip() for raw in user_ids for u in raw.split(",") if u.strip()))
     if not wanted or wanted == [identity.user_id]:
         return (identity.user_id,)
-    if not identity.is_admin:
-        raise Forbidden("You don't have enough permissions.")
+    require_admin(identity)
     if "*" in wanted:
         return None
     return tuple(dict.fromkeys(wanted))
@@ -401,8 +401,7 @@ def recent_projects(store: Store, identity: Identity) -> list[Record]:
 
 def report(store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int) -> dict[str, Any]:
     """Entries of a date range with totals per project, activity, customer, owner or day."""
-    if not identity.is_admin:
-        raise Forbidden("You don't have enough permissions.")
+    require_admin(identity)
     if group_by not in GROUPS:
         raise Invalid(f"group_by must be one of {', '.join(GROUPS)}")
     with store.unit_of_work(identity) as uow:
