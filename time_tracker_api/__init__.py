@@ -18,7 +18,7 @@ from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
 from commons.wiring import build_directory, build_store
-from time_tracker_api import inputs
+from time_tracker_api import headers, inputs
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     verifier = TokenVerifier(settings)
     app = Flask(__name__)
     inputs.install(app)
+    headers.install(app)
     app.config.update(
         ERROR_404_HELP=False,
         RESTX_MASK_SWAGGER=False,

@@ -20,6 +20,7 @@ from commons.data_access_layer.repository import (
 from commons.data_access_layer.sql import now_ms
 from commons.domain.clock import format_instant
 from commons.domain.errors import Invalid, NotFound
+from commons.domain.preconditions import IfMatch
 from time_tracker_api.security import Identity, require_admin
 
 STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
@@ -28,6 +29,7 @@ MAX_TECHNOLOGIES = 50
 #: The longest value each text field keeps (the stores' column sizes); ids are 36 characters.
 MAX_LENGTHS = {"name": 255, "description": 5000, "creation_date": 40, "technologies": 255}
 MAX_ID = 36
+TREE_LOCK = "~project-type-tree"
 
 
 def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
@@ -81,7 +83,7 @@ def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str,
         if "customer_id" in values:
             if values["customer_id"] is None:
                 raise Invalid("customer_id is required: a project belongs to a customer")
-            _must_exist(uow, CUSTOMERS, values["customer_id"], "Related customer does not exist")
+            _must_be_active_customer(uow, values["customer_id"])
         if values.get("project_type_id"):
             _must_exist(uow, PROJECT_TYPES, values["project_type_id"], "Related project type does not exist")
     elif spec is PROJECT_TYPES:
@@ -103,6 +105,15 @@ def _no_cycle(uow: UnitOfWork, parent_id: str, item_id: str | None, depth: int =
         found = uow.project_types.get_many([current]).get(current)
         current = found.get("parent_id") if found else None
     raise Invalid("The project type tree is too deep")
+
+
+def _must_be_active_customer(uow: UnitOfWork, customer_id: str) -> None:
+    try:
+        found = uow.customers.get(customer_id)
+    except NotFound:
+        raise Invalid("Related customer does not exist") from None
+    if found.get("status") != "active":
+        raise Invalid("Related customer is not active")
 
 
 def _must_exist(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, message: str) -> None:
@@ -146,23 +157,35 @@ def create_item(
         return view(uow, [uow.catalogue(spec).add(values)])[0]
 
 
+def _expected(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, if_match: IfMatch | None) -> str | None:
+    if if_match is None:
+        return None
+    return if_match.expected(lambda: uow.catalogue(spec).get(item_id)["_etag"], spec.label)
+
+
 def update_item(
     store: Store,
     identity: Identity,
     spec: CatalogueSpec,
     item_id: str,
     body: Mapping[str, Any],
-    if_match: str | None,
+    if_match: IfMatch | None,
     view: View = as_stored,
 ) -> Record:
     require_admin(identity)
     values = clean_fields(spec, body, partial=True)
     with store.unit_of_work(identity, write=True) as uow:
+        if spec is PROJECT_TYPES and values.get("parent_id"):
+            # Two re-parentings at once could each see no cycle and together make one: the
+            # tenant's tree changes one at a time (the per-owner lock of every engine, on a key
+            # that is no user's id).
+            uow.time_entries.lock_owner(TREE_LOCK)
         _check_references(uow, spec, values, item_id)
-        return view(uow, [uow.catalogue(spec).update(item_id, values, if_match)])[0]
+        expected = _expected(uow, spec, item_id, if_match)
+        return view(uow, [uow.catalogue(spec).update(item_id, values, expected)])[0]
 
 
-def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: str | None) -> None:
+def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: IfMatch | None) -> None:
     require_admin(identity)
     with store.unit_of_work(identity, write=True) as uow:
-        uow.catalogue(spec).delete(item_id, if_match)
+        uow.catalogue(spec).delete(item_id, _expected(uow, spec, item_id, if_match))

@@ -12,6 +12,7 @@ from flask import current_app, request
 from flask_restx import Model, Namespace, Resource, fields, reqparse
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
+from commons.domain.preconditions import IfMatch, parse_if_match
 from time_tracker_api import catalogue
 from time_tracker_api.inputs import body
 from time_tracker_api.security import current_identity
@@ -23,15 +24,9 @@ def store() -> Store:
     return current_app.extensions["time_tracker"].store  # type: ignore[no-any-return]
 
 
-def if_match() -> str | None:
-    """The `If-Match` version, unquoted; None when absent or `*`."""
-    raw = request.headers.get("If-Match")
-    if not raw or raw.strip() == "*":
-        return None
-    value = raw.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
+def if_match() -> IfMatch | None:
+    """The `If-Match` condition (strong comparison); None when absent or `*`."""
+    return parse_if_match(request.headers.get("If-Match"))
 
 
 def public(record: Record) -> dict[str, Any]:

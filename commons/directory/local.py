@@ -41,8 +41,12 @@ class LocalDirectory:
                 return False
 
     def get_user(self, actor: Actor, user_id: str) -> User:
+        """A user; test users exist only for testers (as in the listing)."""
         with self.store.unit_of_work(actor) as uow:
-            return shaped(uow.users.get(user_id))
+            user = shaped(uow.users.get(user_id))
+        if role_value("test") in user["roles"] and user_id != actor.user_id and not self._is_tester(actor):
+            raise NotFound("User not found")
+        return user
 
     def set_role(self, actor: Actor, user_id: str, role_id: str, granted: bool, create: bool = False) -> User:
         value = role_value(role_id)

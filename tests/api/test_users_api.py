@@ -78,6 +78,14 @@ def test_test_users_are_hidden_from_non_testers(people: dict) -> None:
     assert bob_id in {u["id"] for u in people["bob"].get("/users")}
 
 
+def test_a_test_user_is_hidden_from_non_testers_by_id_too(people: dict) -> None:
+    bob_id = people["ids"]["bob"]
+    people["admin"].post(f"/users/{bob_id}/roles/test/grant", expect=200)
+    people["ana"].get(f"/users/{bob_id}", expect=404)
+    people["ana"].post(f"/users/{bob_id}/is-member-of", {"group_name": "x"}, expect=404)
+    assert people["bob"].get(f"/users/{bob_id}")["roles"] == ["time-tracker-tester"]
+
+
 @pytest.mark.parametrize(
     "path, body",
     [

@@ -29,7 +29,8 @@ from commons.domain.clock import (
     summarize,
     summary_span,
 )
-from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unprocessable
+from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from commons.domain.preconditions import IfMatch
 from time_tracker_api.security import require_admin
 
 Identity = Actor
@@ -137,9 +138,20 @@ def _references(uow: UnitOfWork, project_id: str, activity_id: str, check: Itera
     refs = uow.time_entries.references(project_id, activity_id)
     if "project_id" in check and refs["project_status"] != "active":
         raise Invalid("Related project does not exist or is not active")
+    if "project_id" in check and _customer_status(uow, refs) != "active":
+        raise Invalid("The project's customer is not active")
     if "activity_id" in check and refs["activity_status"] != "active":
         raise Invalid("Related activity does not exist or is not active")
     return refs
+
+
+def _customer_status(uow: UnitOfWork, refs: Mapping[str, Any]) -> str | None:
+    """The status of the project's customer: from the references when the engine joins it,
+    else read."""
+    if "customer_status" in refs:
+        return refs["customer_status"]  # type: ignore[no-any-return]
+    customer = uow.customers.get_many([refs["customer_id"]]).get(refs["customer_id"]) if refs["customer_id"] else None
+    return customer["status"] if customer else None
 
 
 def _named(entry: Record, refs: Mapping[str, Any] | None, owner_email: str | None) -> Record:
@@ -161,14 +173,19 @@ def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclud
         raise Unprocessable(OVERLAP)
 
 
-def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: str | None = None) -> Record:
-    """The caller's entry, at the version `if_match` names (checked before any other rule)."""
+def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: IfMatch | None = None) -> Record:
+    """The caller's entry, at a version `if_match` names (checked before any other rule)."""
     entry = uow.time_entries.get(entry_id)
     if entry["owner_id"] != identity.user_id:
         raise Forbidden(NOT_OWNER)
-    if if_match is not None and if_match != entry["_etag"]:
-        raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
+    if if_match is not None:
+        if_match.check(entry["_etag"], "Time entry")
     return entry
+
+
+def _version(entry: Record, if_match: IfMatch | None) -> str | None:
+    """What the conditional write must still find: the version read, when the client asked."""
+    return entry["_etag"] if if_match is not None else None
 
 
 # ---------------------------------------------------------------- commands
@@ -193,7 +210,7 @@ def update(
     identity: Identity,
     entry_id: str,
     body: Mapping[str, Any],
-    if_match: str | None,
+    if_match: IfMatch | None,
     now: int,
     rules: Rules,
 ) -> Record:
@@ -220,7 +237,9 @@ def update(
             _shorten_previous(uow, identity, entry_id, start, end)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
-        return _named(uow.time_entries.update(entry_id, changes, if_match, current=entry), refs, identity.email)
+        return _named(
+            uow.time_entries.update(entry_id, changes, _version(entry, if_match), current=entry), refs, identity.email
+        )
 
 
 def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, new_end: int | None) -> None:
@@ -235,7 +254,7 @@ def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_st
         uow.time_entries.update(other["id"], {"end_at": new_start}, current=other)
 
 
-def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str | None, now: int) -> Record:
+def stop(store: Store, identity: Identity, entry_id: str | None, if_match: IfMatch | None, now: int) -> Record:
     """Stop an entry (or, with no id, the caller's running entry) at `now`."""
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
@@ -252,10 +271,10 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return uow.time_entries.update(entry_id, {"end_at": end}, if_match, STOP, current=entry)
+        return uow.time_entries.update(entry_id, {"end_at": end}, _version(entry, if_match), STOP, current=entry)
 
 
-def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None, now: int) -> Record:
+def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None, now: int) -> Record:
     """Reopen a stopped entry: it runs again from its original start."""
     with store.unit_of_work(identity, write=True) as uow:
         uow.time_entries.lock_owner(identity.user_id)
@@ -265,13 +284,16 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
         if now - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART, current=entry)
+        return uow.time_entries.update(entry_id, {"end_at": None}, _version(entry, if_match), RESTART, current=entry)
 
 
-def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
+def delete(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None) -> None:
     with store.unit_of_work(identity, write=True) as uow:
-        _owned(uow, identity, entry_id, if_match)
-        uow.time_entries.delete(entry_id, if_match)
+        # The owner's lock, as every other write of an entry takes: a delete racing an edit
+        # waits for it instead of failing a condition the client never set.
+        uow.time_entries.lock_owner(identity.user_id)
+        entry = _owned(uow, identity, entry_id, if_match)
+        uow.time_entries.delete(entry_id, _version(entry, if_match))
 
 
 # ---------------------------------------------------------------- queries
