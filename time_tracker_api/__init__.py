@@ -18,7 +18,7 @@ from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
 from commons.wiring import build_directory, build_store
-from time_tracker_api import headers, inputs
+from time_tracker_api import headers, inputs, rate_limits
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
@@ -124,5 +124,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     )
     app.extensions["time_tracker_api"] = build_api(app)
+    rate_limits.install(app, settings)
     app.wsgi_app = TrailingSlash(ProxyFix(app.wsgi_app, x_proto=1, x_host=1))  # type: ignore[method-assign]
     return app
