@@ -171,14 +171,19 @@ def tenant_from(claims: Mapping[str, Any], pinned_issuer: str | None = None) -> 
     return match.group("tenant").lower()
 
 
+def _email_claim(value: str) -> str | None:
+    """An e-mail is kept whole or not at all: a cut address would be someone else's."""
+    return value if len(value) <= MAX_EMAIL and is_clean_text(value) else None
+
+
 def email_from(claims: Mapping[str, Any]) -> str | None:
     emails = claims.get("emails")
     if isinstance(emails, list) and emails and isinstance(emails[0], str):
-        return _text_claim(emails[0], MAX_EMAIL)
+        return _email_claim(emails[0])
     for key in ("email", "preferred_username"):
         value = claims.get(key)
         if isinstance(value, str) and value:
-            return _text_claim(value, MAX_EMAIL)
+            return _email_claim(value)
     return None
 
 

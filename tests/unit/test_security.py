@@ -358,6 +358,13 @@ def test_missing_user_id_is_unauthorized() -> None:
         identity_from(claims(oid=None))
 
 
+def test_an_over_long_or_unstorable_email_claim_is_dropped_and_a_long_name_cut() -> None:
+    identity = identity_from(claims(emails=["e" * 400 + "@x.io"], name="n" * 300))
+    assert identity.email is None and identity.name == "n" * 255
+    assert identity_from(claims(emails=["a\u0000@x.io"])).email is None
+    assert identity_from(claims(name="Ana \ud800P\u0000rez")).name == "Ana Prez"
+
+
 def test_email_falls_back_to_email_then_preferred_username() -> None:
     assert identity_from(claims(emails=None, email="a@x.io")).email == "a@x.io"
     assert identity_from(claims(emails=None, preferred_username="b@x.io")).email == "b@x.io"
