@@ -21,6 +21,37 @@ class ConfigError(RuntimeError):
     """The configuration cannot work; the message names the variable."""
 
 
+#: A JWT_SECRET shorter than this is refused (HS256 wants a key as long as its hash).
+MIN_SECRET_BYTES = 32
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 (`cpu.max`) or v1
+    (`cpu.cfs_quota_us`) quota, so that a container limited to 2 CPUs on a 64-CPU host
+    counts 2."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    quota: float | None = None
+    try:
+        limit, period = (cgroup_root / "cpu.max").read_text().split()[:2]
+        if limit != "max":
+            quota = int(limit) / int(period)
+    except (OSError, ValueError):
+        try:
+            limit_us = int((cgroup_root / "cpu" / "cpu.cfs_quota_us").read_text())
+            period_us = int((cgroup_root / "cpu" / "cpu.cfs_period_us").read_text())
+            if limit_us > 0 and period_us > 0:
+                quota = limit_us / period_us
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.999)))
+    return max(1, cpus)
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -41,6 +72,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -74,6 +115,32 @@ class Settings:
     jwt_trust_upstream: bool = False
     #: Seconds of clock skew tolerated on `exp`/`nbf` and on "not in the future" rules.
     clock_skew_seconds: int = 60
+    #: RS256: the JWKS is fetched again this often; a key it no longer lists is refused.
+    jwks_refresh_seconds: float = 300.0
+    #: RS256: a JWKS fetch that takes longer fails (the request gets a quick 503).
+    jwks_timeout_seconds: float = 3.0
+
+    #: PostgreSQL: a statement (or a frozen server) is given up after this long (503).
+    db_statement_timeout_seconds: float = 10.0
+    #: PostgreSQL: opening a connection is given up after this long (503).
+    db_connect_timeout_seconds: int = 5
+
+    #: Rate limits (Flask-Limiter syntax, `;` between several): per user, per tenant, and
+    #: the stricter one of reports. Off with RATELIMIT_ENABLED=false.
+    ratelimit_enabled: bool = True
+    ratelimit_per_user: str = "200/minute"
+    ratelimit_per_tenant: str = "2000/minute"
+    ratelimit_reports: str = "20/minute"
+    #: Where counters live: in memory per process by default; `redis://host:6379/0` to share.
+    ratelimit_storage_uri: str = "memory://"
+
+    #: gunicorn (gunicorn.conf.py reads these): bind address, worker processes (default: the
+    #: CPUs the container may use), connections per worker, trusted proxies.
+    gunicorn_bind: str = "0.0.0.0:5000"
+    web_concurrency: int | None = None
+    worker_connections: int = 1000
+    forwarded_allow_ips: str = "127.0.0.1"
+    gunicorn_access_log: str | None = "-"
 
     cors_origins: tuple[str, ...] = ("*",)
     debug: bool = False
@@ -137,6 +204,20 @@ class Settings:
             jwt_issuer=_str(env, "JWT_ISSUER"),
             jwt_trust_upstream=_flag(env, "JWT_TRUST_UPSTREAM"),
             clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", 60),
+            jwks_refresh_seconds=_float(env, "JWKS_REFRESH_SECONDS", 300.0),
+            jwks_timeout_seconds=_float(env, "JWKS_TIMEOUT_SECONDS", 3.0),
+            db_statement_timeout_seconds=_float(env, "DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
+            db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 5),
+            ratelimit_enabled=_flag(env, "RATELIMIT_ENABLED", True),
+            ratelimit_per_user=_str(env, "RATELIMIT_PER_USER") or cls.ratelimit_per_user,
+            ratelimit_per_tenant=_str(env, "RATELIMIT_PER_TENANT") or cls.ratelimit_per_tenant,
+            ratelimit_reports=_str(env, "RATELIMIT_REPORTS") or cls.ratelimit_reports,
+            ratelimit_storage_uri=_str(env, "RATELIMIT_STORAGE_URI") or cls.ratelimit_storage_uri,
+            gunicorn_bind=_str(env, "GUNICORN_BIND") or cls.gunicorn_bind,
+            web_concurrency=_int(env, "WEB_CONCURRENCY", 0) or None,
+            worker_connections=_int(env, "GUNICORN_WORKER_CONNECTIONS", 1000),
+            forwarded_allow_ips=_str(env, "FORWARDED_ALLOW_IPS") or cls.forwarded_allow_ips,
+            gunicorn_access_log=env.get("GUNICORN_ACCESS_LOG", "-").strip() or None,
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=_flag(env, "FLASK_DEBUG"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000),
@@ -152,7 +233,28 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Fail fast on combinations that cannot work."""
+        """Fail fast on values and combinations that cannot work, naming the variable."""
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+        for name, value, low, high in (
+            ("CLOCK_SKEW_SECONDS", self.clock_skew_seconds, 0, 3600),
+            ("MAX_BODY_BYTES", self.max_body_bytes, 1, 100_000_000),
+            ("JWKS_REFRESH_SECONDS", self.jwks_refresh_seconds, 1, 86_400),
+            ("JWKS_TIMEOUT_SECONDS", self.jwks_timeout_seconds, 0.1, 60),
+            ("DB_STATEMENT_TIMEOUT_SECONDS", self.db_statement_timeout_seconds, 0.1, 3600),
+            ("DB_CONNECT_TIMEOUT_SECONDS", self.db_connect_timeout_seconds, 1, 300),
+            ("WEB_CONCURRENCY", self.web_concurrency or 1, 1, 1024),
+            ("GUNICORN_WORKER_CONNECTIONS", self.worker_connections, 1, 100_000),
+        ):
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        for name, rates in (
+            ("RATELIMIT_PER_USER", self.ratelimit_per_user),
+            ("RATELIMIT_PER_TENANT", self.ratelimit_per_tenant),
+            ("RATELIMIT_REPORTS", self.ratelimit_reports),
+        ):
+            if not all(_RATE.match(rate) for rate in rates.split(";")):
+                raise ConfigError(f"{name} must look like '200/minute' or '100 per 15 seconds', not {rates!r}")
         if self.jwt_jwks_url and not (self.jwt_audience and self.jwt_issuer):
             raise ConfigError("JWT_JWKS_URL needs JWT_AUDIENCE and JWT_ISSUER (RS256 verification)")
         if self.cosmos_account_uri and not self.cosmos_master_key:

@@ -19,7 +19,10 @@ def build_store(settings: Settings) -> Store:
 
     if settings.sql_database_uri.startswith(f"sqlite:///{DEFAULT_SQLITE_PATH}"):
         DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return cast(Store, SqlStore(settings.sql_database_uri))
+    return cast(
+        Store,
+        SqlStore(settings.sql_database_uri, settings.db_statement_timeout_seconds, settings.db_connect_timeout_seconds),
+    )
 
 
 def build_directory(settings: Settings, store: Store) -> Directory:

@@ -164,8 +164,17 @@ def actor(tenant: str) -> Actor:
     return Actor(user_id=new_id(), tenant_id=tenant, email="ana@example.com", is_admin=True)
 
 
+#: Rate limits stay on in the tests, high enough never to be met (test_rate_limits sets low ones).
+HIGH_LIMITS = {
+    "ratelimit_per_user": "100000/minute",
+    "ratelimit_per_tenant": "100000/minute",
+    "ratelimit_reports": "100000/minute",
+}
+
+
 def settings_for_tests(**overrides: Any) -> Settings:
-    return Settings(sql_database_uri="sqlite://", jwt_secret=SECRET, clock_skew_seconds=60).with_overrides(**overrides)
+    base = Settings(sql_database_uri="sqlite://", jwt_secret=SECRET, clock_skew_seconds=60, **HIGH_LIMITS)
+    return base.with_overrides(**overrides)
 
 
 @pytest.fixture

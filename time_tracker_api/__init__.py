@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, Request, Response
+from flask import Flask, Response
 from flask_cors import CORS
 from flask_restx import Api
-from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
 from commons.wiring import build_directory, build_store
+from time_tracker_api import headers, inputs, rate_limits
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
@@ -36,11 +36,6 @@ class Services:
     directory: Directory
     #: Epoch milliseconds now; replaceable in tests.
     clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
-
-
-class JsonRequest(Request):
-    def on_json_loading_failed(self, e: ValueError | None) -> Any:
-        raise BadRequest(f"Malformed JSON body: {e}" if e else "The body must be JSON (Content-Type: application/json)")
 
 
 class TrailingSlash:
@@ -106,9 +101,11 @@ def build_api(app: Flask) -> Api:
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     """The app factory: settings from the environment unless given."""
     settings = settings or Settings.from_env()
+    settings.validate()
     verifier = TokenVerifier(settings)
     app = Flask(__name__)
-    app.request_class = JsonRequest
+    inputs.install(app)
+    headers.install(app)
     app.config.update(
         ERROR_404_HELP=False,
         RESTX_MASK_SWAGGER=False,
@@ -127,5 +124,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     )
     app.extensions["time_tracker_api"] = build_api(app)
+    rate_limits.install(app, settings)
     app.wsgi_app = TrailingSlash(ProxyFix(app.wsgi_app, x_proto=1, x_host=1))  # type: ignore[method-assign]
     return app

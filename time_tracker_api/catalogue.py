@@ -21,11 +21,15 @@ from commons.data_access_layer.repository import (
 from commons.data_access_layer.sql import now_ms
 from commons.domain.clock import format_instant
 from commons.domain.errors import Invalid, NotFound
+from commons.domain.preconditions import IfMatch
 from time_tracker_api.security import Identity, require_admin
 
 STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
 _ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")
 MAX_TECHNOLOGIES = 50
+#: The longest value each text field keeps (the stores' column sizes); ids are 36 characters.
+MAX_LENGTHS = {"name": 255, "description": 5000, "creation_date": 40, "technologies": 255}
+MAX_ID = 36
 
 
 def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
@@ -40,6 +44,9 @@ def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
         if required:
             raise Invalid(f"{field} can not be empty")
         return None
+    limit = MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
+    if len(value) > limit:
+        raise Invalid(f"{field} is too long (at most {limit} characters)")
     return value
 
 
@@ -61,6 +68,8 @@ def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool)
                 value = []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise Invalid("technologies must be an array of strings")
+            if any(len(v) > MAX_LENGTHS["technologies"] for v in value):
+                raise Invalid(f"technologies are at most {MAX_LENGTHS['technologies']} characters each")
             values[field] = list(dict.fromkeys(v.strip() for v in value if v.strip()))[:MAX_TECHNOLOGIES]
         else:
             values[field] = _clean_text(value, field, required=False)
@@ -74,7 +83,7 @@ def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str,
         if "customer_id" in values:
             if values["customer_id"] is None:
                 raise Invalid("customer_id is required: a project belongs to a customer")
-            _must_exist(uow, CUSTOMERS, values["customer_id"], "Related customer does not exist")
+            _must_be_active_customer(uow, values["customer_id"])
         if values.get("project_type_id"):
             _must_exist(uow, PROJECT_TYPES, values["project_type_id"], "Related project type does not exist")
     elif spec is PROJECT_TYPES:
@@ -96,6 +105,15 @@ def _no_cycle(uow: UnitOfWork, parent_id: str, item_id: str | None, depth: int =
         found = uow.project_types.get_many([current]).get(current)
         current = found.get("parent_id") if found else None
     raise Invalid("The project type tree is too deep")
+
+
+def _must_be_active_customer(uow: UnitOfWork, customer_id: str) -> None:
+    try:
+        found = uow.customers.get(customer_id)
+    except NotFound:
+        raise Invalid("Related customer does not exist") from None
+    if found.get("status") != "active":
+        raise Invalid("Related customer is not active")
 
 
 def _must_exist(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, message: str) -> None:
@@ -139,13 +157,19 @@ def create_item(
         return view(uow, [uow.catalogue(spec).add(values)])[0]
 
 
+def _expected(uow: UnitOfWork, spec: CatalogueSpec, item_id: str, if_match: IfMatch | None) -> str | None:
+    if if_match is None:
+        return None
+    return if_match.expected(lambda: uow.catalogue(spec).get(item_id)["_etag"], spec.label)
+
+
 def update_item(
     store: Store,
     identity: Identity,
     spec: CatalogueSpec,
     item_id: str,
     body: Mapping[str, Any],
-    if_match: str | None,
+    if_match: IfMatch | None,
     view: View = as_stored,
 ) -> Record:
     require_admin(identity)
@@ -154,13 +178,18 @@ def update_item(
     # version that writer left (an engine that fences writes says so with Contended).
     for attempt in decisions():
         with attempt, store.unit_of_work(identity, write=True) as uow:
+            if spec is PROJECT_TYPES and values.get("parent_id"):
+                # Two re-parentings at once could each see no cycle and together make one: the
+                # tenant's tree changes one at a time.
+                uow.project_types.lock()
             _check_references(uow, spec, values, item_id)
-            return view(uow, [uow.catalogue(spec).update(item_id, values, if_match)])[0]
+            expected = _expected(uow, spec, item_id, if_match)
+            return view(uow, [uow.catalogue(spec).update(item_id, values, expected)])[0]
     raise AssertionError("decisions() either returns or raises")  # pragma: no cover
 
 
-def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: str | None) -> None:
+def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, if_match: IfMatch | None) -> None:
     require_admin(identity)
     for attempt in decisions():
         with attempt, store.unit_of_work(identity, write=True) as uow:
-            uow.catalogue(spec).delete(item_id, if_match)
+            uow.catalogue(spec).delete(item_id, _expected(uow, spec, item_id, if_match))

@@ -25,6 +25,8 @@ def register_error_handlers(api: Api) -> None:
         if isinstance(error, RequestEntityTooLarge):
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             body["message"] = f"The request body is too large (at most {limit} bytes)"
+        if error.code == 429:
+            body["message"] = f"Too many requests (at most {error.description}); retry after the Retry-After seconds"
         data = getattr(error, "data", None)
         if isinstance(data, dict):
             body.update(data)

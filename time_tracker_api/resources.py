@@ -12,8 +12,10 @@ from flask import current_app, request
 from flask_restx import Model, Namespace, Resource, fields, reqparse
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
+from commons.domain.preconditions import IfMatch, parse_if_match
 from time_tracker_api import catalogue
-from time_tracker_api.security import authenticated, current_identity
+from time_tracker_api.inputs import body
+from time_tracker_api.security import current_identity
 
 ERROR = Model("Error", {"message": fields.String(example="Customer not found")})
 
@@ -22,15 +24,9 @@ def store() -> Store:
     return current_app.extensions["time_tracker"].store  # type: ignore[no-any-return]
 
 
-def if_match() -> str | None:
-    """The `If-Match` version, unquoted; None when absent or `*`."""
-    raw = request.headers.get("If-Match")
-    if not raw or raw.strip() == "*":
-        return None
-    value = raw.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
+def if_match() -> IfMatch | None:
+    """The `If-Match` condition (strong comparison); None when absent or `*`."""
+    return parse_if_match(request.headers.get("If-Match"))
 
 
 def public(record: Record) -> dict[str, Any]:
@@ -42,13 +38,13 @@ def entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict
     return public(record), status, {"ETag": f'"{record["_etag"]}"'}
 
 
-def body() -> dict[str, Any]:
-    payload = request.get_json(silent=True)
-    return payload if isinstance(payload, dict) else {}
-
-
 class Base(Resource):
-    method_decorators = [authenticated]
+    """A resource that needs a valid token: the caller is authenticated before anything else
+    (the payload validation of flask-restx included), so a bad token is a 401, not a 400."""
+
+    def dispatch_request(self, *args: Any, **kwargs: Any) -> Any:
+        current_identity()
+        return super().dispatch_request(*args, **kwargs)
 
 
 class NullableString(fields.String):

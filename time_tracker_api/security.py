@@ -13,17 +13,17 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import jwt
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 
 from commons.config import Settings
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import Forbidden, Unauthorized
+from time_tracker_api.inputs import is_clean_text
+from time_tracker_api.jwks import SigningKeys
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,12 @@ _B2C_ISSUER = re.compile(
     r"^https://[A-Za-z0-9-]+\.b2clogin\.com/"
     r"(?P<tenant>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/v2\.0/?$"
 )
-# Only for JWT_TRUST_UPSTREAM=true: API Management verified the signature before us.
-_UPSTREAM_OPTIONS: Any = {
-    "verify_signature": False,  # upstream-trust mode only (see above)
-    "verify_exp": True,
-    "require": ["exp"],
-}
+_GUID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}(?![0-9a-fA-F])")
 
 Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
 VERIFIED_TTL_SECONDS = 300
 VERIFIED_CACHE_SIZE = 4096
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TokenVerifier:
@@ -56,11 +49,13 @@ class TokenVerifier:
         settings.require_verification()
         self.mode = settings.verification_mode
         self.settings = settings
-        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._verified: dict[str, tuple[float, dict[str, Any], str | None]] = {}
         self._lock = threading.Lock()
-        self._jwks: jwt.PyJWKClient | None = None
+        self._jwks: SigningKeys | None = None
         if self.mode == "rs256":
-            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url or "", cache_keys=True, timeout=5)
+            self._jwks = SigningKeys(
+                settings.jwt_jwks_url or "", settings.jwks_refresh_seconds, settings.jwks_timeout_seconds
+            )
         if self.mode == "upstream":
             log.warning(
                 "JWT_TRUST_UPSTREAM=true: token signatures are NOT checked here; "
@@ -72,8 +67,10 @@ class TokenVerifier:
         now = time.time()
         cached = self._verified.get(token)
         if cached is not None and cached[0] > now:
+            if self._jwks is not None:
+                self._jwks.key(cached[2])  # the key must still be listed
             return cached[1]
-        claims = self._verify(token)
+        claims, kid = self._verify(token)
         try:
             expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
         except (TypeError, ValueError, OverflowError):
@@ -81,10 +78,10 @@ class TokenVerifier:
         with self._lock:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
-            self._verified[token] = (expiry, claims)
+            self._verified[token] = (expiry, claims, kid)
         return claims
 
-    def _verify(self, token: str) -> dict[str, Any]:
+    def _verify(self, token: str) -> tuple[dict[str, Any], str | None]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -93,44 +90,78 @@ class TokenVerifier:
         if not isinstance(algorithm, str) or algorithm.lower() == "none" or algorithm not in ACCEPTED_ALGORITHMS:
             raise Unauthorized("Unsupported token algorithm")
         s = self.settings
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        options: Any = {
+            "verify_aud": bool(s.jwt_audience),
+            "verify_iss": bool(s.jwt_issuer),
+            "verify_exp": True,
+            "verify_nbf": True,
+            "verify_iat": True,
+            "require": ["exp"],
+        }
         try:
             if self.mode == "upstream":
-                return jwt.decode(
-                    token, options=_UPSTREAM_OPTIONS, algorithms=ACCEPTED_ALGORITHMS, leeway=s.clock_skew_seconds
-                )
-            if self.mode == "rs256":
+                # API Management verified the signature before us; every other check stays.
+                key: Any = None
+                algorithms = ACCEPTED_ALGORITHMS
+                options["verify_signature"] = False
+            elif self.mode == "rs256":
                 assert self._jwks is not None
-                key = self._jwks.get_signing_key_from_jwt(token).key
+                key = self._jwks.key(kid)
                 algorithms = ["RS256", "RS384", "RS512", "ES256", "ES384"]
             else:
                 key = s.jwt_secret or ""
                 algorithms = ["HS256", "HS384", "HS512"]
-            options: Any = {"verify_aud": bool(s.jwt_audience), "require": ["exp"]}
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key,
                 algorithms=algorithms,
                 audience=s.jwt_audience,
                 issuer=s.jwt_issuer,
                 leeway=s.clock_skew_seconds,
-                options=options,  # type: ignore[arg-type]
+                options=options,
             )
+            return claims, kid
         except jwt.ExpiredSignatureError:
             raise Unauthorized("Token expired") from None
         except jwt.InvalidAudienceError:
             raise Unauthorized("Token audience is not accepted") from None
         except jwt.InvalidIssuerError:
             raise Unauthorized("Token issuer is not accepted") from None
-        except jwt.PyJWKClientError:
-            raise Unauthorized("Token signing key is unknown") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("Token is not valid yet (nbf)") from None
         except (jwt.PyJWTError, OverflowError, ValueError, TypeError):
             raise Unauthorized("Invalid token") from None
 
 
-def tenant_from(claims: Mapping[str, Any]) -> str:
+#: The longest ids and texts the stores keep (longer ids are refused, longer texts cut).
+MAX_USER_ID, MAX_TENANT_ID, MAX_NAME, MAX_EMAIL = 36, 64, 255, 320
+
+
+def _id_claim(value: str, claim: str, limit: int) -> str:
+    if len(value) > limit or not is_clean_text(value):
+        raise Unauthorized(f'The claim "{claim}" is not a valid id (at most {limit} characters of text)')
+    return value
+
+
+def _text_claim(value: Any, limit: int) -> str | None:
+    """Free text from a token (name, e-mail), made storable: never a reason to fail."""
+    if not isinstance(value, str):
+        return None
+    value = value.encode("utf-8", "ignore").decode("utf-8").replace("\x00", "")[:limit]
+    return value or None
+
+
+def tenant_from(claims: Mapping[str, Any], pinned_issuer: str | None = None) -> str:
+    """`tid`, else the tenant GUID of a B2C `iss`. When the configured issuer names a tenant
+    (B2C and Azure AD issuers hold its GUID), the token's tenant must be that one."""
+    pinned = _GUID.search(pinned_issuer or "")
     tid = claims.get("tid")
     if isinstance(tid, str) and tid:
-        return tid.lower()
+        tenant = _id_claim(tid.lower(), "tid", MAX_TENANT_ID)
+        if pinned and tenant != pinned.group(0).lower():
+            raise Unauthorized('The claim "tid" names another tenant than the configured issuer')
+        return tenant
     issuer = claims.get("iss")
     if not isinstance(issuer, str):
         raise Unauthorized('The claim "tid" (or a B2C "iss") is missing in the JWT')
@@ -140,14 +171,19 @@ def tenant_from(claims: Mapping[str, Any]) -> str:
     return match.group("tenant").lower()
 
 
+def _email_claim(value: str) -> str | None:
+    """An e-mail is kept whole or not at all: a cut address would be someone else's."""
+    return value if len(value) <= MAX_EMAIL and is_clean_text(value) else None
+
+
 def email_from(claims: Mapping[str, Any]) -> str | None:
     emails = claims.get("emails")
     if isinstance(emails, list) and emails and isinstance(emails[0], str):
-        return emails[0]
+        return _email_claim(emails[0])
     for key in ("email", "preferred_username"):
         value = claims.get(key)
         if isinstance(value, str) and value:
-            return value
+            return _email_claim(value)
     return None
 
 
@@ -158,17 +194,16 @@ def is_admin_claim(claims: Mapping[str, Any]) -> bool:
     return isinstance(roles, list) and ADMIN_ROLE in roles
 
 
-def identity_from(claims: Mapping[str, Any]) -> Identity:
+def identity_from(claims: Mapping[str, Any], pinned_issuer: str | None = None) -> Identity:
     """Map verified claims to the caller."""
     user_id = claims.get("oid") or claims.get("sub")
     if not isinstance(user_id, str) or not user_id:
         raise Unauthorized('The claim "oid" is missing in the JWT')
-    name = claims.get("name")
     return Identity(
-        user_id=user_id,
-        tenant_id=tenant_from(claims),
+        user_id=_id_claim(user_id, "oid", MAX_USER_ID),
+        tenant_id=tenant_from(claims, pinned_issuer),
         email=email_from(claims),
-        name=name if isinstance(name, str) else None,
+        name=_text_claim(claims.get("name"), MAX_NAME),
         is_admin=is_admin_claim(claims),
     )
 
@@ -188,32 +223,34 @@ def bearer_token(headers: Mapping[str, str] | Any) -> str:
 
 
 def current_identity() -> Identity:
-    """The verified caller of this request; the directory is told about them and may make
-    them an admin (its answer is cached for a short while)."""
+    """The verified caller of this request (the directory is told about them)."""
     identity = g.get("identity")
     if identity is None:
         services = current_app.extensions["time_tracker"]
-        identity = identity_from(services.verifier.claims(bearer_token(request.headers)))
+        claims = services.verifier.claims(bearer_token(request.headers))
+        identity = identity_from(claims, services.settings.jwt_issuer)
         services.directory.seen(identity)
-        if not identity.is_admin and services.directory.is_admin(identity):
-            identity = replace(identity, is_admin=True)
         g.identity = identity
     return identity
 
 
-def authenticated(func: F) -> F:
-    """Resource method decorator: a valid token of some tenant is required."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        current_identity()
-        return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+def is_admin(identity: Identity) -> bool:
+    """An admin by the token's claims, or by the directory as it is now: the directory is
+    read (once per request, and only when a rule asks), never a per-process cache, so a
+    revoke holds at once for every worker."""
+    if identity.is_admin:
+        return True
+    if not has_request_context():
+        return False
+    memo = g.setdefault("directory_admin", {})
+    key = (identity.tenant_id, identity.user_id)
+    if key not in memo:
+        memo[key] = bool(current_app.extensions["time_tracker"].directory.is_admin(identity))
+    return bool(memo[key])
 
 
 def require_admin(identity: Identity) -> None:
-    if not identity.is_admin:
+    if not is_admin(identity):
         raise Forbidden("You don't have enough permissions.")
 
 

@@ -87,6 +87,10 @@ class Catalogue(Protocol):
 
     spec: CatalogueSpec
 
+    def lock(self) -> None:
+        """Serialise, until the unit of work ends, the tenant's writes of this catalogue that
+        rest on its other items (re-parenting a project type must not race another)."""
+
     def get(self, item_id: str) -> Record:
         """The live item (inactive ones included); NotFound when missing or deleted."""
 

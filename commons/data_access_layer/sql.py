@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, Actor, event_context
@@ -380,6 +380,14 @@ class SqlCatalogue(_SqlRepository):
         self.container = spec.container
         self.marker = spec.soft_delete == "mark"
 
+    def lock(self) -> None:
+        if self._uow.conn.dialect.name == "postgresql":
+            stmt = _statement(
+                ("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
+            )
+            self._uow.conn.execute(stmt, {"key": f"{self.container}:{self._tenant}"})
+        # SQLite: a writing unit of work holds the database write lock from its first statement.
+
     def get_many(self, ids: Collection[str]) -> dict[str, Record]:
         wanted = sorted({i for i in ids if i})
         if not wanted:
@@ -647,16 +655,19 @@ class SqlTimeEntries(_SqlRepository):
             def of_activity(column: Any) -> Any:
                 return select(column).where(a.c.tenant_id == tenant, a.c.id == bindparam("activity")).scalar_subquery()
 
-            customer_name = (
-                select(customer.c.name)
-                .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
-                .scalar_subquery()
-            )
+            def of_customer(column: Any) -> Any:
+                return (
+                    select(column)
+                    .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
+                    .scalar_subquery()
+                )
+
             return select(
                 of_project(p.c.name).label("project_name"),
                 of_project(p.c.status).label("project_status"),
                 of_project(p.c.customer_id).label("customer_id"),
-                customer_name.label("customer_name"),
+                of_customer(customer.c.name).label("customer_name"),
+                of_customer(customer.c.status).label("customer_status"),
                 of_activity(a.c.name).label("activity_name"),
                 of_activity(a.c.status).label("activity_status"),
             )
@@ -797,9 +808,12 @@ def _encode_cursor(date_at: int, event_id: str) -> str:
 def _decode_cursor(token: str) -> tuple[int, str]:
     try:
         date_at, event_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(date_at), str(event_id)
     except (ValueError, TypeError, binascii.Error):
         raise Invalid("continuation is not a token this API gave") from None
+    # Only what _encode_cursor writes: an instant in range and an id.
+    if not (isinstance(date_at, int) and abs(date_at) < 2**62 and isinstance(event_id, str) and len(event_id) <= _ID):
+        raise Invalid("continuation is not a token this API gave")
+    return date_at, event_id
 
 
 def event_record(row: Mapping[str, Any]) -> Record:
@@ -991,7 +1005,7 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s: int = 5) -> Engine:
     """One engine per process, tuned per dialect."""
     if _is_sqlite(url):
         memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -1021,16 +1035,73 @@ def build_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(
+    # PostgreSQL: the server ends a statement that runs too long (statement_timeout); a server
+    # that does not answer at all (frozen, a dead link) is given up by the client after the
+    # same time plus a grace period; opening a connection has its own timeout. Each becomes
+    # Unavailable (503) and the pool starts afresh, so the service recovers on its own.
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5},
+        pool_timeout=connect_timeout_s,
+        connect_args={
+            "connect_timeout": connect_timeout_s,
+            "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
+        },
     )
+    io_timeout_s = statement_timeout_s + CLIENT_GRACE_S
+
+    @event.listens_for(engine, "do_connect")
+    def _bounded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.io_timeout_s = io_timeout_s
+        return connection
+
+    return engine
+
+
+#: How much longer than statement_timeout the client waits for a server that does not answer.
+CLIENT_GRACE_S = 1.0
+
+
+def _bounded_connection_class() -> Any:
+    import psycopg
+
+    class _BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        """A psycopg connection whose every wait for the server is bounded: past
+        `io_timeout_s` the connection is closed (so the pool drops it) and the call fails."""
+
+        io_timeout_s: float = 10.0
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, self.io_timeout_s if timeout is None else timeout)
+            except psycopg.errors._WaitTimeout:
+                self.pgconn.finish()  # non-blocking: the socket is closed, the server may be frozen
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {self.io_timeout_s:g} s; connection closed"
+                ) from None
+
+    return _BoundedConnection
+
+
+class _LazyClass:
+    """psycopg is imported only by processes that use PostgreSQL."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._class: Any = None
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self._class is None:
+            self._class = self._build()
+        return self._class.connect(*args, **kwargs)
+
+
+BoundedConnection = _LazyClass(_bounded_connection_class)
 
 
 @contextmanager
@@ -1040,6 +1111,9 @@ def sql_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise Unavailable("The database is unavailable; try again shortly") from exc
+    except DataError as exc:
+        # A value the column cannot hold (too long, out of range, not text): the request's fault.
+        raise Invalid("A value is too long, out of range or not valid text") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise Unavailable("The database connection was lost; try again") from exc
@@ -1049,10 +1123,10 @@ def sql_errors() -> Iterator[None]:
 class SqlStore:
     """The SQL implementation of `Store`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, statement_timeout_s: float = 10.0, connect_timeout_s: int = 5) -> None:
         self.url = url
         self.engine_name = "sqlite" if _is_sqlite(url) else "postgresql"
-        self.engine = build_engine(url)
+        self.engine = build_engine(url, statement_timeout_s, connect_timeout_s)
         self._writer = self.engine.execution_options(tt_write=True)
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None

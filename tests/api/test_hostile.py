@@ -207,3 +207,17 @@ def test_non_owners_and_non_admins_of_the_same_tenant_get_403_and_change_nothing
         )
         assert response.status_code == 403, (method, suffix)
     assert snapshot(world) == before
+
+
+def test_every_response_carries_the_security_headers(app: Any) -> None:
+    admin = Client(app.test_client(), token_for(str(uuid.uuid4()), admin=True))
+    swagger = app.test_client().get("/")
+    answers = [swagger, app.test_client().get("/health/live"), admin.http.get("/customers", headers=admin.headers())]
+    answers.append(admin.http.get("/nowhere", headers=admin.headers()))
+    for response in answers:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert swagger.status_code == 200 and swagger.mimetype == "text/html"
+    assert answers[2].headers["Cache-Control"] == "no-store" and answers[3].headers["Cache-Control"] == "no-store"
+    assert answers[3].status_code == 404 and answers[3].get_json()["message"]

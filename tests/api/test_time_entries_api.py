@@ -11,6 +11,7 @@ import pytest
 
 from commons.domain.clock import format_instant, parse_instant
 from tests.conftest import Client, token_for
+from time_tracker_api.time_entries.resources import csv_cell
 
 H = 3_600_000
 
@@ -491,3 +492,52 @@ def test_non_admins_may_name_themselves_twice(user: Client) -> None:
 
     own = _jwt.decode(user.token, options={"verify_signature": False})["oid"]
     user.get(f"/time-entries?user_id={own},{own}")
+
+
+def test_report_csv_cells_that_start_like_formulas_are_quoted(admin: Client, setup: dict) -> None:
+    hostile = ['=HYPERLINK("http://evil","x")', "+1", "-2", "@SUM(A1)"]
+    for day, text in enumerate(hostile, start=1):
+        admin.post(
+            "/time-entries",
+            entry(setup, f"2024-05-{day:02d}T09:00:00Z", f"2024-05-{day:02d}T10:00:00Z", description=text, uri=text),
+        )
+    response = admin.http.get(
+        "/time-entries/report?start_date=2024-05-01&end_date=2024-05-31&format=csv", headers=admin.headers()
+    )
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    assert sorted(r["description"] for r in rows) == sorted("'" + text for text in hostile)
+    assert all(r["uri"].startswith("'") for r in rows)
+    assert all(not r["duration_hours"].startswith("'") for r in rows)
+    assert [csv_cell(v) for v in ("\tx", "\rx", "a=b", None, 1.5)] == ["'\tx", "'\rx", "a=b", "", "1.5"]
+
+
+def test_entries_on_a_project_of_an_inactive_customer_are_refused(admin: Client, user: Client, setup: dict) -> None:
+    user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
+    admin.delete(f"/customers/{setup['customer']['id']}")
+    user.post("/time-entries", entry(setup, "2024-05-02T09:00:00Z", "2024-05-02T10:00:00Z"), expect=400)
+    admin.post("/projects", {"name": "New", "customer_id": setup["customer"]["id"]}, expect=400)
+    admin.put(f"/projects/{setup['other']['id']}", {"customer_id": setup["customer"]["id"]}, expect=400)
+
+
+def test_if_match_uses_the_strong_comparison_over_a_list(user: Client, setup: dict) -> None:
+    created = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
+    path = f"/time-entries/{created['id']}"
+    etag = user.last.headers["ETag"]
+    user.put(path, {"description": "weak"}, headers={"If-Match": f"W/{etag}"}, expect=412)
+    user.put(path, {"description": "listed"}, headers={"If-Match": f'"other", {etag}'})
+    etag = user.last.headers["ETag"]
+    user.put(path, {"description": "any"}, headers={"If-Match": "*"})
+    user.put(path, {"description": "stale list"}, headers={"If-Match": f'"other", {etag}'}, expect=412)
+    etag = user.last.headers["ETag"] if user.last.status_code == 200 else user.get(path) and user.last.headers["ETag"]
+    user.delete(path, headers={"If-Match": f"W/{etag}"}, expect=412)
+    user.delete(path, headers={"If-Match": f'"x", {etag}, "y"'})
+
+
+def test_catalogue_if_match_lists_and_weak_tags(admin: Client) -> None:
+    created = admin.post("/customers", {"name": "C"})
+    path = f"/customers/{created['id']}"
+    etag = admin.last.headers["ETag"]
+    admin.put(path, {"description": "weak"}, headers={"If-Match": f"W/{etag}"}, expect=412)
+    admin.put(path, {"description": "listed"}, headers={"If-Match": f'"a", {etag}'})
+    admin.delete(path, headers={"If-Match": f'"a", {etag}'}, expect=412)
+    admin.delete(path, headers={"If-Match": f'"a", {admin.get(path) and admin.last.headers["ETag"]}'})

@@ -78,6 +78,14 @@ def test_test_users_are_hidden_from_non_testers(people: dict) -> None:
     assert bob_id in {u["id"] for u in people["bob"].get("/users")}
 
 
+def test_a_test_user_is_hidden_from_non_testers_by_id_too(people: dict) -> None:
+    bob_id = people["ids"]["bob"]
+    people["admin"].post(f"/users/{bob_id}/roles/test/grant", expect=200)
+    people["ana"].get(f"/users/{bob_id}", expect=404)
+    people["ana"].post(f"/users/{bob_id}/is-member-of", {"group_name": "x"}, expect=404)
+    assert people["bob"].get(f"/users/{bob_id}")["roles"] == ["time-tracker-tester"]
+
+
 @pytest.mark.parametrize(
     "path, body",
     [
@@ -128,7 +136,27 @@ def test_roles_survive_the_user_calling_again_from_a_fresh_process(app: Any, peo
     people["admin"].post(f"/users/{ana_id}/roles/admin/grant", expect=200)
     store = app.extensions["time_tracker"].store
     store.remembered.clear()  # as a new worker process would start
-    app.extensions["time_tracker"].directory._admins.clear()
     people["ana"].get("/customers")
     assert people["ana"].get(f"/users/{ana_id}")["roles"] == ["time-tracker-admin"]
     people["ana"].post("/customers", {"name": "Still an admin"})
+
+
+def test_a_revoke_holds_at_once_in_every_worker(store: Any, tenant: str) -> None:
+    """Two apps on one store are two workers: a revoke through one is seen by the other on the
+    very next request (no per-worker cache of the admin role)."""
+    from tests.conftest import settings_for_tests
+    from time_tracker_api import create_app
+
+    worker_a, worker_b = (create_app(settings_for_tests(), store=store) for _ in range(2))
+    ana_id = str(uuid.uuid4())
+    ana_token = token_for(tenant, ana_id, email="ana@example.com")
+    ana_a = Client(worker_a.test_client(), ana_token)
+    boss_b = Client(worker_b.test_client(), token_for(tenant, admin=True))
+    ana_a.get("/customers")
+    boss_b.post(f"/users/{ana_id}/roles/admin/grant", expect=200)
+    ana_a.post("/customers", {"name": "Allowed"})
+    ana_a.get("/users")
+    boss_b.post(f"/users/{ana_id}/roles/admin/revoke", expect=200)
+    ana_a.post(f"/users/{ana_id}/roles/admin/grant", expect=403)
+    ana_a.post("/customers", {"name": "Refused"}, expect=403)
+    assert boss_b.get(f"/users/{ana_id}")["roles"] == []

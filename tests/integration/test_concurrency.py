@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -100,3 +101,46 @@ def test_catalogue_names_stay_unique_under_concurrent_creates(app: Any, tenant: 
     token = token_for(tenant, admin=True)
     statuses = race(app, token, lambda c: c.http.post("/customers", json={"name": "Same"}, headers=c.headers()))
     assert statuses == Counter({201: 1, 409: RACERS - 1})
+
+
+def pair(first: Callable[[], Any], second: Callable[[], Any]) -> list[int]:
+    """Run two calls released at once; their status codes."""
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        barrier.wait()
+        statuses.append(call().status_code)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
+
+
+def test_a_delete_racing_an_edit_without_if_match_never_answers_412(app: Any, tenant: str, refs: dict) -> None:
+    token = token_for(tenant)
+    me = Client(app.test_client(), token)
+    deleter, editor = Client(app.test_client(), token), Client(app.test_client(), token)
+    for day in range(1, 11):
+        when = {"start_date": f"2024-05-{day:02d}T09:00:00Z", "end_date": f"2024-05-{day:02d}T10:00:00Z"}
+        path = f"/time-entries/{me.post('/time-entries', {**refs, **when})['id']}"
+        statuses = pair(
+            lambda path=path: deleter.http.delete(path, headers=deleter.headers()),
+            lambda path=path: editor.http.put(path, json={"description": "x"}, headers=editor.headers()),
+        )
+        assert 204 in statuses and set(statuses) <= {200, 204, 404}, statuses
+
+
+def test_concurrent_reparenting_never_makes_a_project_type_cycle(app: Any, admin: Client) -> None:
+    first, second = Client(app.test_client(), admin.token), Client(app.test_client(), admin.token)
+    for _ in range(10):
+        a = admin.post("/project-types", {"name": f"A-{uuid.uuid4().hex[:6]}"})["id"]
+        b = admin.post("/project-types", {"name": f"B-{uuid.uuid4().hex[:6]}"})["id"]
+        statuses = pair(
+            lambda a=a, b=b: first.http.put(f"/project-types/{a}", json={"parent_id": b}, headers=first.headers()),
+            lambda a=a, b=b: second.http.put(f"/project-types/{b}", json={"parent_id": a}, headers=second.headers()),
+        )
+        assert sorted(statuses) == [200, 400], statuses

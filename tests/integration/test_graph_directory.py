@@ -14,7 +14,7 @@ from commons.config import Settings
 from commons.data_access_layer.events import Actor
 from commons.directory.graph import GraphDirectory
 from commons.domain.errors import BadGateway, Unavailable
-from tests.conftest import SECRET, Client, token_for
+from tests.conftest import HIGH_LIMITS, SECRET, Client, token_for
 from tests.tools.fake_graph import ROLE, ROLE_TEST, FakeGraph
 from tests.tools.postgres import free_port
 from time_tracker_api import create_app
@@ -41,6 +41,7 @@ def graph_settings(fake: FakeGraph, **overrides: Any) -> Settings:
         ms_endpoint=fake.endpoint,
         ms_role_attribute=ROLE,
         ms_test_role_attribute=ROLE_TEST,
+        **HIGH_LIMITS,
     ).with_overrides(**overrides)
 
 

@@ -10,6 +10,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -64,6 +65,28 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         self.run("pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started."""
+        master = int(Path(self.datadir, "postmaster.pid").read_text().split()[0])
+        found = [master]
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                found.append(int(status.parent.name))
+        return found
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole server: it keeps its sockets but answers nothing."""
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
 
     def remove(self) -> None:
         self.stop()

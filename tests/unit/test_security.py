@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.datastructures import Headers
 
 from commons.config import ConfigError, Settings
-from commons.domain.errors import Unauthorized
+from commons.domain.errors import Unauthorized, Unavailable
 from time_tracker_api.security import TokenVerifier, bearer_token, identity_from
 
 SECRET = "unit-secret-" + "y" * 40
@@ -126,6 +127,189 @@ def test_rs256_tokens_are_checked_against_the_jwks(jwks_server: tuple[str, Any])
         verifier.claims(hs_forged)
 
 
+class Jwks:
+    """A loopback JWKS whose keys, status and delay a test changes."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.status = 200
+        self.delay = 0.0
+        self.fetches = 0
+
+    def add(self, kid: str) -> Any:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.keys[kid] = key
+        return key
+
+    def document(self) -> bytes:
+        keys = []
+        for kid, key in self.keys.items():
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            jwk.update(kid=kid, use="sig", alg="RS256")
+            keys.append(jwk)
+        return json.dumps({"keys": keys}).encode()
+
+
+@pytest.fixture
+def live_jwks() -> Iterator[tuple[str, Jwks]]:
+    state = Jwks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            state.fetches += 1
+            time.sleep(state.delay)
+            body = state.document() if state.status == 200 else b"<html>oops</html>"
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/keys", state
+    server.shutdown()
+
+
+def rs_settings(url: str, **kw: Any) -> Settings:
+    return Settings(jwt_jwks_url=url, jwt_audience="tt", jwt_issuer="https://b2c/", **kw)
+
+
+def rs_token(key: Any, kid: str) -> str:
+    return jwt.encode(claims(aud="tt", iss="https://b2c/"), key, algorithm="RS256", headers={"kid": kid})
+
+
+def test_a_key_removed_from_the_jwks_is_refused_after_the_refresh(live_jwks: tuple[str, Jwks]) -> None:
+    url, jwks = live_jwks
+    old, new = jwks.add("old"), jwks.add("new")
+    verifier = TokenVerifier(rs_settings(url, jwks_refresh_seconds=1))
+    remembered = rs_token(old, "old")
+    assert verifier.claims(remembered)["oid"] == "user-1"
+    del jwks.keys["old"]
+    time.sleep(1.2)
+    with pytest.raises(Unauthorized, match="signing key"):
+        verifier.claims(remembered)  # even a token verified before
+    with pytest.raises(Unauthorized, match="signing key"):
+        verifier.claims(rs_token(old, "old"))
+    assert verifier.claims(rs_token(new, "new"))["oid"] == "user-1"
+
+
+def test_a_key_added_to_the_jwks_is_fetched_when_a_token_names_it(live_jwks: tuple[str, Jwks]) -> None:
+    url, jwks = live_jwks
+    first = jwks.add("k1")
+    verifier = TokenVerifier(rs_settings(url, jwks_refresh_seconds=3))
+    assert verifier.claims(rs_token(first, "k1"))["oid"] == "user-1"
+    second = jwks.add("k2")
+    with pytest.raises(Unauthorized, match="signing key"):
+        verifier.claims(rs_token(second, "k2"))  # just fetched: an unknown id does not fetch again
+    time.sleep(1.6)
+    assert verifier.claims(rs_token(second, "k2"))["oid"] == "user-1"
+    assert jwks.fetches == 2
+
+
+def test_a_jwks_answering_500_gives_a_quick_503(live_jwks: tuple[str, Jwks]) -> None:
+    url, jwks = live_jwks
+    key = jwks.add("k1")
+    jwks.status = 500
+    verifier = TokenVerifier(rs_settings(url))
+    began = time.monotonic()
+    with pytest.raises(Unavailable):
+        verifier.claims(rs_token(key, "k1"))
+    assert time.monotonic() - began < 1
+
+
+def test_a_hanging_jwks_gives_503_within_the_timeout_and_requests_do_not_queue(live_jwks: tuple[str, Jwks]) -> None:
+    url, jwks = live_jwks
+    key = jwks.add("k1")
+    jwks.delay = 10
+    verifier = TokenVerifier(rs_settings(url, jwks_timeout_seconds=0.5))
+    took: list[float] = []
+    errors: list[Exception] = []
+
+    def call() -> None:
+        began = time.monotonic()
+        try:
+            verifier.claims(rs_token(key, "k1"))
+        except Exception as error:  # noqa: BLE001 - collected and checked below
+            errors.append(error)
+        took.append(time.monotonic() - began)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 8 and all(isinstance(e, Unavailable) for e in errors)
+    assert max(took) < 2.5, took
+    assert jwks.fetches <= 2
+
+
+def test_upstream_mode_honours_audience_issuer_and_nbf() -> None:
+    verifier = TokenVerifier(Settings(jwt_trust_upstream=True, jwt_audience="tt", jwt_issuer="https://b2c/"))
+    other = "any-key-" + "k" * 40
+    assert verifier.claims(hs_token(secret=other, aud="tt", iss="https://b2c/"))["oid"] == "user-1"
+    with pytest.raises(Unauthorized, match="audience"):
+        verifier.claims(hs_token(secret=other, aud="else", iss="https://b2c/"))
+    with pytest.raises(Unauthorized, match="issuer"):
+        verifier.claims(hs_token(secret=other, aud="tt", iss="https://evil/"))
+    with pytest.raises(Unauthorized, match="nbf"):
+        verifier.claims(hs_token(secret=other, aud="tt", iss="https://b2c/", nbf=int(time.time()) + 3600))
+
+
+def test_a_tid_of_another_tenant_than_the_pinned_issuer_is_refused() -> None:
+    pinned = f"https://ioetec.b2clogin.com/{TENANT}/v2.0/"
+    other = "aa0c2d66-0f2b-4b39-8b3f-0123456789ab"
+    assert identity_from(claims(iss=pinned), pinned).tenant_id == TENANT
+    with pytest.raises(Unauthorized, match="tid"):
+        identity_from(claims(tid=other, iss=pinned), pinned)
+    assert identity_from(claims(tid=other), None).tenant_id == other
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"JWT_SECRET": "x"}, "JWT_SECRET"),
+        ({"JWT_SECRET": SECRET, "CLOCK_SKEW_SECONDS": "999999999"}, "CLOCK_SKEW_SECONDS"),
+        ({"JWT_SECRET": SECRET, "CLOCK_SKEW_SECONDS": "-1"}, "CLOCK_SKEW_SECONDS"),
+        ({"JWT_SECRET": SECRET, "MAX_BODY_BYTES": "-5"}, "MAX_BODY_BYTES"),
+        ({"JWT_SECRET": SECRET, "MAX_BODY_BYTES": "0"}, "MAX_BODY_BYTES"),
+        ({"JWT_SECRET": SECRET, "JWKS_REFRESH_SECONDS": "0"}, "JWKS_REFRESH_SECONDS"),
+        ({"JWT_SECRET": SECRET, "DB_STATEMENT_TIMEOUT_SECONDS": "0"}, "DB_STATEMENT_TIMEOUT_SECONDS"),
+        ({"JWT_SECRET": SECRET, "RATELIMIT_PER_USER": "lots"}, "RATELIMIT_PER_USER"),
+    ],
+)
+def test_settings_out_of_range_refuse_to_start_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
+    from time_tracker_api import create_app
+
+    with pytest.raises(ConfigError, match=variable):
+        create_app(Settings.from_env({"JWT_SECRET": SECRET}).with_overrides(**_override(variable, env[variable])))
+
+
+def _override(variable: str, raw: str) -> dict[str, Any]:
+    field = variable.lower()
+    if variable == "JWT_SECRET":
+        return {"jwt_secret": raw}
+    default = getattr(Settings(), field)
+    return {field: raw if isinstance(default, str) else type(default)(float(raw))}
+
+
+def test_workers_are_counted_from_the_cgroup_cpu_quota(tmp_path: Any) -> None:
+    from commons.config import available_cpus
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert available_cpus(tmp_path) == min(2, len(os.sched_getaffinity(0)))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(tmp_path) == len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert available_cpus(tmp_path) == 1
+
+
 def test_jwks_url_without_audience_and_issuer_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="JWT_AUDIENCE"):
         Settings.from_env({"JWT_JWKS_URL": "http://x/keys"})
@@ -172,6 +356,13 @@ def test_issuers_not_matching_the_anchored_b2c_pattern_are_rejected(issuer: str)
 def test_missing_user_id_is_unauthorized() -> None:
     with pytest.raises(Unauthorized, match="oid"):
         identity_from(claims(oid=None))
+
+
+def test_an_over_long_or_unstorable_email_claim_is_dropped_and_a_long_name_cut() -> None:
+    identity = identity_from(claims(emails=["e" * 400 + "@x.io"], name="n" * 300))
+    assert identity.email is None and identity.name == "n" * 255
+    assert identity_from(claims(emails=["a\u0000@x.io"])).email is None
+    assert identity_from(claims(name="Ana \ud800P\u0000rez")).name == "Ana Prez"
 
 
 def test_email_falls_back_to_email_then_preferred_username() -> None:

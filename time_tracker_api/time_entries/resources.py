@@ -330,6 +330,17 @@ CSV_COLUMNS = (
 )
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell as text that no spreadsheet evaluates: a leading formula character gets a quote
+    before it (OWASP's advice for CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _csv_rows(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -348,7 +359,7 @@ def _csv_rows(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
         row["date"] = from_ms(entry["start_at"], zone).date().isoformat()
         row["duration_hours"] = f"{(end - entry['start_at']) / 3_600_000:.2f}"
         row["technologies"] = ";".join(row["technologies"])
-        writer.writerow([row.get(c) if row.get(c) is not None else "" for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(row.get(c)) for c in CSV_COLUMNS])
         yield flush()
 
 

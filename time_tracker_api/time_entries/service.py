@@ -29,7 +29,9 @@ from commons.domain.clock import (
     summarize,
     summary_span,
 )
-from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unprocessable
+from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from commons.domain.preconditions import IfMatch
+from time_tracker_api.security import require_admin
 
 Identity = Actor
 
@@ -136,9 +138,20 @@ def _references(uow: UnitOfWork, project_id: str, activity_id: str, check: Itera
     refs = uow.time_entries.references(project_id, activity_id)
     if "project_id" in check and refs["project_status"] != "active":
         raise Invalid("Related project does not exist or is not active")
+    if "project_id" in check and _customer_status(uow, refs) != "active":
+        raise Invalid("The project's customer is not active")
     if "activity_id" in check and refs["activity_status"] != "active":
         raise Invalid("Related activity does not exist or is not active")
     return refs
+
+
+def _customer_status(uow: UnitOfWork, refs: Mapping[str, Any]) -> str | None:
+    """The status of the project's customer: from the references when the engine joins it,
+    else read."""
+    if "customer_status" in refs:
+        return refs["customer_status"]  # type: ignore[no-any-return]
+    customer = uow.customers.get_many([refs["customer_id"]]).get(refs["customer_id"]) if refs["customer_id"] else None
+    return customer["status"] if customer else None
 
 
 def _named(entry: Record, refs: Mapping[str, Any] | None, owner_email: str | None) -> Record:
@@ -160,14 +173,19 @@ def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclud
         raise Unprocessable(OVERLAP)
 
 
-def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: str | None = None) -> Record:
-    """The caller's entry, at the version `if_match` names (checked before any other rule)."""
+def _owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: IfMatch | None = None) -> Record:
+    """The caller's entry, at a version `if_match` names (checked before any other rule)."""
     entry = uow.time_entries.get(entry_id)
     if entry["owner_id"] != identity.user_id:
         raise Forbidden(NOT_OWNER)
-    if if_match is not None and if_match != entry["_etag"]:
-        raise PreconditionFailed("Time entry was changed by someone else (ETag mismatch); reload it and retry")
+    if if_match is not None:
+        if_match.check(entry["_etag"], "Time entry")
     return entry
+
+
+def _version(entry: Record, if_match: IfMatch | None) -> str | None:
+    """What the conditional write must still find: the version read, when the client asked."""
+    return entry["_etag"] if if_match is not None else None
 
 
 # ---------------------------------------------------------------- commands
@@ -207,7 +225,7 @@ def update(
     identity: Identity,
     entry_id: str,
     body: Mapping[str, Any],
-    if_match: str | None,
+    if_match: IfMatch | None,
     now: int,
     rules: Rules,
 ) -> Record:
@@ -234,7 +252,9 @@ def update(
             _shorten_previous(uow, identity, entry_id, start, end)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
-        return _named(uow.time_entries.update(entry_id, changes, if_match, current=entry), refs, identity.email)
+        return _named(
+            uow.time_entries.update(entry_id, changes, _version(entry, if_match), current=entry), refs, identity.email
+        )
 
     return _as_owner(store, identity, decide)
 
@@ -251,7 +271,7 @@ def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_st
         uow.time_entries.update(other["id"], {"end_at": new_start}, current=other)
 
 
-def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str | None, now: int) -> Record:
+def stop(store: Store, identity: Identity, entry_id: str | None, if_match: IfMatch | None, now: int) -> Record:
     """Stop an entry (or, with no id, the caller's running entry) at `now`."""
 
     def decide(uow: UnitOfWork) -> Record:
@@ -269,12 +289,12 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: str |
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return uow.time_entries.update(target, {"end_at": end}, if_match, STOP, current=entry)
+        return uow.time_entries.update(target, {"end_at": end}, _version(entry, if_match), STOP, current=entry)
 
     return _as_owner(store, identity, decide)
 
 
-def restart(store: Store, identity: Identity, entry_id: str, if_match: str | None, now: int) -> Record:
+def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None, now: int) -> Record:
     """Reopen a stopped entry: it runs again from its original start."""
 
     def decide(uow: UnitOfWork) -> Record:
@@ -284,19 +304,19 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: str | Non
         if now - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return uow.time_entries.update(entry_id, {"end_at": None}, if_match, RESTART, current=entry)
+        return uow.time_entries.update(entry_id, {"end_at": None}, _version(entry, if_match), RESTART, current=entry)
 
     return _as_owner(store, identity, decide)
 
 
-def delete(store: Store, identity: Identity, entry_id: str, if_match: str | None) -> None:
+def delete(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None) -> None:
     """Mark the entry deleted, under the owner's lock like every other change of it, so that a
     PUT racing the DELETE is decided in order and never answers 412 to a client that sent no
     If-Match."""
 
     def decide(uow: UnitOfWork) -> None:
-        _owned(uow, identity, entry_id, if_match)
-        uow.time_entries.delete(entry_id, if_match)
+        entry = _owned(uow, identity, entry_id, if_match)
+        uow.time_entries.delete(entry_id, _version(entry, if_match))
 
     _as_owner(store, identity, decide)
 
@@ -319,8 +339,7 @@ def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] |
     wanted = list(dict.fromkeys(u.strip() for raw in user_ids for u in raw.split(",") if u.strip()))
     if not wanted or wanted == [identity.user_id]:
         return (identity.user_id,)
-    if not identity.is_admin:
-        raise Forbidden("You don't have enough permissions.")
+    require_admin(identity)
     if "*" in wanted:
         return None
     return tuple(dict.fromkeys(wanted))
@@ -429,8 +448,7 @@ def recent_projects(store: Store, identity: Identity) -> list[Record]:
 
 def report(store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int) -> dict[str, Any]:
     """Entries of a date range with totals per project, activity, customer, owner or day."""
-    if not identity.is_admin:
-        raise Forbidden("You don't have enough permissions.")
+    require_admin(identity)
     if group_by not in GROUPS:
         raise Invalid(f"group_by must be one of {', '.join(GROUPS)}")
     with store.unit_of_work(identity) as uow:

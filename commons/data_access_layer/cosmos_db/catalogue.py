@@ -24,7 +24,7 @@ from commons.data_access_layer.cosmos_db.documents import (
     record,
     rewritten,
 )
-from commons.data_access_layer.cosmos_db.units import BatchFailed, Failure, Operation, target
+from commons.data_access_layer.cosmos_db.units import BatchFailed, Failure, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
 from commons.data_access_layer.repository import (
     CatalogueSpec,
@@ -97,6 +97,19 @@ class CosmosCatalogue:
         if not self._uow.write:
             return self.get_many(wanted)
         return self._uow.store.names.many(self._items.tenant, self.spec.container, wanted, self.get_many)
+
+    def lock(self) -> None:
+        """Read this catalogue's lease (in its own container): the unit's batch replaces it
+        with If-Match, so two writers that each checked the tree (no cycle) cannot both
+        write; the later one decides again."""
+        lease_id = "lease:catalogue"
+        self._uow.flush(self.spec.container)
+        try:
+            lease = self._items.read(lease_id)
+            fence = Fence(lease_id, lease["_etag"], int(lease.get("version") or 0), None)
+        except NotFound:
+            fence = Fence(lease_id, None, 0, None)
+        self._uow.locks[self.spec.container] = fence
 
     # name guards ---------------------------------------------------------------------------
 

@@ -220,6 +220,8 @@ class CosmosUnitOfWork:
         #: A writing unit answers with names from the store's short-lived cache (names.py).
         self.write = write
         self.fence: Fence | None = None
+        #: Catalogue locks (`Catalogue.lock`): a lease in the catalogue's own container.
+        self.locks: dict[str, Fence] = {}
         #: Writes waiting for the commit, per container.
         self.batches: dict[str, Batch] = {}
         self.customers = CosmosCatalogue(self, CUSTOMERS)
@@ -261,6 +263,8 @@ class CosmosUnitOfWork:
             return
         if container == "time_entry":
             self._fence(batch)
+        elif container in self.locks:
+            self._prepend_lease(batch, self.locks[container], lambda fence: self.locks.update({container: fence}))
         if len(batch.operations) > MAX_BATCH:
             # Only bulk loads (seeding) write this much in one unit: they commit in parts.
             for start in range(0, len(batch.operations), MAX_BATCH):
@@ -280,22 +284,22 @@ class CosmosUnitOfWork:
         if self.time_entries.lease_id is None:
             return
         self.time_entries.read_lease()
-        fence = self.fence
-        assert fence is not None
+        assert self.fence is not None
+        self._prepend_lease(batch, self.fence, lambda fence: setattr(self, "fence", fence))
+
+    def _prepend_lease(self, batch: Batch, fence: Fence, moved_on: Callable[[Fence], None]) -> None:
         lease = {"id": fence.lease_id, "tenant_id": self.actor.tenant_id, "_kind": LEASE, "version": fence.version + 1}
         operation: Operation = (
             ("create", (lease,), {})
             if fence.etag is None
             else ("replace", (fence.lease_id, lease), {"if_match_etag": fence.etag})
         )
-
-        def moved_on(body: dict[str, Any]) -> None:
-            self.fence = Fence(fence.lease_id, body.get("_etag"), fence.version + 1, None)
-
         batch.operations.insert(0, operation)
-        batch.callbacks.insert(0, moved_on)
+        batch.callbacks.insert(
+            0, lambda body: moved_on(Fence(fence.lease_id, body.get("_etag"), fence.version + 1, None))
+        )
         batch.failures.insert(
-            0, lambda _status: Contended("Someone else changed these time entries at the same time; try again")
+            0, lambda _status: Contended("Someone else made a change this one rests on at the same time; try again")
         )
 
     def _execute(self, container: str, batch: Batch) -> None:

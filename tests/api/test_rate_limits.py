@@ -1,0 +1,84 @@
+"""Rate limits: per user and per tenant over every endpoint, a stricter budget for reports;
+429 JSON with Retry-After and the RateLimit-* headers. Counters in memory (one app here).
+
+The limits here are per day: the sliding-window counter weighs the previous window in, so a
+test that crossed a window's edge could see a slightly larger budget; a day's edge is never
+crossed in practice."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from commons.config import Settings
+from tests.conftest import Client, settings_for_tests, token_for
+from time_tracker_api import create_app
+
+
+def limited_app(store: Any, **limits: str) -> Any:
+    return create_app(settings_for_tests(**limits), store=store)
+
+
+def test_a_user_past_the_limit_gets_429_json_with_retry_after(store: Any, tenant: str) -> None:
+    app = limited_app(store, ratelimit_per_user="5/day")
+    ana = Client(app.test_client(), token_for(tenant))
+    for left in (4, 3, 2, 1, 0):
+        ana.get("/customers")
+        assert ana.last.headers["RateLimit-Limit"] == "5"
+        assert ana.last.headers["RateLimit-Remaining"] == str(left)
+        assert 0 < int(ana.last.headers["RateLimit-Reset"]) <= 86_400
+    refused = ana.get("/time-entries/running", expect=429)
+    assert "Too many requests" in refused["message"]
+    assert 0 < int(ana.last.headers["Retry-After"]) <= 86_400
+    assert ana.last.headers["RateLimit-Remaining"] == "0"
+    # Another user of the same tenant has a budget of their own.
+    Client(app.test_client(), token_for(tenant)).get("/customers")
+
+
+def test_health_checks_and_the_swagger_page_are_not_counted(store: Any, tenant: str) -> None:
+    app = limited_app(store, ratelimit_per_user="2/day")
+    ana = Client(app.test_client(), token_for(tenant))
+    for _ in range(5):
+        assert ana.http.get("/health/live", headers=ana.headers()).status_code == 200
+        assert ana.http.get("/swagger.json", headers=ana.headers()).status_code == 200
+    ana.get("/customers")
+    assert ana.last.headers["RateLimit-Remaining"] == "1"
+
+
+def test_a_tenant_past_its_limit_is_refused_for_every_user_of_it(store: Any, tenant: str) -> None:
+    app = limited_app(store, ratelimit_per_tenant="6/day")
+    for _ in range(3):
+        Client(app.test_client(), token_for(tenant)).get("/customers")
+        Client(app.test_client(), token_for(tenant)).get("/activities")
+    Client(app.test_client(), token_for(tenant)).get("/customers", expect=429)
+    Client(app.test_client(), token_for(str(uuid.uuid4()))).get("/customers")
+
+
+def test_reports_have_a_stricter_budget_than_the_rest(store: Any, tenant: str) -> None:
+    app = limited_app(store, ratelimit_reports="2/day")
+    boss = Client(app.test_client(), token_for(tenant, admin=True))
+    for _ in range(2):
+        boss.get("/time-entries/report?start_date=2024-05-01&end_date=2024-05-31")
+    boss.get("/time-entries/report?start_date=2024-05-01&end_date=2024-05-31", expect=429)
+    for _ in range(5):
+        boss.get("/customers")  # the report budget is the reports' only
+
+
+def test_anonymous_callers_are_counted_by_address(store: Any) -> None:
+    app = limited_app(store, ratelimit_per_user="3/day")
+    anonymous = Client(app.test_client(), None)
+    for _ in range(3):
+        anonymous.get("/customers", expect=401)
+    anonymous.get("/customers", expect=429)
+
+
+def test_limits_are_settings_and_can_be_turned_off(store: Any, tenant: str) -> None:
+    app = create_app(settings_for_tests(ratelimit_per_user="1/day", ratelimit_enabled=False), store=store)
+    ana = Client(app.test_client(), token_for(tenant))
+    for _ in range(3):
+        ana.get("/customers")
+    assert "RateLimit-Limit" not in ana.last.headers
+    defaults = Settings.from_env({"JWT_SECRET": "s" * 40})
+    assert (defaults.ratelimit_per_user, defaults.ratelimit_storage_uri) == ("200/minute", "memory://")
+    redis = Settings.from_env({"JWT_SECRET": "s" * 40, "RATELIMIT_STORAGE_URI": "redis://cache:6379/0"})
+    assert redis.ratelimit_storage_uri == "redis://cache:6379/0"

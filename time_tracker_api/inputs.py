@@ -1,0 +1,99 @@
+"""Input cleaning, in one place: what a request may carry before any rule looks at it.
+
+- JSON bodies are parsed strictly (orjson): a lone surrogate, a malformed or truncated body,
+  and nesting deeper than 1024 levels are 400s; so is a NUL character anywhere in the
+  document (no store keeps it: PostgreSQL refuses NUL in text).
+- A body that a resource reads must be a JSON object; a form body, an array or nothing at
+  all is a 400, never an empty change.
+- A NUL character in the path or the query string is a 400.
+- A chunked body longer than MAX_BODY_BYTES is a 413, like a declared one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Flask, Request, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+
+from commons.domain.errors import Invalid
+
+#: orjson's own limit; deeper documents are refused, never recursed into.
+MAX_DEPTH = 1024
+
+
+def is_clean_text(value: str) -> bool:
+    """Text every store can keep: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text must not contain NUL characters")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    raise ValueError("text must not contain NUL characters")
+                stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+class StrictJsonProvider(DefaultJSONProvider):
+    """`request.get_json()` everywhere (our resources and flask-restx's validation) parses with
+    orjson and refuses what a store cannot keep."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = orjson.loads(s)
+        except orjson.JSONDecodeError as error:
+            raise ValueError(str(error)) from None
+        _check(value)
+        return value
+
+
+class JsonRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:
+            raise BadRequest("The body must be JSON (Content-Type: application/json)")
+        raise BadRequest(f"Malformed JSON body: {e}")
+
+    def get_data(self, *args: Any, **kwargs: Any) -> Any:
+        data = super().get_data(*args, **kwargs)
+        limit = self.max_content_length
+        if limit is not None and self.content_length is None and len(data) >= limit:
+            # A chunked body (no Content-Length): werkzeug stops reading at the limit and
+            # hands over what it read, which would then be "malformed"; it is too large.
+            raise RequestEntityTooLarge()
+        return data
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object (400 for anything else)."""
+    payload = request.get_json(silent=False)
+    if not isinstance(payload, dict):
+        raise Invalid("The body must be a JSON object")
+    return payload
+
+
+def _reject_nul_in_url() -> None:
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise Invalid("The path and the query string must not contain NUL characters")
+
+
+def install(app: Flask) -> None:
+    app.request_class = JsonRequest
+    app.json = StrictJsonProvider(app)
+    app.before_request(_reject_nul_in_url)
