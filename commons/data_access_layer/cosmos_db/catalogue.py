@@ -54,6 +54,10 @@ class CosmosCatalogue:
     def _visible(self) -> str:
         return ITEMS_ONLY + (" AND IS_NULL(c.deleted)" if self._marker else "")
 
+    def _shown(self, doc: Mapping[str, Any]) -> bool:
+        """An item (not a guard or lease), not marked deleted: what `_visible` says in SQL."""
+        return doc.get("_kind") is None and not (self._marker and doc.get("deleted") is not None)
+
     def _read(self, item_id: str) -> dict[str, Any]:
         self._uow.flush(self.spec.container)
         doc = self._items.read(item_id)
@@ -69,10 +73,8 @@ class CosmosCatalogue:
         if not wanted:
             return {}
         self._uow.flush(self.spec.container)
-        docs = self._items.query(
-            f"SELECT * FROM c WHERE c.tenant_id = @tenant AND ARRAY_CONTAINS(@ids, c.id){self._visible()}", ids=wanted
-        )
-        return {d["id"]: record(d, self._marker) for d in docs}
+        docs = self._items.read_many(wanted)
+        return {d["id"]: record(d, self._marker) for d in docs if self._shown(d)}
 
     def list(self, filters: Mapping[str, Any] | None = None) -> builtins.list[Record]:
         text = f"SELECT * FROM c WHERE c.tenant_id = @tenant{self._visible()}"

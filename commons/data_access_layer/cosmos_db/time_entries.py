@@ -278,6 +278,7 @@ class CosmosTimeEntries:
             "project_status": project["status"] if project else None,
             "customer_id": project.get("customer_id") if project else None,
             "customer_name": customer["name"] if customer else None,
+            "customer_status": customer["status"] if customer else None,
             "activity_name": activity["name"] if activity else None,
             "activity_status": activity["status"] if activity else None,
         }

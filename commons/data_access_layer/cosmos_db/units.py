@@ -138,6 +138,18 @@ class Partition:
                 return found, None
         return found, token
 
+    def read_many(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
+        """Documents by id, missing ones left out: one query of the partition per 1,000 ids.
+        (SDK 4.17's `read_items` sends the same `c.id IN (...)` query, but from a thread pool
+        it creates on every call.)"""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start : start + 1000])
+            names = ", ".join(f"@id{n}" for n in range(len(chunk)))
+            values: dict[str, Any] = {f"id{n}": item_id for n, item_id in enumerate(chunk)}
+            found += self.query(f"SELECT * FROM c WHERE c.tenant_id = @tenant AND c.id IN ({names})", **values)
+        return found
+
     def read(
         self,
         item_id: str,

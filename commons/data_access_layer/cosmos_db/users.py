@@ -63,10 +63,7 @@ class CosmosUsers:
         wanted = sorted({u for u in user_ids if u})
         if not wanted:
             return {}
-        docs = self._items.query(
-            "SELECT c.id, c.email FROM c WHERE c.tenant_id = @tenant AND ARRAY_CONTAINS(@ids, c.id)", ids=wanted
-        )
-        return {d["id"]: d["email"] for d in docs}
+        return {d["id"]: d["email"] for d in self._items.read_many(wanted)}
 
     @staticmethod
     def _user(doc: Mapping[str, Any]) -> Record:
