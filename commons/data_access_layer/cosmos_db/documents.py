@@ -111,14 +111,22 @@ def translate(error: Exception, label: str = "Item") -> Exception:
         return Conflict(f"{label} already exists")
     if isinstance(error, exceptions.CosmosAccessConditionFailedError):
         return PreconditionFailed(changed(label))
-    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code in (408, 429, 449, 503):
+    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code == 408:
+        return Unavailable(UNANSWERED)
+    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code in (429, 449, 503):
         return Unavailable("The database is busy; try again shortly")
-    if isinstance(error, (ServiceRequestError, ServiceResponseError)):
+    if isinstance(error, ServiceResponseError):
+        # The request went out and no answer came back: a write may have been applied.
+        return Unavailable(UNANSWERED)
+    if isinstance(error, ServiceRequestError):
         return Unavailable("The database is unreachable; try again shortly")
     if isinstance(error, exceptions.CosmosHttpResponseError):
         log.error("Cosmos DB refused a request: %s", error)
         return Unavailable("The database refused the request; try again later")
     return error
+
+
+UNANSWERED = "The database did not answer in time; a change may have been saved, so reload before you retry"
 
 
 def changed(label: str) -> str:

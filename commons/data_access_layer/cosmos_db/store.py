@@ -52,9 +52,11 @@ class CosmosStore:
 
     def __init__(self, settings: Settings) -> None:
         options: dict[str, Any] = {
-            "connection_timeout": 5,
-            "read_timeout": 15,
-            "retry_total": 2,
+            # A frozen or unreachable account is a 503 within these (DB_*_TIMEOUT_SECONDS),
+            # not a request that hangs: one connection retry at most.
+            "connection_timeout": settings.db_connect_timeout_seconds,
+            "read_timeout": settings.db_statement_timeout_seconds,
+            "retry_total": 1,
             # 429s are retried by the SDK after the server's x-ms-retry-after-ms, this often
             # (bounded: a request of the API should answer, 503, rather than hang).
             "retry_throttle_total": 5,
