@@ -151,6 +151,10 @@ class TimeEntries(Protocol):
     def list(self, query: EntryQuery) -> builtins.list[Record]:
         """Entries matching `query`, newest start first."""
 
+    def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
+        """(start_at, end_at) of the entries matching `query`, unordered, without names: what
+        a summary needs (limit and offset ignored)."""
+
     def count(self, query: EntryQuery) -> int:
         """How many entries match `query` (limit and offset ignored)."""
 

@@ -601,6 +601,12 @@ class SqlTimeEntries(_SqlRepository):
         token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if len(found) > size else None
         return found[:size], token
 
+    def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
+        t = self._table
+        shape = _query_shape(query)
+        stmt = _statement(("spans", shape), lambda: select(t.c.start_at, t.c.end_at).where(*_entry_where(shape)))
+        return [(row[0], row[1]) for row in self._uow.conn.execute(stmt, _query_params(query, self._tenant))]
+
     def count(self, query: EntryQuery) -> int:
         shape = _query_shape(query)
         stmt = _statement(

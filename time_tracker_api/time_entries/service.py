@@ -425,8 +425,8 @@ def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[st
     """Worked time today, this week (from Monday) and this month, in the caller's zone."""
     span = summary_span(now, zone)
     with store.unit_of_work(identity) as uow:
-        entries = uow.time_entries.list(EntryQuery(owners=(identity.user_id,), start=span.start, end=now + 1))
-    return summarize(((e["start_at"], e["end_at"]) for e in entries), now, zone)
+        spans = uow.time_entries.spans(EntryQuery(owners=(identity.user_id,), start=span.start, end=now + 1))
+    return summarize(spans, now, zone)
 
 
 def recent_projects(store: Store, identity: Identity) -> list[Record]:

@@ -218,6 +218,11 @@ class CosmosTimeEntries:
         top = None if query.limit is None else query.offset + query.limit
         return self._named(self._docs(query, top)[query.offset :])
 
+    def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
+        where, values, _ = entry_filter(query)
+        rows = self.partition.query(f"SELECT c.start_at, c.end_at FROM c WHERE c.tenant_id = @tenant{where}", **values)
+        return [(int(row["start_at"]), row.get("end_at")) for row in rows]
+
     def count(self, query: EntryQuery) -> int:
         where, values, _ = entry_filter(query)
         # A single-partition aggregate may still arrive as partial results over several
