@@ -3,6 +3,7 @@ SDK error mapping, round trips, migrations. Against the Cosmos stand-in (tests/t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,9 +177,12 @@ class Killed(BaseException):
 
 
 @pytest.fixture
-def fragile(cosmos_server: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[CosmosStore, list[int]]]:
-    """A store whose process dies right after its n-th exchange with the account."""
-    if cosmos_server is None:
+def fragile(
+    cosmos_server: str | None, cosmos_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CosmosStore, list[int]]]:
+    """A store whose process dies right after its n-th exchange with the account (the
+    `cosmos_store` fixture has migrated the database)."""
+    if cosmos_server is None or cosmos_store is None:
         unavailable("The Cosmos test server could not start")
     plan = [0, 10**9]  # exchanges so far, the one after which to die
 
@@ -232,6 +236,71 @@ def test_a_unit_that_dies_after_any_exchange_leaves_all_or_nothing(
             break
     else:
         pytest.fail("the PUT never finished")
+
+
+_DIE_AFTER = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+args = json.loads(sys.argv[2])
+from commons.data_access_layer.cosmos_db import store as store_module
+seen = [0]
+armed = [False]
+def die_after(response):
+    seen[0] += armed[0]
+    if seen[0] == args["die_after"]:
+        os._exit(9)  # the process dies: no finally, no cleanup, nothing after this exchange
+store_module._count = die_after
+from commons.data_access_layer.cosmos_db import CosmosStore
+from commons.data_access_layer.events import Actor
+from tests.conftest import cosmos_settings
+from time_tracker_api.time_entries import service
+store = CosmosStore(cosmos_settings(args["url"], "tt-tests"))
+actor = Actor(args["user"], args["tenant"], email="c@example.com")
+with store.unit_of_work(actor) as uow:  # the client learns the account and the container first
+    uow.time_entries.get(args["entry"])
+    uow.users.remember(actor)
+armed[0] = True
+body = {"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True}
+service.update(store, actor, args["entry"], body, None, args["now"], service.Rules())
+"""
+
+
+def test_a_process_killed_after_any_exchange_of_a_put_leaves_all_or_nothing(
+    cosmos: CosmosStore, cosmos_server: str | None
+) -> None:
+    """The same PUT as above, in a process of its own that dies (os._exit) right after each
+    exchange with the account in turn: the store holds the old state or the new one."""
+    outcomes = []
+    for die_after in range(1, 16):
+        actor = Actor(user_id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), is_admin=True, email="c@example.com")
+        ids = refs(cosmos, actor)
+        with cosmos.unit_of_work(actor, write=True) as uow:
+            first = uow.time_entries.add({**ids, "owner_id": actor.user_id, "start_at": T0, "end_at": T0 + 2 * HOUR})
+            second = uow.time_entries.add(
+                {**ids, "owner_id": actor.user_id, "start_at": T0 + 2 * HOUR, "end_at": T0 + 3 * HOUR}
+            )
+        args = {
+            "die_after": die_after,
+            "url": cosmos_server,
+            "tenant": actor.tenant_id,
+            "user": actor.user_id,
+            "entry": second["id"],
+            "now": T0 + 10 * HOUR,
+        }
+        child = subprocess.run(
+            [sys.executable, "-c", _DIE_AFTER, str(ROOT), json.dumps(args)], capture_output=True, text=True, timeout=120
+        )
+        assert child.returncode in (0, 9), child.stderr
+        with cosmos.unit_of_work(actor) as uow:
+            a, b = uow.time_entries.get(first["id"]), uow.time_entries.get(second["id"])
+        moved = (a["end_at"], b["start_at"]) == (T0 + HOUR, T0 + HOUR)
+        kept = (a["end_at"], b["start_at"]) == (T0 + 2 * HOUR, T0 + 2 * HOUR)
+        assert moved or kept, f"partial state after exchange {die_after}: {a['end_at']}, {b['start_at']}"
+        service.update(cosmos, actor, second["id"], {"description": "next"}, None, T0 + 10 * HOUR, service.Rules())
+        outcomes.append("moved" if moved else "kept")
+        if child.returncode == 0:
+            break
+    assert outcomes[-1] == "moved" and "kept" in outcomes, outcomes
 
 
 def test_a_paginated_walk_over_short_and_empty_pages_reaches_every_entry(adverse: CosmosStore, actor: Actor) -> None:
