@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from time_tracker_events import function_app
 from time_tracker_events.handler import events_from
 from time_tracker_events.runner import QUIET_PAUSE_S, run
 
-FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+DECLARED = function_app.app.get_functions()  # indexes the app once (a second call refuses)
+FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in DECLARED}
 
 
 def ctx(action: str, description: str | None = None, tenant: str = "t-1") -> dict[str, Any]:
@@ -280,3 +282,19 @@ def test_every_write_of_a_document_between_two_feed_reads_gives_its_own_event(
     stored = events_of(store, tenant, item_id=customer["id"])
     assert sorted(e["action"] for e in stored).count("update") == 24
     assert len(stored) == 25
+
+
+def test_every_trigger_retries_a_failed_batch_forever_with_backoff_and_has_its_own_lease_prefix() -> None:
+    """A batch whose events cannot be stored is retried (2 s doubling up to 15 min, no limit):
+    the change feed processor moves its checkpoint only after the function succeeds."""
+    functions = DECLARED
+    prefixes = []
+    for function in functions:
+        retry = function.get_setting("retry_policy")
+        assert retry is not None, function.get_function_name()
+        assert (retry.strategy, retry.max_retry_count) == ("exponential_backoff", "-1")
+        assert (retry.minimum_interval, retry.maximum_interval) == ("00:00:02", "00:15:00")
+        [binding] = json.loads(function.get_function_json())["bindings"]
+        prefixes.append(binding["leaseContainerPrefix"])
+    assert len(functions) == 6
+    assert not [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)]
