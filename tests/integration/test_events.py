@@ -167,7 +167,7 @@ def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
         ),
         "DATABASE_MASTER_KEY": COSMOS_KEY,
         "DATABASE_NAME": "tt-tests",
-        "COSMOS_ENDPOINT_DISCOVERY": "false",
+        "COSMOS_ENDPOINT_DISCOVERY": "false" if engine == "cosmos" else "true",
     }
 
 
