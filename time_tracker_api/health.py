@@ -17,8 +17,12 @@ class Health(Resource):
     @ns.doc(security=[])
     @ns.response(200, "The service and its store are up")
     @ns.response(503, "The store cannot be reached")
+    @ns.doc(id="get_health")
     def get(self) -> Any:
-        """Whether the service is up and its store reachable"""
+        """Whether the service is up and its store reachable
+
+        200 when the store answers a ping, 503 otherwise. No token needed.
+        """
         target = store()
         try:
             target.ping()
@@ -31,6 +35,10 @@ class Health(Resource):
 class Live(Resource):
     @ns.doc(security=[])
     @ns.response(200, "The process answers")
+    @ns.doc(id="get_liveness")
     def get(self) -> Any:
-        """Liveness only: answers without touching the store"""
+        """Liveness only: answers without touching the store
+
+        200 while the process answers. No token needed.
+        """
         return {"status": "ok"}

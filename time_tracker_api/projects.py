@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_restx import Namespace, fields, reqparse
+from flask_restx import Namespace, fields
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import (
     ERROR,
     Base,
@@ -49,7 +50,7 @@ project = ns.inherit(
     },
 )
 
-filters = reqparse.RequestParser()
+filters = query_parser()
 filters.add_argument("customer_id", location="args", help="Only the projects of this customer")
 filters.add_argument("project_type_id", location="args", help="Only the projects of this type")
 filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only projects with this status")
@@ -88,8 +89,12 @@ def list_projects(store: Store, identity: Identity, args: Mapping[str, Any]) -> 
 @ns.response(401, "Missing or invalid token", ERROR)
 class RecentProjects(Base):
     @ns.response(200, "Success", [project])
+    @ns.doc(id="list_recent_projects")
     def get(self) -> Any:
-        """Active projects you used in your latest time entries, most recent first"""
+        """Active projects you used in your latest time entries, most recent first
+
+        The projects of your latest entries that are still active, for the clock-in picker.
+        """
         from time_tracker_api.time_entries.service import recent_projects
 
         return [public(p) for p in recent_projects(store(), current_identity())]
