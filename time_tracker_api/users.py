@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from flask_restx import Namespace, fields
 
-from commons.directory import Directory, User, group_name
+from commons.directory import ADMIN_ROLE, Directory, User, group_name
 from time_tracker_api.resources import ERROR, Base, NullableString, body
 from time_tracker_api.security import Identity, current_identity, require_admin
 
@@ -36,6 +36,18 @@ def directory() -> Directory:
     return current_app.extensions["time_tracker"].directory  # type: ignore[no-any-return]
 
 
+def as_seen_by(identity: Identity, user: User) -> User:
+    """The caller's own record reflects their token: an admin by claim is shown with the
+    admin role and group, as every admin rule already treats them."""
+    if user["id"] != identity.user_id or not identity.is_admin:
+        return user
+    return {
+        **user,
+        "roles": sorted({*user["roles"], ADMIN_ROLE}),
+        "groups": sorted({*user["groups"], ADMIN_ROLE}),
+    }
+
+
 def change_role(identity: Identity, user_id: str, role_id: str, granted: bool) -> User:
     require_admin(identity)
     return directory().set_role(identity, user_id, role_id, granted)
@@ -57,7 +69,7 @@ class Users(Base):
         Each with roles and groups; your own entry reflects the admin claim of your token.
         """
         identity = current_identity()
-        return directory().list_users(identity)
+        return [as_seen_by(identity, u) for u in directory().list_users(identity)]
 
 
 @ns.route("/<string:id>")
@@ -71,7 +83,8 @@ class OneUser(Base):
 
         Roles and groups from the directory; for yourself, the admin claim of your token counts too.
         """
-        return directory().get_user(current_identity(), id)
+        identity = current_identity()
+        return as_seen_by(identity, directory().get_user(identity, id))
 
 
 def _role_routes(prefix: str, documented: bool) -> None:
@@ -85,7 +98,8 @@ def _role_routes(prefix: str, documented: bool) -> None:
             @ns.response(403, "You don't have enough permissions.", ERROR)
             @ns.response(404, "User not found", ERROR)
             def post(self, id: str, role_id: str, _granted: bool = granted) -> Any:
-                return change_role(current_identity(), id, role_id, _granted)
+                identity = current_identity()
+                return as_seen_by(identity, change_role(identity, id, role_id, _granted))
 
         RoleChange.post.__doc__ = (
             f"{action.capitalize()} the role admin or test (admin)\n\n"
@@ -108,7 +122,8 @@ def _group_route(action: str, member: bool) -> None:
         @ns.response(403, "You don't have enough permissions.", ERROR)
         @ns.response(404, "User not found", ERROR)
         def post(self, id: str) -> Any:
-            return change_group(current_identity(), id, body(), member)
+            identity = current_identity()
+            return as_seen_by(identity, change_group(identity, id, body(), member))
 
     GroupChange.post.__doc__ = (
         f"{'Add the user to' if member else 'Remove the user from'} a group (admin)\n\n"
@@ -137,4 +152,5 @@ class IsMemberOf(Base):
         value is true when group_name is one of the user's groups.
         """
         group = group_name(body().get("group_name"))
-        return {"value": group in directory().get_user(current_identity(), id)["groups"]}
+        identity = current_identity()
+        return {"value": group in as_seen_by(identity, directory().get_user(identity, id))["groups"]}
