@@ -43,9 +43,14 @@ def public(record: Record) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
-def entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A single entity with its `ETag`."""
-    return public(record), status, {"ETag": f'"{record["_etag"]}"'}
+def entity(
+    record: Record, status: int = 200, location: str | None = None
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A single entity with its `ETag` (and, when created, its `Location`)."""
+    headers = {"ETag": f'"{record["_etag"]}"'}
+    if location is not None:
+        headers["Location"] = location
+    return public(record), status, headers
 
 
 class Base(Resource):
@@ -117,6 +122,12 @@ def register_catalogue(
 ) -> None:
     """Add `''` (list, create) and `/<id>` (get, update, delete) to `ns` for `spec`."""
     noun = noun or spec.label.lower()
+    declared = tuple(output_model.resolved)
+
+    def complete(record: Record) -> Record:
+        """Every declared field is in the answer, null when it has no value."""
+        return {**dict.fromkeys(declared), **record}
+
     ns.add_model(ERROR.name, ERROR)
     update_model = optional(ns, input_model)
     list_parser = filters or query_parser()
@@ -130,16 +141,17 @@ def register_catalogue(
         def get(self) -> Any:
             args = list_parser.parse_args()
             if list_view is not None:
-                return [public(r) for r in list_view(store(), current_identity(), args)]
-            return [public(r) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
+                return [public(complete(r)) for r in list_view(store(), current_identity(), args)]
+            return [public(complete(r)) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
 
         @ns.expect(input_model, validate=True)
-        @ns.response(201, "Created", output_model)
+        @ns.response(201, "Created", output_model, headers={"Location": "The new item's path", "ETag": "Its version"})
         @ns.response(400, "Invalid input", ERROR)
         @ns.response(403, "You don't have enough permissions.", ERROR)
         @ns.response(409, f"{label} already exists", ERROR)
         def post(self) -> Any:
-            return entity(catalogue.create_item(store(), current_identity(), spec, body(), view), 201)
+            created = complete(catalogue.create_item(store(), current_identity(), spec, body(), view))
+            return entity(created, 201, location=f"{request.root_path}{ns.path}/{created['id']}")
 
     @ns.route("/<string:id>")
     @ns.param("id", f"The {noun} identifier")
@@ -148,7 +160,7 @@ def register_catalogue(
     class Item(Base):
         @ns.response(200, "Success", output_model)
         def get(self, id: str) -> Any:
-            return entity(catalogue.get_item(store(), current_identity(), spec, id, view))
+            return entity(complete(catalogue.get_item(store(), current_identity(), spec, id, view)))
 
         @ns.expect(update_model, validate=True)
         @ns.response(200, "Updated", output_model)
@@ -157,7 +169,9 @@ def register_catalogue(
         @ns.response(409, f"{label} already exists", ERROR)
         @ns.response(412, "If-Match does not match the current ETag", ERROR)
         def put(self, id: str) -> Any:
-            return entity(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
+            return entity(
+                complete(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
+            )
 
         @ns.response(204, "Deleted")
         @ns.response(403, "You don't have enough permissions.", ERROR)

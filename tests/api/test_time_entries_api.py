@@ -541,3 +541,20 @@ def test_catalogue_if_match_lists_and_weak_tags(admin: Client) -> None:
     admin.put(path, {"description": "listed"}, headers={"If-Match": f'"a", {etag}'})
     admin.delete(path, headers={"If-Match": f'"a", {etag}'}, expect=412)
     admin.delete(path, headers={"If-Match": f'"a", {admin.get(path) and admin.last.headers["ETag"]}'})
+
+
+def test_a_bad_query_parameter_is_named_without_its_help_text(user: Client) -> None:
+    answer = user.get("/time-entries?month=13", expect=400)
+    assert answer["message"].startswith("Invalid query parameter month: ")
+    assert "default: current" not in answer["message"]
+    assert list(answer["errors"]) == ["month"] and "1 - 12" in answer["errors"]["month"]
+
+
+def test_missing_project_id_has_the_errors_object_of_every_validation_error(user: Client) -> None:
+    answer = user.post("/time-entries", {"activity_id": str(uuid.uuid4())}, expect=400)
+    assert answer["errors"] == {"project_id": "project_id is a required property"}
+
+
+def test_clock_in_answers_with_the_location_of_the_new_entry(user: Client, setup: dict) -> None:
+    created = user.post("/time-entries", {"project_id": setup["project"]["id"], "activity_id": setup["activity"]["id"]})
+    assert user.last.headers["Location"] == f"/time-entries/{created['id']}"

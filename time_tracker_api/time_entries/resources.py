@@ -250,7 +250,7 @@ class TimeEntries(Base):
 
     # Documented by the model, validated by the service (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
-    @ns.response(201, "Created", time_entry)
+    @ns.response(201, "Created", time_entry, headers={"Location": "The new entry's path", "ETag": "Its version"})
     @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
     @ns.response(409, "You already have a running time entry; stop it first", ERROR)
     @ns.response(422, service.OVERLAP, ERROR)
@@ -262,7 +262,10 @@ class TimeEntries(Base):
         never overlap (422); intervals are half-open, so one may start where another ends. The
         project and its customer, and the activity, must be active.
         """
-        return _entity(service.create(store(), current_identity(), body(), _now(), _rules()), 201)
+        created = service.create(store(), current_identity(), body(), _now(), _rules())
+        payload, status, headers = _entity(created, 201)
+        headers["Location"] = f"{request.root_path}{ns.path}/{created['id']}"
+        return payload, status, headers
 
 
 @ns.route("/running")
