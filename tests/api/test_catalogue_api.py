@@ -106,11 +106,17 @@ def test_projects_carry_customer_and_project_type(admin: Client) -> None:
     assert bare["project_type"] is None
 
 
-def test_projects_of_inactive_customers_leave_the_default_list(admin: Client) -> None:
+def test_projects_of_an_inactive_customer_stay_listed_with_the_customer_status(admin: Client) -> None:
     live = make_project(admin, "Live")
     gone = make_project(admin, "Gone")
-    admin.put(f"/customers/{gone['customer_id']}", {"status": "inactive"})
-    assert [p["id"] for p in admin.get("/projects")] == [live["id"]]
+    admin.delete(f"/customers/{gone['customer_id']}")
+    listed = {p["id"]: p for p in admin.get("/projects")}
+    assert set(listed) == {live["id"], gone["id"]}
+    assert listed[gone["id"]]["customer"]["status"] == "inactive" and listed[gone["id"]]["status"] == "active"
+    assert admin.get(f"/projects/{gone['id']}")["customer"]["status"] == "inactive"
+    assert [p["id"] for p in admin.get("/projects?customer_status=active")] == [live["id"]]
+    assert [p["id"] for p in admin.get("/projects?customer_status=inactive")] == [gone["id"]]
+    assert admin.get("/projects?customer_status=inactive&status=inactive") == []
     assert [p["id"] for p in admin.get(f"/projects?customer_id={gone['customer_id']}")] == [gone["id"]]
 
 

@@ -558,3 +558,27 @@ def test_missing_project_id_has_the_errors_object_of_every_validation_error(user
 def test_clock_in_answers_with_the_location_of_the_new_entry(user: Client, setup: dict) -> None:
     created = user.post("/time-entries", {"project_id": setup["project"]["id"], "activity_id": setup["activity"]["id"]})
     assert user.last.headers["Location"] == f"/time-entries/{created['id']}"
+
+
+def test_no_time_is_recorded_on_projects_of_an_inactive_customer(
+    app: Any, admin: Client, user: Client, setup: dict
+) -> None:
+    set_now(app, "2024-05-01T13:00:00Z")
+    done = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
+    admin.delete(f"/customers/{setup['customer']['id']}")
+    refused = "The project's customer is not active"
+    assert user.post("/time-entries", entry(setup), expect=400)["message"] == refused
+    assert user.post(f"/time-entries/{done['id']}/restart", expect=400)["message"] == refused
+    other = admin.post("/projects", {"name": "Elsewhere", "customer_id": admin.post("/customers", {"name": "B"})["id"]})
+    moved = user.post("/time-entries", {**entry(setup), "project_id": other["id"]})
+    assert (
+        user.put(f"/time-entries/{moved['id']}", {"project_id": setup["project"]["id"]}, expect=400)["message"]
+        == refused
+    )
+    # Its projects are still listed, with the customer's status, and its entries still readable.
+    listed = {p["id"]: p for p in user.get("/projects")}
+    assert listed[setup["project"]["id"]]["customer"]["status"] == "inactive"
+    assert setup["project"]["id"] not in [p["id"] for p in user.get("/projects/recent")]
+    admin.put(f"/customers/{setup['customer']['id']}", {"status": "active"})
+    user.post(f"/time-entries/{moved['id']}/stop", expect=200)
+    assert user.post(f"/time-entries/{done['id']}/restart", expect=422)["message"]

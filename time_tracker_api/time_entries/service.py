@@ -303,6 +303,8 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch |
             raise Unprocessable("The specified time entry is already running")
         if now - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
+        # Time runs again on the project: it and its customer must be active, as on clock-in.
+        _references(uow, entry["project_id"], entry["activity_id"], ("project_id",))
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
         return uow.time_entries.update(entry_id, {"end_at": None}, _version(entry, if_match), RESTART, current=entry)
 
