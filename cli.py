@@ -39,6 +39,8 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     settings = _settings()
     if not settings.jwt_secret:
         raise ConfigError("JWT_SECRET is not set: run `make run` once, or put JWT_SECRET in .env")
+    if args.hours < 1:
+        raise ConfigError(f"--hours must be at least 1 (got {args.hours}): a token must not be born expired")
     print(
         mint_token(
             settings.jwt_secret,
@@ -136,15 +138,46 @@ def _progress(done: int, total: int) -> None:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Fill the store with realistic fake tenants, users, catalogue and months of entries."""
+    from commons.data_access_layer.events import Actor
     from commons.wiring import build_store
+    from time_tracker_api.security import mint_token
     from time_tracker_api.seeding import seed
 
-    store = build_store(_settings())
+    settings = _settings()
+    store = build_store(settings)
+
+    def token(admin: Actor) -> str | None:
+        if not settings.jwt_secret:
+            return None
+        return mint_token(
+            settings.jwt_secret,
+            user_id=admin.user_id,
+            tenant_id=admin.tenant_id,
+            email=admin.email or "admin@example.com",
+            admin=True,
+            name=admin.name,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+
     report = seed(
-        store, tenants=args.tenants, users=args.users, entries=args.entries, seed_value=args.seed, progress=_progress
+        store,
+        tenants=args.tenants,
+        users=args.users,
+        entries=args.entries,
+        seed_value=args.seed,
+        progress=_progress,
+        tenant_ids=[args.tenant],
+        token=token,
     )
     sys.stderr.write("\n")
     print(json.dumps(report, indent=2))
+    if settings.jwt_secret:
+        print(
+            f"\nThe first tenant is {args.tenant}: `python cli.py create-token --admin` tokens see it too;"
+            " each tenant's admin token is above (valid 8 hours).",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -229,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     seeder.add_argument("--tenants", type=int, default=1, help="tenants (default 1)")
     seeder.add_argument("--users", type=int, default=8, help="users per tenant (default 8)")
     seeder.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data")
+    seeder.add_argument(
+        "--tenant", default=DEV_TENANT, help="the first tenant's id (default: the one create-token uses)"
+    )
     seeder.set_defaults(func=cmd_seed)
 
     events = sub.add_parser("events", help="the audit events runner", description="The audit events runner")

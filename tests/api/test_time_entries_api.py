@@ -34,6 +34,12 @@ def entry(setup: dict[str, Any], start: str | None = None, end: str | None = Non
     return body
 
 
+def csv_sections(text: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A CSV report's entry rows and its totals rows (after the blank line)."""
+    entries, totals = text.split("\r\n\r\n")
+    return list(csv.DictReader(io.StringIO(entries, newline=""))), list(csv.DictReader(io.StringIO(totals, newline="")))
+
+
 def set_now(app: Any, text: str) -> None:
     app.extensions["time_tracker"].clock = lambda: parse_instant(text)
 
@@ -404,8 +410,19 @@ def test_report_totals_by_each_group_and_csv(app: Any, admin: Client, setup: dic
     assert [g["name"] for g in only_mobile["totals"]] == ["Mobile"]
     response = admin.http.get(base + "&format=csv", headers=admin.headers())
     assert response.status_code == 200 and response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows, totals = csv_sections(response.get_data(as_text=True))
     assert len(rows) == 3 and {r["owner_email"] for r in rows} == {"ana@example.com", "bob@example.com"}
+    assert [(t["group_by"], t["name"], t["hours"]) for t in totals] == [
+        ("project", "Website", "4.00"),
+        ("project", "Mobile", "1.00"),
+        ("total", "", "5.00"),
+    ]
+    by_owner = admin.http.get(base + "&format=csv&group_by=owner", headers=admin.headers()).get_data(as_text=True)
+    assert {t["name"]: t["seconds"] for t in csv_sections(by_owner)[1]} == {
+        "ana@example.com": "10800",
+        "bob@example.com": "7200",
+        "": "18000",
+    }
     accept = admin.http.get(base, headers=admin.headers({"Accept": "text/csv"}))
     assert accept.mimetype == "text/csv" and accept.get_data(as_text=True).startswith("id,owner_email,date")
 
@@ -504,7 +521,7 @@ def test_report_csv_cells_that_start_like_formulas_are_quoted(admin: Client, set
     response = admin.http.get(
         "/time-entries/report?start_date=2024-05-01&end_date=2024-05-31&format=csv", headers=admin.headers()
     )
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    rows = csv_sections(response.get_data(as_text=True))[0]
     assert sorted(r["description"] for r in rows) == sorted("'" + text for text in hostile)
     assert all(r["uri"].startswith("'") for r in rows)
     assert all(not r["duration_hours"].startswith("'") for r in rows)

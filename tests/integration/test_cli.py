@@ -183,3 +183,31 @@ def test_semantic_release_prints_the_next_version_without_a_token() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"\d+\.\d+\.\d+", result.stdout.strip().splitlines()[-1])
+
+
+def test_create_token_refuses_hours_that_would_mint_an_expired_token(tmp_path: Path) -> None:
+    for hours in ("-1", "0"):
+        result = run_cli("create-token", "--hours", hours, env={"JWT_SECRET": "s" * 40}, cwd=tmp_path)
+        assert result.returncode == 2 and "--hours must be at least 1" in result.stderr and result.stdout == ""
+
+
+def test_seed_prints_admin_tokens_and_fills_the_development_tenant(tmp_path: Path) -> None:
+    from cli import DEV_TENANT
+
+    env = {"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/seed.db", "JWT_SECRET": "s" * 40}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = run_cli("seed", "--entries", "40", "--users", "2", "--tenants", "2", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first, second = json.loads(result.stdout)["tenants"]
+    assert first["tenant_id"] == DEV_TENANT and second["tenant_id"] != DEV_TENANT
+    for tenant in (first, second):
+        claims = jwt.decode(tenant["token"], "s" * 40, algorithms=["HS256"])
+        assert (claims["tid"], claims["oid"]) == (tenant["tenant_id"], tenant["admin"]["user_id"])
+    # The development admin (`create-token --admin`, the default tenant) sees the seeded data.
+    from tests.conftest import settings_for_tests
+    from time_tracker_api import create_app
+
+    token = run_cli("create-token", "--admin", env=env, cwd=tmp_path).stdout.strip()
+    app = create_app(settings_for_tests(sql_database_uri=env["SQL_DATABASE_URI"], jwt_secret="s" * 40))
+    projects = app.test_client().get("/projects", headers={"Authorization": f"Bearer {token}"})
+    assert projects.status_code == 200 and len(projects.get_json()) == 12

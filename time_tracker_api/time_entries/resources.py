@@ -84,7 +84,14 @@ paginated_model = ns.model(
         "continuation": NullableString(description="Pass it back as `continuation` for the next page"),
     },
 )
-duration = ns.model("Duration", {"hours": fields.Float, "minutes": fields.Float, "seconds": fields.Float})
+duration = ns.model(
+    "Duration",
+    {
+        "hours": fields.Integer(description="Whole hours", example=3),
+        "minutes": fields.Integer(description="Whole minutes past the hours (0-59)", example=30),
+        "seconds": fields.Integer(description="Whole seconds past the minutes (0-59)", example=12),
+    },
+)
 summary_model = ns.model(
     "WorkedTimeSummary",
     {"day": fields.Nested(duration), "week": fields.Nested(duration), "month": fields.Nested(duration)},
@@ -379,7 +386,22 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def _csv_rows(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
+def _csv_rows(report: dict[str, Any], zone: tzinfo, now: int) -> Iterator[str]:
+    """The entries, then a blank line and the totals of `group_by` (`group_by,key,name,
+    seconds,hours`, the grand total last), as the JSON report has them."""
+    yield from _csv_entries(report["entries"], zone, now)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([])
+    writer.writerow(("group_by", "key", "name", "seconds", "hours"))
+    for total in report["totals"]:
+        row = (report["group_by"], total["key"], total["name"], total["seconds"], f"{total['hours']:.2f}")
+        writer.writerow([csv_cell(v) for v in row])
+    writer.writerow(["total", "", "", report["total"]["seconds"], f"{report['total']['hours']:.2f}"])
+    yield buffer.getvalue()
+
+
+def _csv_entries(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -427,7 +449,7 @@ class Report(Base):
             and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
         )
         if wants_csv:
-            response = Response(stream_with_context(_csv_rows(result["entries"], zone, now)), mimetype="text/csv")
+            response = Response(stream_with_context(_csv_rows(result, zone, now)), mimetype="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
             return response
         result["entries"] = [entry_json(e) for e in _owner_emails(result["entries"])]

@@ -423,7 +423,7 @@ def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Rec
         return uow.time_entries.latest_per_project(identity.user_id, window.start, window.end)
 
 
-def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, float]]:
+def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, int]]:
     """Worked time today, this week (from Monday) and this month, in the caller's zone."""
     span = summary_span(now, zone)
     with store.unit_of_work(identity) as uow:
