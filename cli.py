@@ -84,48 +84,12 @@ def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
     return 0
 
 
-def postman_collection(spec: dict[str, Any], base: str) -> dict[str, Any]:
-    """A Postman v2.1 collection: one folder per namespace, one request per operation."""
-    folders: dict[str, list[dict[str, Any]]] = {}
-    for path, operations in sorted(spec["paths"].items()):
-        for method, operation in operations.items():
-            if method == "parameters":
-                continue
-            segments = [f":{p[1:-1]}" if p.startswith("{") else p for p in path.strip("/").split("/") if p]
-            request: dict[str, Any] = {
-                "method": method.upper(),
-                "header": [{"key": "Content-Type", "value": "application/json"}],
-                "url": {"raw": f"{base}/{'/'.join(segments)}", "host": [base], "path": segments},
-                "description": operation.get("summary", ""),
-            }
-            if operation.get("security") != []:
-                request["auth"] = {
-                    "type": "bearer",
-                    "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
-                }
-            body = next((p for p in operation.get("parameters", []) if p.get("in") == "body"), None)
-            if body is not None:
-                ref = body.get("schema", {}).get("$ref", "")
-                model = spec.get("definitions", {}).get(ref.rsplit("/", 1)[-1], {})
-                example = {k: v.get("example") for k, v in model.get("properties", {}).items() if not v.get("readOnly")}
-                request["body"] = {"mode": "raw", "raw": json.dumps(example, indent=2)}
-            folder = operation.get("tags", ["default"])[0]
-            name = operation.get("summary") or f"{method.upper()} {path}"
-            folders.setdefault(folder, []).append({"name": name, "request": request})
-    return {
-        "info": {
-            "name": spec["info"]["title"],
-            "description": spec["info"].get("description", ""),
-            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
-        },
-        "item": [{"name": name, "item": items} for name, items in folders.items()],
-        "variable": [{"key": "token", "value": ""}],
-    }
-
-
 def cmd_gen_postman_collection(args: argparse.Namespace) -> int:
-    """Write a Postman v2.1 collection built from the spec (stdout when no file is given)."""
-    _write(json.dumps(postman_collection(_swagger_spec(), args.base_url_placeholder), indent=2), args.filename)
+    """Write a Postman v2.1 collection that runs: every operation in order, with example bodies
+    and a test per request (stdout when no file is given)."""
+    from time_tracker_api.postman import collection
+
+    _write(json.dumps(collection(_swagger_spec(), args.base_url, args.token), indent=2), args.filename)
     return 0
 
 
@@ -249,11 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     postman.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
     postman.add_argument(
         "-b",
-        "--base_url_placeholder",
-        "--base-url-placeholder",
-        dest="base_url_placeholder",
-        default="{{timetracker_api_host}}",
-        help="what stands for the API's base URL",
+        "--base-url",
+        dest="base_url",
+        default="http://127.0.0.1:5000",
+        help="the value of the collection's baseUrl variable (default http://127.0.0.1:5000)",
+    )
+    postman.add_argument(
+        "--token", default="", help="the value of its token variable (default empty: set it in Postman or newman)"
     )
     postman.set_defaults(func=cmd_gen_postman_collection)
 

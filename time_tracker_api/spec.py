@@ -61,7 +61,7 @@ def _nullable(node: Any) -> None:
 
 def _error_examples(operation: dict[str, Any]) -> None:
     for code, response in operation.get("responses", {}).items():
-        if not code.isdigit() or int(code) < 400 or "schema" not in response:
+        if not code.isdigit() or int(code) < 400 or response.get("schema") != {"$ref": "#/definitions/Error"}:
             continue
         message = ERROR_EXAMPLES.get(code) or response.get("description")
         response["examples"] = {"application/json": {"message": message}}

@@ -110,20 +110,6 @@ def test_grant_admin_makes_the_first_admin_of_a_tenant(tmp_path: Path) -> None:
     assert json.loads(revoked.stdout)["roles"] == []
 
 
-def test_gen_postman_collection_is_a_v2_1_collection_of_every_operation(tmp_path: Path) -> None:
-    target = tmp_path / "collection.json"
-    result = run_cli("gen_postman_collection", "-f", str(target), "-b", "{{host}}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    collection = json.loads(target.read_text())
-    assert collection["info"]["schema"].endswith("/v2.1.0/collection.json")
-    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
-    raws = {(r["method"], r["url"]["raw"]) for r in requests}
-    assert ("POST", "{{host}}/time-entries") in raws and ("GET", "{{host}}/time-entries/:id") in raws
-    assert ("GET", "{{host}}/health") in raws
-    create = next(r for r in requests if r["method"] == "POST" and r["url"]["raw"] == "{{host}}/customers")
-    assert json.loads(create["body"]["raw"])["name"] == "Acme Corp." and create["auth"]["type"] == "bearer"
-
-
 def test_seed_writes_a_realistic_tenant_with_a_progress_bar(tmp_path: Path) -> None:
     from commons.data_access_layer.events import Actor
     from commons.data_access_layer.repository import EntryQuery
