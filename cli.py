@@ -177,10 +177,53 @@ def cmd_events_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve the API for development and feed the audit log beside it: one command, one Ctrl-C."""
+    import logging
+    import threading
+
+    import migrations
+    from commons.wiring import build_store
+    from time_tracker_api import create_app
+    from time_tracker_events.runner import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _settings()
+    store = build_store(settings)
+    migrations.migrate(store)
+    stopping = threading.Event()
+    events = threading.Thread(
+        target=run,
+        args=(store, "default"),
+        kwargs={"poll_seconds": args.poll, "stop": stopping.is_set},
+        name="events-runner",
+        daemon=True,
+    )
+    events.start()
+    app = create_app(settings, store=store)
+    print(
+        f"Running: the API on http://{args.host}:{args.port}/ (Swagger UI) and the events runner "
+        f"({store.engine_name}: GET /events fills within {args.poll:g} s). Ctrl-C stops both.\n"
+        f"Get a token: python cli.py create-token --admin   (Authorize with 'Bearer <token>')",
+        flush=True,
+    )
+    try:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    finally:
+        stopping.set()
+        events.join(timeout=5)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="Time Tracker developer commands")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    serve = sub.add_parser("run", help=cmd_run.__doc__, description=cmd_run.__doc__)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    serve.add_argument("--poll", type=float, default=1.0, help="seconds between event polls when idle")
+    serve.set_defaults(func=cmd_run)
     migrate = sub.add_parser("migrate", help=cmd_migrate.__doc__, description=cmd_migrate.__doc__)
     migrate.set_defaults(func=cmd_migrate)
 

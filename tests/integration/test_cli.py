@@ -145,6 +145,7 @@ def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_every_command_has_help(tmp_path: Path) -> None:
     for command in (
+        ["run"],
         ["migrate"],
         ["create-token"],
         ["grant-admin"],
@@ -197,3 +198,55 @@ def test_seed_prints_admin_tokens_and_fills_the_development_tenant(tmp_path: Pat
     app = create_app(settings_for_tests(sql_database_uri=env["SQL_DATABASE_URI"], jwt_secret="s" * 40))
     projects = app.test_client().get("/projects", headers={"Authorization": f"Bearer {token}"})
     assert projects.status_code == 200 and len(projects.get_json()) == 12
+
+
+def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from tests.tools.postgres import free_port
+    from time_tracker_api.security import mint_token
+
+    port, secret = free_port(), "s" * 40
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "SQL_", "COSMOS_", "DATABASE_"))}
+    env.update({"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/run.db", "JWT_SECRET": secret, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "--port", str(port), "--poll", "0.2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base, token = (
+        f"http://127.0.0.1:{port}",
+        mint_token(secret, user_id="u-1", tenant_id="t-1", email="a@x.io", admin=True),
+    )
+
+    def call(method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(base + path, data=body, method=method)
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read() or b"null")
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call("GET", "/health/live")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        created = call("POST", "/customers", json.dumps({"name": "Audited"}).encode())
+        deadline = time.monotonic() + 5
+        while not [e for e in call("GET", "/events")["data"] if e.get("item_id") == created["id"]]:
+            assert time.monotonic() < deadline, "no event within 5 s"
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=20)[0]
+    assert server.returncode == 0, output
+    assert "the events runner" in output and "Ctrl-C stops both" in output
