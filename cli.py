@@ -177,6 +177,45 @@ def cmd_events_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _development_token(settings: Settings) -> str | None:
+    """An admin token of the development tenant, when tokens are signed with JWT_SECRET."""
+    from time_tracker_api.security import mint_token
+
+    if not settings.jwt_secret:
+        return None
+    return mint_token(
+        settings.jwt_secret,
+        user_id=DEV_USER,
+        tenant_id=DEV_TENANT,
+        email="dev@example.com",
+        admin=True,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def _demo_examples(store: Any) -> None:
+    """A Demo customer, project and activity in the development tenant (made once), whose ids
+    become the examples of the time entry bodies: "Try it out" on POST /time-entries in the
+    Swagger UI then records an entry as it stands."""
+    from commons.data_access_layer.events import Actor
+    from time_tracker_api.time_entries import resources
+
+    actor = Actor(DEV_USER, DEV_TENANT, "dev@example.com", is_admin=True)
+
+    def demo(catalogue: Any, **values: Any) -> dict[str, Any]:
+        live = [r for r in catalogue.list({"status": "active"}) if r["name"] == "Demo"]
+        return live[0] if live else catalogue.add({"name": "Demo", **values})  # type: ignore[no-any-return]
+
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = demo(uow.customers)
+        project = demo(uow.projects, customer_id=customer["id"])
+        activity = demo(uow.activities)
+    for model in (resources.time_entry_input, resources.time_entry_update):
+        model["project_id"].example = project["id"]
+        model["activity_id"].example = activity["id"]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the API for development and feed the audit log beside it: one command, one Ctrl-C."""
     import logging
@@ -191,6 +230,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     store = build_store(settings)
     migrations.migrate(store)
+    token = _development_token(settings)
+    if token and not args.no_demo:
+        _demo_examples(store)
     stopping = threading.Event()
     events = threading.Thread(
         target=run,
@@ -203,10 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(settings, store=store)
     print(
         f"Running: the API on http://{args.host}:{args.port}/ (Swagger UI) and the events runner "
-        f"({store.engine_name}: GET /events fills within {args.poll:g} s). Ctrl-C stops both.\n"
-        f"Get a token: python cli.py create-token --admin   (Authorize with 'Bearer <token>')",
+        f"({store.engine_name}: GET /events fills within {args.poll:g} s). Ctrl-C stops both.",
         flush=True,
     )
+    if token:
+        print(f"A development admin token (8 hours; Authorize with 'Bearer <token>'):\n{token}", flush=True)
     try:
         app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
@@ -223,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     serve.add_argument("--poll", type=float, default=1.0, help="seconds between event polls when idle")
+    serve.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not make the Demo customer, project and activity whose ids are the Swagger examples",
+    )
     serve.set_defaults(func=cmd_run)
     migrate = sub.add_parser("migrate", help=cmd_migrate.__doc__, description=cmd_migrate.__doc__)
     migrate.set_defaults(func=cmd_migrate)

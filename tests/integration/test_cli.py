@@ -231,6 +231,7 @@ def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) ->
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read() or b"null")
 
+    head: list[str] = []
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -241,6 +242,20 @@ def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) ->
                 assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
                 time.sleep(0.2)
         created = call("POST", "/customers", json.dumps({"name": "Audited"}).encode())
+        # The Swagger example of a time entry body works as it stands ("Try it out": 201).
+        spec = call("GET", "/swagger.json")
+        example = {k: v["example"] for k, v in spec["definitions"]["TimeEntryInput"]["properties"].items()}
+        # What it printed up to the development token it offers.
+        for line in server.stdout or []:
+            head.append(line)
+            if line.startswith("eyJ"):
+                break
+        printed = head[-1].strip()
+        request = urllib.request.Request(base + "/time-entries", data=json.dumps(example).encode(), method="POST")
+        request.add_header("Authorization", f"Bearer {printed}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 201
         deadline = time.monotonic() + 5
         while not [e for e in call("GET", "/events")["data"] if e.get("item_id") == created["id"]]:
             assert time.monotonic() < deadline, "no event within 5 s"
@@ -249,4 +264,5 @@ def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) ->
         server.send_signal(signal.SIGINT)
         output = server.communicate(timeout=20)[0]
     assert server.returncode == 0, output
-    assert "the events runner" in output and "Ctrl-C stops both" in output
+    banner = "".join(head)
+    assert "the events runner" in banner and "Ctrl-C stops both" in banner and "admin token" in banner
