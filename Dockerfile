@@ -15,6 +15,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN useradd --create-home --uid 10001 app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
+# Without SQL_DATABASE_URI the API keeps its SQLite file in /app/instance: the app user owns it.
+RUN mkdir -p /app/instance && chown app:app /app/instance
 COPY --chown=app:app api.py cli.py gunicorn.conf.py ./
 COPY --chown=app:app commons ./commons
 COPY --chown=app:app time_tracker_api ./time_tracker_api

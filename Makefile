@@ -10,7 +10,7 @@ EVENTS_REQS := requirements/time_tracker_events/prod.txt requirements/time_track
 .PHONY: run test install install-test services clean help bench functions-build fuzz soak
 
 help:
-	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/"
+	@echo "make run    - set up a virtualenv, migrate the SQLite store, serve http://$(HOST):$(PORT)/ and the events runner"
 	@echo "make test   - install what the tests need (incl. PostgreSQL) and run them with coverage"
 
 $(VENV)/.api-installed: $(API_REQS)
@@ -29,13 +29,9 @@ $(VENV)/.test-installed: $(VENV)/.api-installed $(EVENTS_REQS)
 
 install: $(VENV)/.api-installed
 
+# The API and the events runner in one process (GET /events fills by itself); Ctrl-C stops both.
 run: $(VENV)/.api-installed .env
-	$(PY) cli.py migrate
-	@echo ""
-	@echo "Swagger UI: http://$(HOST):$(PORT)/"
-	@echo "Get a token: $(PY) cli.py create-token --admin   (then Authorize with 'Bearer <token>')"
-	@echo ""
-	FLASK_APP=time_tracker_api $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
+	$(PY) cli.py run --host $(HOST) --port $(PORT)
 
 # PostgreSQL server binaries and Node.js for the integration tests (from Debian when missing).
 services:

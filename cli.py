@@ -39,6 +39,8 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     settings = _settings()
     if not settings.jwt_secret:
         raise ConfigError("JWT_SECRET is not set: run `make run` once, or put JWT_SECRET in .env")
+    if args.hours < 1:
+        raise ConfigError(f"--hours must be at least 1 (got {args.hours}): a token must not be born expired")
     print(
         mint_token(
             settings.jwt_secret,
@@ -82,48 +84,12 @@ def cmd_gen_swagger_json(args: argparse.Namespace) -> int:
     return 0
 
 
-def postman_collection(spec: dict[str, Any], base: str) -> dict[str, Any]:
-    """A Postman v2.1 collection: one folder per namespace, one request per operation."""
-    folders: dict[str, list[dict[str, Any]]] = {}
-    for path, operations in sorted(spec["paths"].items()):
-        for method, operation in operations.items():
-            if method == "parameters":
-                continue
-            segments = [f":{p[1:-1]}" if p.startswith("{") else p for p in path.strip("/").split("/") if p]
-            request: dict[str, Any] = {
-                "method": method.upper(),
-                "header": [{"key": "Content-Type", "value": "application/json"}],
-                "url": {"raw": f"{base}/{'/'.join(segments)}", "host": [base], "path": segments},
-                "description": operation.get("summary", ""),
-            }
-            if operation.get("security") != []:
-                request["auth"] = {
-                    "type": "bearer",
-                    "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
-                }
-            body = next((p for p in operation.get("parameters", []) if p.get("in") == "body"), None)
-            if body is not None:
-                ref = body.get("schema", {}).get("$ref", "")
-                model = spec.get("definitions", {}).get(ref.rsplit("/", 1)[-1], {})
-                example = {k: v.get("example") for k, v in model.get("properties", {}).items() if not v.get("readOnly")}
-                request["body"] = {"mode": "raw", "raw": json.dumps(example, indent=2)}
-            folder = operation.get("tags", ["default"])[0]
-            name = operation.get("summary") or f"{method.upper()} {path}"
-            folders.setdefault(folder, []).append({"name": name, "request": request})
-    return {
-        "info": {
-            "name": spec["info"]["title"],
-            "description": spec["info"].get("description", ""),
-            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
-        },
-        "item": [{"name": name, "item": items} for name, items in folders.items()],
-        "variable": [{"key": "token", "value": ""}],
-    }
-
-
 def cmd_gen_postman_collection(args: argparse.Namespace) -> int:
-    """Write a Postman v2.1 collection built from the spec (stdout when no file is given)."""
-    _write(json.dumps(postman_collection(_swagger_spec(), args.base_url_placeholder), indent=2), args.filename)
+    """Write a Postman v2.1 collection that runs: every operation in order, with example bodies
+    and a test per request (stdout when no file is given)."""
+    from time_tracker_api.postman import collection
+
+    _write(json.dumps(collection(_swagger_spec(), args.base_url, args.token), indent=2), args.filename)
     return 0
 
 
@@ -136,15 +102,46 @@ def _progress(done: int, total: int) -> None:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Fill the store with realistic fake tenants, users, catalogue and months of entries."""
+    from commons.data_access_layer.events import Actor
     from commons.wiring import build_store
+    from time_tracker_api.security import mint_token
     from time_tracker_api.seeding import seed
 
-    store = build_store(_settings())
+    settings = _settings()
+    store = build_store(settings)
+
+    def token(admin: Actor) -> str | None:
+        if not settings.jwt_secret:
+            return None
+        return mint_token(
+            settings.jwt_secret,
+            user_id=admin.user_id,
+            tenant_id=admin.tenant_id,
+            email=admin.email or "admin@example.com",
+            admin=True,
+            name=admin.name,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+
     report = seed(
-        store, tenants=args.tenants, users=args.users, entries=args.entries, seed_value=args.seed, progress=_progress
+        store,
+        tenants=args.tenants,
+        users=args.users,
+        entries=args.entries,
+        seed_value=args.seed,
+        progress=_progress,
+        tenant_ids=[args.tenant],
+        token=token,
     )
     sys.stderr.write("\n")
     print(json.dumps(report, indent=2))
+    if settings.jwt_secret:
+        print(
+            f"\nThe first tenant is {args.tenant}: `python cli.py create-token --admin` tokens see it too;"
+            " each tenant's admin token is above (valid 8 hours).",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -180,10 +177,101 @@ def cmd_events_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _development_token(settings: Settings) -> str | None:
+    """An admin token of the development tenant, when tokens are signed with JWT_SECRET."""
+    from time_tracker_api.security import mint_token
+
+    if not settings.jwt_secret:
+        return None
+    return mint_token(
+        settings.jwt_secret,
+        user_id=DEV_USER,
+        tenant_id=DEV_TENANT,
+        email="dev@example.com",
+        admin=True,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def _demo_examples(store: Any) -> None:
+    """A Demo customer, project and activity in the development tenant (made once), whose ids
+    become the examples of the time entry bodies: "Try it out" on POST /time-entries in the
+    Swagger UI then records an entry as it stands."""
+    from commons.data_access_layer.events import Actor
+    from time_tracker_api.time_entries import resources
+
+    actor = Actor(DEV_USER, DEV_TENANT, "dev@example.com", is_admin=True)
+
+    def demo(catalogue: Any, **values: Any) -> dict[str, Any]:
+        live = [r for r in catalogue.list({"status": "active"}) if r["name"] == "Demo"]
+        return live[0] if live else catalogue.add({"name": "Demo", **values})  # type: ignore[no-any-return]
+
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = demo(uow.customers)
+        project = demo(uow.projects, customer_id=customer["id"])
+        activity = demo(uow.activities)
+    for model in (resources.time_entry_input, resources.time_entry_update):
+        model["project_id"].example = project["id"]
+        model["activity_id"].example = activity["id"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve the API for development and feed the audit log beside it: one command, one Ctrl-C."""
+    import logging
+    import threading
+
+    import migrations
+    from commons.wiring import build_store
+    from time_tracker_api import create_app
+    from time_tracker_events.runner import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _settings()
+    store = build_store(settings)
+    migrations.migrate(store)
+    token = _development_token(settings)
+    if token and not args.no_demo:
+        _demo_examples(store)
+    stopping = threading.Event()
+    events = threading.Thread(
+        target=run,
+        args=(store, "default"),
+        kwargs={"poll_seconds": args.poll, "stop": stopping.is_set},
+        name="events-runner",
+        daemon=True,
+    )
+    events.start()
+    app = create_app(settings, store=store)
+    print(
+        f"Running: the API on http://{args.host}:{args.port}/ (Swagger UI) and the events runner "
+        f"({store.engine_name}: GET /events fills within {args.poll:g} s). Ctrl-C stops both.",
+        flush=True,
+    )
+    if token:
+        print(f"A development admin token (8 hours; Authorize with 'Bearer <token>'):\n{token}", flush=True)
+    try:
+        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    finally:
+        stopping.set()
+        events.join(timeout=5)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="Time Tracker developer commands")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    serve = sub.add_parser("run", help=cmd_run.__doc__, description=cmd_run.__doc__)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    serve.add_argument("--poll", type=float, default=1.0, help="seconds between event polls when idle")
+    serve.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not make the Demo customer, project and activity whose ids are the Swagger examples",
+    )
+    serve.set_defaults(func=cmd_run)
     migrate = sub.add_parser("migrate", help=cmd_migrate.__doc__, description=cmd_migrate.__doc__)
     migrate.set_defaults(func=cmd_migrate)
 
@@ -216,11 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     postman.add_argument("-f", "--filename", default=None, help="output file (default: stdout)")
     postman.add_argument(
         "-b",
-        "--base_url_placeholder",
-        "--base-url-placeholder",
-        dest="base_url_placeholder",
-        default="{{timetracker_api_host}}",
-        help="what stands for the API's base URL",
+        "--base-url",
+        dest="base_url",
+        default="http://127.0.0.1:5000",
+        help="the value of the collection's baseUrl variable (default http://127.0.0.1:5000)",
+    )
+    postman.add_argument(
+        "--token", default="", help="the value of its token variable (default empty: set it in Postman or newman)"
     )
     postman.set_defaults(func=cmd_gen_postman_collection)
 
@@ -229,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     seeder.add_argument("--tenants", type=int, default=1, help="tenants (default 1)")
     seeder.add_argument("--users", type=int, default=8, help="users per tenant (default 8)")
     seeder.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data")
+    seeder.add_argument(
+        "--tenant", default=DEV_TENANT, help="the first tenant's id (default: the one create-token uses)"
+    )
     seeder.set_defaults(func=cmd_seed)
 
     events = sub.add_parser("events", help="the audit events runner", description="The audit events runner")

@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from flask_restx import Api
+from flask_restx.swagger import Swagger
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
 from commons.wiring import build_directory, build_store
-from time_tracker_api import headers, inputs, rate_limits
+from time_tracker_api import headers, inputs, rate_limits, spec
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
@@ -59,6 +60,17 @@ def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) ->
     return response
 
 
+class PublishedApi(Api):
+    """The Api whose `/swagger.json` is the polished, valid Swagger 2.0 (see `spec`)."""
+
+    @property
+    def __schema__(self) -> dict[str, Any]:
+        cached = self.__dict__.get("_polished")
+        if cached is None:
+            cached = self.__dict__["_polished"] = spec.polish(Swagger(self).as_dict())
+        return cached  # type: ignore[no-any-return]
+
+
 def build_api(app: Flask) -> Api:
     from time_tracker_api import (
         activities,
@@ -72,7 +84,7 @@ def build_api(app: Flask) -> Api:
         users,
     )
 
-    api = Api(
+    api = PublishedApi(
         app,
         version=__version__,
         title="TimeTracker API",
@@ -95,6 +107,12 @@ def build_api(app: Flask) -> Api:
     for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
         api.add_namespace(module.ns)
     register_error_handlers(api)
+
+    def openapi3() -> Response:
+        """The same contract as OpenAPI 3.1, for client generators and gateways that want 3.x."""
+        return jsonify(spec.to_openapi3(api.__schema__))
+
+    app.add_url_rule("/openapi.json", "openapi3", openapi3)
     return api
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, reqparse
+from flask_restx import Namespace
 
 from commons.data_access_layer.repository import ACTIVITIES
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import NullableString, Status, common_fields, name_field, register_catalogue
 
 ns = Namespace("activities", description="Activities (archived, never erased)")
@@ -19,7 +20,7 @@ activity_input = ns.model(
 )
 activity = ns.inherit("Activity", activity_input, common_fields())
 
-filters = reqparse.RequestParser()
+filters = query_parser()
 filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only activities with this status")
 
 register_catalogue(ns, ACTIVITIES, activity_input, activity, filters)

@@ -35,18 +35,18 @@ MAX_ID = 36
 def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
     if value is None:
         if required:
-            raise Invalid(f"{field} can not be empty")
+            raise Invalid(f"{field} can not be empty", field)
         return None
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string")
+        raise Invalid(f"{field} must be a string", field)
     value = value.strip()
     if not value:
         if required:
-            raise Invalid(f"{field} can not be empty")
+            raise Invalid(f"{field} can not be empty", field)
         return None
     limit = MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
     if len(value) > limit:
-        raise Invalid(f"{field} is too long (at most {limit} characters)")
+        raise Invalid(f"{field} is too long (at most {limit} characters)", field)
     return value
 
 
@@ -61,20 +61,20 @@ def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool)
             values[field] = _clean_text(value, "name", required=True)
         elif field == "status":
             if value not in STATUSES or isinstance(value, float):
-                raise Invalid("status must be 'active' or 'inactive'")
+                raise Invalid("status must be 'active' or 'inactive'", "status")
             values[field] = STATUSES[value]
         elif field == "technologies":
             if value is None:
                 value = []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise Invalid("technologies must be an array of strings")
+                raise Invalid("technologies must be an array of strings", "technologies")
             if any(len(v) > MAX_LENGTHS["technologies"] for v in value):
                 raise Invalid(f"technologies are at most {MAX_LENGTHS['technologies']} characters each")
             values[field] = list(dict.fromkeys(v.strip() for v in value if v.strip()))[:MAX_TECHNOLOGIES]
         else:
             values[field] = _clean_text(value, field, required=False)
     if not partial and "name" not in values:
-        raise Invalid("name is a required property")
+        raise Invalid("name is a required property", "name")
     return values
 
 
@@ -82,7 +82,7 @@ def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str,
     if spec is PROJECTS:
         if "customer_id" in values:
             if values["customer_id"] is None:
-                raise Invalid("customer_id is required: a project belongs to a customer")
+                raise Invalid("customer_id is required: a project belongs to a customer", "customer_id")
             _must_be_active_customer(uow, values["customer_id"])
         if values.get("project_type_id"):
             _must_exist(uow, PROJECT_TYPES, values["project_type_id"], "Related project type does not exist")
@@ -149,7 +149,7 @@ def create_item(
     require_admin(identity)
     values = clean_fields(spec, body, partial=False)
     if spec is PROJECTS and "customer_id" not in values:
-        raise Invalid("customer_id is required: a project belongs to a customer")
+        raise Invalid("customer_id is required: a project belongs to a customer", "customer_id")
     if spec is TECHNOLOGIES and not values.get("creation_date"):
         values["creation_date"] = format_instant(now_ms())
     with store.unit_of_work(identity, write=True) as uow:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, reqparse
+from flask_restx import Namespace
 
 from commons.data_access_layer.repository import CUSTOMERS
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import NullableString, Status, common_fields, name_field, register_catalogue
 
 ns = Namespace("customers", description="Customers (deactivated, never erased)")
@@ -19,7 +20,7 @@ customer_input = ns.model(
 )
 customer = ns.inherit("Customer", customer_input, common_fields())
 
-filters = reqparse.RequestParser()
+filters = query_parser()
 filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only customers with this status")
 
 register_catalogue(ns, CUSTOMERS, customer_input, customer, filters)

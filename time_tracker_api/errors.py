@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import current_app
@@ -14,9 +15,20 @@ from commons.domain.errors import DomainError
 log = logging.getLogger(__name__)
 
 
+#: jsonschema's message for a blank required name (the models' `pattern: \\S`).
+_BLANK = re.compile(r"^'\s*' does not match '\\\\S'$")
+
+
+def readable(field: str, message: str) -> str:
+    """A validation message a person understands (jsonschema's patterns are not)."""
+    return f"{field} can not be empty" if _BLANK.match(message) else message
+
+
 def register_error_handlers(api: Api) -> None:
     @api.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
+        if error.field is not None:
+            return {"message": error.message, "errors": {error.field: error.message}}, error.status
         return {"message": error.message}, error.status
 
     @api.errorhandler(HTTPException)
@@ -29,6 +41,9 @@ def register_error_handlers(api: Api) -> None:
             body["message"] = f"Too many requests (at most {error.description}); retry after the Retry-After seconds"
         data = getattr(error, "data", None)
         if isinstance(data, dict):
+            if isinstance(data.get("errors"), dict):
+                # flask-restx answers with `error.data` itself when it has one: rewrite it there.
+                data["errors"] = {k: readable(k, str(v)) for k, v in data["errors"].items()}
             body.update(data)
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_restx import Namespace, fields, inputs, reqparse
+from flask_restx import Namespace, fields, inputs
 
 from commons.data_access_layer.repository import EventQuery, Record, Store
 from commons.domain.clock import parse_query_bound, zone_from
 from commons.domain.errors import Invalid
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import ERROR, Base, NullableString, store
 from time_tracker_api.security import Identity, current_identity, require_admin
 
@@ -38,14 +39,17 @@ page = ns.model(
     },
 )
 
-args = reqparse.RequestParser()
-for name in ("item_id", "container_id", "user_id"):
-    args.add_argument(name, location="args")
-args.add_argument("action", choices=("create", "update", "delete"), location="args")
+args = query_parser()
+args.add_argument("item_id", location="args", help="Only the events of this item")
+args.add_argument("container_id", location="args", help="Only the events of this container (customer, time_entry...)")
+args.add_argument("user_id", location="args", help="Only the events written by this user")
+args.add_argument("action", choices=("create", "update", "delete"), location="args", help="Only this kind of write")
 args.add_argument("start_date", location="args", help="From this instant (naive and bare dates in your zone)")
 args.add_argument("end_date", location="args", help="Until this instant (a bare date includes that day)")
-args.add_argument("timezone_offset", type=int, location="args")
-args.add_argument("timezone", location="args")
+args.add_argument(
+    "timezone_offset", type=int, location="args", help="Your UTC offset in minutes, JavaScript sign (300 = UTC-5)"
+)
+args.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York (wins over the offset)")
 args.add_argument("limit", type=inputs.int_range(1, 500), default=50, location="args", help="Page size (max 500)")
 args.add_argument("continuation", location="args", help="The token of the previous page")
 
@@ -74,12 +78,17 @@ def list_events(store: Store, identity: Identity, a: Mapping[str, Any]) -> tuple
 
 @ns.route("")
 @ns.response(401, "Missing or invalid token", ERROR)
-@ns.response(403, "Not an admin", ERROR)
+@ns.response(403, "You don't have enough permissions.", ERROR)
 class Events(Base):
     @ns.expect(args)
     @ns.response(200, "A page of events, newest first", page)
     @ns.response(400, "Malformed filter or token", ERROR)
+    @ns.doc(id="list_events")
     def get(self) -> Any:
-        """Audit events of your tenant, newest first, filtered and paginated (admin)"""
+        """Audit events of your tenant, newest first, filtered and paginated (admin)
+
+        One event per write (create, update, delete) with who, when and what; pass continuation for
+        the next page.
+        """
         data, token = list_events(store(), current_identity(), args.parse_args())
         return {"data": data, "continuation": token}

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
+from flask_restx import reqparse
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from commons.domain.errors import Invalid
@@ -97,3 +98,25 @@ def install(app: Flask) -> None:
     app.request_class = JsonRequest
     app.json = StrictJsonProvider(app)
     app.before_request(_reject_nul_in_url)
+
+
+class QueryArgument(reqparse.Argument):
+    """A query parameter whose `help` documents it in Swagger but never runs into the error:
+    `{"message": "Invalid query parameter month: ...", "errors": {"month": "..."}}`."""
+
+    def handle_validation_error(self, error: Exception, bundle_errors: bool) -> Any:
+        message = str(error)
+        if bundle_errors:
+            return ValueError(error), {self.name: message}
+        raise_invalid_query(self.name, message)
+
+
+def raise_invalid_query(name: str, message: str) -> None:
+    error = BadRequest(f"Invalid query parameter {name}: {message}")
+    error.data = {"message": error.description, "errors": {name: message}}  # type: ignore[attr-defined]
+    raise error
+
+
+def query_parser() -> reqparse.RequestParser:
+    """A parser of query parameters with clean messages (see `QueryArgument`)."""
+    return reqparse.RequestParser(argument_class=QueryArgument)

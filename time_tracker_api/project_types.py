@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_restx import Namespace, reqparse
+from flask_restx import Namespace
 
 from commons.data_access_layer.repository import PROJECT_TYPES
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import NullableString, common_fields, name_field, register_catalogue
 
 ns = Namespace("project-types", description="Project types")
@@ -20,7 +21,7 @@ project_type_input = ns.model(
 )
 project_type = ns.inherit("ProjectType", project_type_input, common_fields())
 
-filters = reqparse.RequestParser()
+filters = query_parser()
 filters.add_argument("customer_id", location="args", help="Only the types of this customer")
 filters.add_argument("parent_id", location="args", help="Only the children of this type")
 

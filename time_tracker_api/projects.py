@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_restx import Namespace, fields, reqparse
+from flask_restx import Namespace, fields
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import (
     ERROR,
     Base,
@@ -21,7 +22,12 @@ from time_tracker_api.resources import (
 )
 from time_tracker_api.security import Identity, current_identity
 
-ns = Namespace("projects", description="Projects (deactivated, never erased)")
+ns = Namespace(
+    "projects",
+    description="Projects (deactivated, never erased). Deactivating a customer leaves its projects as "
+    "they are: they stay listed and readable with customer.status inactive (filter with customer_status), "
+    "and no time entry can be recorded, moved onto or restarted on them until the customer is active again.",
+)
 
 project_input = ns.model(
     "ProjectInput",
@@ -38,21 +44,34 @@ summary = ns.model(
     "ProjectRelation",
     {"id": NullableString, "name": NullableString, "description": NullableString},
 )
+customer_summary = ns.inherit(
+    "ProjectCustomer",
+    summary,
+    {"status": NullableString(description="active or inactive: entries need an active customer", example="active")},
+)
 project = ns.inherit(
     "Project",
     project_input,
     {
         **common_fields(),
         "customer_name": NullableString(readonly=True),
-        "customer": fields.Nested(summary, readonly=True),
+        "customer": fields.Nested(customer_summary, readonly=True),
         "project_type": fields.Nested(summary, readonly=True, allow_null=True, nullable=True),
     },
 )
 
-filters = reqparse.RequestParser()
+filters = query_parser()
 filters.add_argument("customer_id", location="args", help="Only the projects of this customer")
 filters.add_argument("project_type_id", location="args", help="Only the projects of this type")
-filters.add_argument("status", choices=("active", "inactive"), location="args", help="Only projects with this status")
+filters.add_argument(
+    "status", choices=("active", "inactive"), location="args", help="Only projects with this status (their own)"
+)
+filters.add_argument(
+    "customer_status",
+    choices=("active", "inactive"),
+    location="args",
+    help="Only projects whose customer has this status (all when absent)",
+)
 
 
 def _relation(record: Record | None) -> dict[str, Any] | None:
@@ -61,35 +80,51 @@ def _relation(record: Record | None) -> dict[str, Any] | None:
     return {"id": record["id"], "name": record["name"], "description": record.get("description")}
 
 
+def _customer(record: Record | None) -> dict[str, Any] | None:
+    relation = _relation(record)
+    if relation is not None and record is not None:
+        relation["status"] = record.get("status")
+    return relation
+
+
 def with_relations(uow: UnitOfWork, projects: list[Record]) -> list[Record]:
     """Attach `customer`, `customer_name` and `project_type` with two queries for any count."""
     customers = uow.customers.get_many({p["customer_id"] for p in projects if p.get("customer_id")})
     types = uow.project_types.get_many({p["project_type_id"] for p in projects if p.get("project_type_id")})
     for item in projects:
         owner = customers.get(item.get("customer_id") or "")
-        item["customer"] = _relation(owner) or {"id": item.get("customer_id"), "name": None, "description": None}
+        item["customer"] = _customer(owner) or {
+            "id": item.get("customer_id"),
+            "name": None,
+            "description": None,
+            "status": None,
+        }
         item["customer_name"] = owner["name"] if owner else None
         item["project_type"] = _relation(types.get(item.get("project_type_id") or ""))
     return projects
 
 
 def list_projects(store: Store, identity: Identity, args: Mapping[str, Any]) -> list[Record]:
-    """Projects of active customers (all of one customer when `customer_id` is given)."""
+    """Projects of every customer, each with its customer's status (`customer_status` filters on it)."""
     wanted = {k: v for k, v in args.items() if v is not None}
+    customer_status = wanted.pop("customer_status", None)
     with store.unit_of_work(identity) as uow:
         projects = with_relations(uow, uow.projects.list(wanted))
-        if "customer_id" in wanted:
-            return projects
-        active = {c["id"] for c in uow.customers.list({"status": "active"})}
-        return [p for p in projects if p.get("customer_id") in active]
+    if customer_status is None:
+        return projects
+    return [p for p in projects if p["customer"]["status"] == customer_status]
 
 
 @ns.route("/recent")
 @ns.response(401, "Missing or invalid token", ERROR)
 class RecentProjects(Base):
     @ns.response(200, "Success", [project])
+    @ns.doc(id="list_recent_projects")
     def get(self) -> Any:
-        """Active projects you used in your latest time entries, most recent first"""
+        """Active projects you used in your latest time entries, most recent first
+
+        The projects of your latest entries that are still active, for the clock-in picker.
+        """
         from time_tracker_api.time_entries.service import recent_projects
 
         return [public(p) for p in recent_projects(store(), current_identity())]

@@ -14,10 +14,20 @@ from flask_restx import Model, Namespace, Resource, fields, reqparse
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from commons.domain.preconditions import IfMatch, parse_if_match
 from time_tracker_api import catalogue
-from time_tracker_api.inputs import body
+from time_tracker_api.inputs import body, query_parser
 from time_tracker_api.security import current_identity
 
-ERROR = Model("Error", {"message": fields.String(example="Customer not found")})
+#: Every error body. Each error response of the spec carries an example of its own message.
+ERROR = Model(
+    "Error",
+    {
+        "message": fields.String(required=True, description="What went wrong, for people"),
+        "errors": fields.Raw(
+            description="Validation errors only: what is wrong with each field or query parameter",
+            example={"month": "Invalid argument: 13. argument must be within the range 1 - 12"},
+        ),
+    },
+)
 
 
 def store() -> Store:
@@ -33,9 +43,14 @@ def public(record: Record) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
-def entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A single entity with its `ETag`."""
-    return public(record), status, {"ETag": f'"{record["_etag"]}"'}
+def entity(
+    record: Record, status: int = 200, location: str | None = None
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A single entity with its `ETag` (and, when created, its `Location`)."""
+    headers = {"ETag": f'"{record["_etag"]}"'}
+    if location is not None:
+        headers["Location"] = location
+    return public(record), status, headers
 
 
 class Base(Resource):
@@ -107,9 +122,15 @@ def register_catalogue(
 ) -> None:
     """Add `''` (list, create) and `/<id>` (get, update, delete) to `ns` for `spec`."""
     noun = noun or spec.label.lower()
+    declared = tuple(output_model.resolved)
+
+    def complete(record: Record) -> Record:
+        """Every declared field is in the answer, null when it has no value."""
+        return {**dict.fromkeys(declared), **record}
+
     ns.add_model(ERROR.name, ERROR)
     update_model = optional(ns, input_model)
-    list_parser = filters or reqparse.RequestParser()
+    list_parser = filters or query_parser()
     label = spec.label
 
     @ns.route("")
@@ -120,16 +141,17 @@ def register_catalogue(
         def get(self) -> Any:
             args = list_parser.parse_args()
             if list_view is not None:
-                return [public(r) for r in list_view(store(), current_identity(), args)]
-            return [public(r) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
+                return [public(complete(r)) for r in list_view(store(), current_identity(), args)]
+            return [public(complete(r)) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
 
         @ns.expect(input_model, validate=True)
-        @ns.response(201, "Created", output_model)
+        @ns.response(201, "Created", output_model, headers={"Location": "The new item's path", "ETag": "Its version"})
         @ns.response(400, "Invalid input", ERROR)
-        @ns.response(403, "Not an admin", ERROR)
-        @ns.response(409, "A live item with that name exists", ERROR)
+        @ns.response(403, "You don't have enough permissions.", ERROR)
+        @ns.response(409, f"{label} already exists", ERROR)
         def post(self) -> Any:
-            return entity(catalogue.create_item(store(), current_identity(), spec, body(), view), 201)
+            created = complete(catalogue.create_item(store(), current_identity(), spec, body(), view))
+            return entity(created, 201, location=f"{request.root_path}{ns.path}/{created['id']}")
 
     @ns.route("/<string:id>")
     @ns.param("id", f"The {noun} identifier")
@@ -138,30 +160,60 @@ def register_catalogue(
     class Item(Base):
         @ns.response(200, "Success", output_model)
         def get(self, id: str) -> Any:
-            return entity(catalogue.get_item(store(), current_identity(), spec, id, view))
+            return entity(complete(catalogue.get_item(store(), current_identity(), spec, id, view)))
 
         @ns.expect(update_model, validate=True)
         @ns.response(200, "Updated", output_model)
         @ns.response(400, "Invalid input", ERROR)
-        @ns.response(403, "Not an admin", ERROR)
-        @ns.response(409, "A live item with that name exists", ERROR)
+        @ns.response(403, "You don't have enough permissions.", ERROR)
+        @ns.response(409, f"{label} already exists", ERROR)
         @ns.response(412, "If-Match does not match the current ETag", ERROR)
         def put(self, id: str) -> Any:
-            return entity(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
+            return entity(
+                complete(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
+            )
 
         @ns.response(204, "Deleted")
-        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(403, "You don't have enough permissions.", ERROR)
         @ns.response(412, "If-Match does not match the current ETag", ERROR)
         def delete(self, id: str) -> Any:
             catalogue.delete_item(store(), current_identity(), spec, id, if_match())
             return None, 204
 
-    Collection.get.__doc__ = f"List the {noun} catalogue of your tenant"
-    Collection.post.__doc__ = f"Create a {noun} (admin)"
-    Item.get.__doc__ = f"Get a {noun}"
-    Item.put.__doc__ = f"Update a {noun}; every field is optional (admin)"
-    Item.delete.__doc__ = (
-        f"Deactivate a {noun}: its status becomes inactive (admin)"
-        if spec.soft_delete == "deactivate"
-        else f"Delete a {noun} (admin)"
-    )
+    article = "an" if noun[0] in "aeiou" else "a"
+    plural = ns.name.replace("-", "_")
+    singular = noun.replace(" ", "_")
+    deactivates = spec.soft_delete == "deactivate"
+    documented = {
+        Collection.get: (
+            f"list_{plural}",
+            f"List the {noun} catalogue of your tenant",
+            "Every live item of your tenant, in name order; filter with the query parameters. "
+            + ("Inactive items are listed too (filter with status)." if deactivates else ""),
+        ),
+        Collection.post: (
+            f"create_{singular}",
+            f"Create {article} {noun} (admin)",
+            "The name must be unique among the live items of your tenant. Server-owned keys (id, "
+            "tenant_id, deleted) and unknown keys in the body are ignored. The answer carries an ETag "
+            "and a Location header.",
+        ),
+        Item.get: (f"get_{singular}", f"Get {article} {noun}", "The item and its ETag (for If-Match)."),
+        Item.put: (
+            f"update_{singular}",
+            f"Update {article} {noun}; every field is optional (admin)",
+            "Only the fields sent change. Send If-Match with the ETag you read to refuse a lost update (412).",
+        ),
+        Item.delete: (
+            f"{'deactivate' if deactivates else 'delete'}_{singular}",
+            f"Deactivate {article} {noun}: its status becomes inactive (admin)"
+            if deactivates
+            else f"Delete {article} {noun} (admin)",
+            "It stays readable and can be reactivated with PUT status=active; its name can be reused."
+            if deactivates
+            else "It disappears from every list; its name can be reused.",
+        ),
+    }
+    for method, (operation_id, summary, description) in documented.items():
+        method.__doc__ = f"{summary}\n\n{description}"
+        ns.doc(id=operation_id)(method)

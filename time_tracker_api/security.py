@@ -219,6 +219,13 @@ def bearer_token(headers: Mapping[str, str] | Any) -> str:
             return value.strip()
         if header == "token" and not value:
             return scheme
+        if scheme.lower() == "bearer":
+            break
+        if not value:
+            raise Unauthorized(
+                "The Authorization header lacks the 'Bearer ' prefix: send 'Authorization: Bearer <jwt>'"
+            )
+        raise Unauthorized(f"Only Bearer tokens are accepted, not {scheme[:20]!r}: send 'Authorization: Bearer <jwt>'")
     raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <jwt>'")
 
 

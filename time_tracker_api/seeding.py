@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -35,7 +35,11 @@ def seed(
     entries: int = 2000,
     seed_value: int = 42,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    tenant_ids: Sequence[str] = (),
+    token: Callable[[Actor], str] | None = None,
 ) -> dict[str, Any]:
+    """Seed `tenants` tenants (the first ones with `tenant_ids`, the rest new); each tenant's
+    report has its admin and, when `token` is given, a token for that admin."""
     from faker import Faker
 
     fake = Faker()
@@ -44,8 +48,8 @@ def seed(
     report: dict[str, Any] = {"tenants": []}
     per_tenant = max(0, entries // max(tenants, 1))
     done = 0
-    for _ in range(tenants):
-        tenant = str(uuid.uuid4())
+    for number in range(tenants):
+        tenant = tenant_ids[number] if number < len(tenant_ids) else str(uuid.uuid4())
         people = [
             Actor(str(uuid.uuid4()), tenant, f"{name.lower().replace(' ', '.')}@example.com", name)
             for name in (fake.unique.name() for _ in range(users))
@@ -108,9 +112,7 @@ def seed(
                 "admin": {"user_id": admin.user_id, "email": admin.email},
                 "users": len(people),
                 "entries": share * users,
-                "token": (
-                    f"python cli.py create-token --admin --tenant {tenant} --user {admin.user_id} --email {admin.email}"
-                ),
+                "token": token(admin) if token is not None else None,
             }
         )
     return report

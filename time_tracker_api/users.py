@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from flask_restx import Namespace, fields
 
-from commons.directory import Directory, User, group_name
+from commons.directory import ADMIN_ROLE, Directory, User, group_name
 from time_tracker_api.resources import ERROR, Base, NullableString, body
 from time_tracker_api.security import Identity, current_identity, require_admin
 
@@ -36,6 +36,18 @@ def directory() -> Directory:
     return current_app.extensions["time_tracker"].directory  # type: ignore[no-any-return]
 
 
+def as_seen_by(identity: Identity, user: User) -> User:
+    """The caller's own record reflects their token: an admin by claim is shown with the
+    admin role and group, as every admin rule already treats them."""
+    if user["id"] != identity.user_id or not identity.is_admin:
+        return user
+    return {
+        **user,
+        "roles": sorted({*user["roles"], ADMIN_ROLE}),
+        "groups": sorted({*user["groups"], ADMIN_ROLE}),
+    }
+
+
 def change_role(identity: Identity, user_id: str, role_id: str, granted: bool) -> User:
     require_admin(identity)
     return directory().set_role(identity, user_id, role_id, granted)
@@ -50,10 +62,14 @@ def change_group(identity: Identity, user_id: str, payload: dict[str, Any], memb
 @ns.response(401, "Missing or invalid token", ERROR)
 class Users(Base):
     @ns.response(200, "Success", [user])
+    @ns.doc(id="list_users")
     def get(self) -> Any:
-        """The users of your tenant (test users only for testers)"""
+        """The users of your tenant (test users only for testers)
+
+        Each with roles and groups; your own entry reflects the admin claim of your token.
+        """
         identity = current_identity()
-        return directory().list_users(identity)
+        return [as_seen_by(identity, u) for u in directory().list_users(identity)]
 
 
 @ns.route("/<string:id>")
@@ -61,9 +77,14 @@ class Users(Base):
 @ns.response(404, "User not found", ERROR)
 class OneUser(Base):
     @ns.response(200, "Success", user)
+    @ns.doc(id="get_user")
     def get(self, id: str) -> Any:
-        """A user, with roles and groups (groups include time-tracker-admin for admins)"""
-        return directory().get_user(current_identity(), id)
+        """A user, with roles and groups (groups include time-tracker-admin for admins)
+
+        Roles and groups from the directory; for yourself, the admin claim of your token counts too.
+        """
+        identity = current_identity()
+        return as_seen_by(identity, directory().get_user(identity, id))
 
 
 def _role_routes(prefix: str, documented: bool) -> None:
@@ -74,12 +95,17 @@ def _role_routes(prefix: str, documented: bool) -> None:
 
             @ns.response(200, "The user after the change", user)
             @ns.response(400, "Unknown role", ERROR)
-            @ns.response(403, "Not an admin", ERROR)
+            @ns.response(403, "You don't have enough permissions.", ERROR)
             @ns.response(404, "User not found", ERROR)
             def post(self, id: str, role_id: str, _granted: bool = granted) -> Any:
-                return change_role(current_identity(), id, role_id, _granted)
+                identity = current_identity()
+                return as_seen_by(identity, change_role(identity, id, role_id, _granted))
 
-        RoleChange.post.__doc__ = f"{action.capitalize()} the role admin or test (admin)"
+        RoleChange.post.__doc__ = (
+            f"{action.capitalize()} the role admin or test (admin)\n\n"
+            "role_id is admin (the time-tracker-admin group) or test; the answer is the user after the change."
+        )
+        ns.doc(id=f"{action}_role" if documented else f"{action}_role_short")(RoleChange.post)
         RoleChange.__name__ = f"Role{action.capitalize()}{'Short' if not documented else ''}"
         ns.route(f"/<string:id>{prefix}/<string:role_id>/{action}", doc=None if documented else False)(RoleChange)
 
@@ -93,12 +119,17 @@ def _group_route(action: str, member: bool) -> None:
         @ns.expect(group_input, validate=False)
         @ns.response(200, "The user after the change", user)
         @ns.response(400, "Missing group_name or unknown group", ERROR)
-        @ns.response(403, "Not an admin", ERROR)
+        @ns.response(403, "You don't have enough permissions.", ERROR)
         @ns.response(404, "User not found", ERROR)
         def post(self, id: str) -> Any:
-            return change_group(current_identity(), id, body(), member)
+            identity = current_identity()
+            return as_seen_by(identity, change_group(identity, id, body(), member))
 
-    GroupChange.post.__doc__ = f"{'Add the user to' if member else 'Remove the user from'} a group (admin)"
+    GroupChange.post.__doc__ = (
+        f"{'Add the user to' if member else 'Remove the user from'} a group (admin)\n\n"
+        "group_name in the body names the group (time-tracker-admin or time-tracker-tester)."
+    )
+    ns.doc(id=f"{'add_user_to' if member else 'remove_user_from'}_group")(GroupChange.post)
     GroupChange.__name__ = f"Group{action.capitalize()}"
     ns.route(f"/<string:id>/groups/{action}")(GroupChange)
 
@@ -114,7 +145,12 @@ class IsMemberOf(Base):
     @ns.response(200, "Whether the user is in the group", membership)
     @ns.response(400, "Missing group_name", ERROR)
     @ns.response(404, "User not found", ERROR)
+    @ns.doc(id="is_user_member_of_group")
     def post(self, id: str) -> Any:
-        """Whether a user is a member of a group"""
+        """Whether a user is a member of a group
+
+        value is true when group_name is one of the user's groups.
+        """
         group = group_name(body().get("group_name"))
-        return {"value": group in directory().get_user(current_identity(), id)["groups"]}
+        identity = current_identity()
+        return {"value": group in as_seen_by(identity, directory().get_user(identity, id))["groups"]}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import fcntl
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from filelock import FileLock
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -1137,7 +1137,8 @@ class SqlStore:
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
-        self._lock_file: Any = None
+        # filelock: flock on POSIX, LockFileEx on Windows (fcntl would not even import there).
+        self._lock_file = FileLock(self._lock_path, thread_local=False) if self._lock_path else None
         self._thread_lock = threading.Lock()
 
     @contextmanager
@@ -1150,17 +1151,11 @@ class SqlStore:
     def _writer_turn(self, write: bool) -> Iterator[None]:
         """SQLite writers queue here (threads, then processes through a file lock) instead of
         in SQLite's busy handler, which sleeps and retries and so inflates tail latency."""
-        if not write or self._lock_path is None:
+        if not write or self._lock_file is None:
             yield
             return
-        with self._thread_lock:
-            if self._lock_file is None:
-                self._lock_file = open(self._lock_path, "a+b")  # noqa: SIM115 - kept for the process
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        with self._thread_lock, self._lock_file:
+            yield
 
     def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
         created = []
@@ -1211,8 +1206,7 @@ class SqlStore:
     def dispose(self) -> None:
         self.engine.dispose()
         if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+            self._lock_file.release(force=True)
 
     # migrate-anything storage, kept here because it is SQL
     def migration_records(self) -> builtins.list[tuple[str, str]]:

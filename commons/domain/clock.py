@@ -159,17 +159,14 @@ def clipped_ms(start: int, end: int | None, window: Window, now: int) -> int:
     return max(0, min(stop, window.end, now) - max(start, window.start))
 
 
-def duration_parts(total_ms: int) -> dict[str, float]:
-    """`{hours, minutes, seconds}` as the predecessor's summary gave them (floats)."""
-    seconds = total_ms / 1000
-    return {
-        "hours": float(int(seconds // 3600)),
-        "minutes": float(int((seconds % 3600) // 60)),
-        "seconds": round(seconds % 60, 2),
-    }
+def duration_parts(total_ms: int) -> dict[str, int]:
+    """`{hours, minutes, seconds}` as whole numbers (the predecessor's keys; a partial second
+    is not counted until it is whole)."""
+    seconds = max(0, total_ms) // 1000
+    return {"hours": seconds // 3600, "minutes": seconds % 3600 // 60, "seconds": seconds % 60}
 
 
-def summarize(intervals: Iterable[tuple[int, int | None]], now: int, zone: tzinfo) -> dict[str, dict[str, float]]:
+def summarize(intervals: Iterable[tuple[int, int | None]], now: int, zone: tzinfo) -> dict[str, dict[str, int]]:
     """Worked time today, this ISO week and this month in `zone`, running entries up to `now`."""
     windows = {
         "day": day_window(now, zone),

@@ -8,9 +8,11 @@ class DomainError(Exception):
 
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: The body field or query parameter at fault: the answer then has `errors: {field: message}`.
+        self.field = field
 
 
 class Invalid(DomainError):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Client
+from tests.conftest import Client, new_id, token_for
 
 PATHS = ["/customers", "/project-types", "/activities", "/technologies"]
 
@@ -106,11 +106,17 @@ def test_projects_carry_customer_and_project_type(admin: Client) -> None:
     assert bare["project_type"] is None
 
 
-def test_projects_of_inactive_customers_leave_the_default_list(admin: Client) -> None:
+def test_projects_of_an_inactive_customer_stay_listed_with_the_customer_status(admin: Client) -> None:
     live = make_project(admin, "Live")
     gone = make_project(admin, "Gone")
-    admin.put(f"/customers/{gone['customer_id']}", {"status": "inactive"})
-    assert [p["id"] for p in admin.get("/projects")] == [live["id"]]
+    admin.delete(f"/customers/{gone['customer_id']}")
+    listed = {p["id"]: p for p in admin.get("/projects")}
+    assert set(listed) == {live["id"], gone["id"]}
+    assert listed[gone["id"]]["customer"]["status"] == "inactive" and listed[gone["id"]]["status"] == "active"
+    assert admin.get(f"/projects/{gone['id']}")["customer"]["status"] == "inactive"
+    assert [p["id"] for p in admin.get("/projects?customer_status=active")] == [live["id"]]
+    assert [p["id"] for p in admin.get("/projects?customer_status=inactive")] == [gone["id"]]
+    assert admin.get("/projects?customer_status=inactive&status=inactive") == []
     assert [p["id"] for p in admin.get(f"/projects?customer_id={gone['customer_id']}")] == [gone["id"]]
 
 
@@ -248,3 +254,36 @@ def test_project_types_stay_a_tree(admin: Client) -> None:
     b = admin.post("/project-types", {"name": "B", "parent_id": a["id"]})
     assert "ancestor" in admin.put(f"/project-types/{a['id']}", {"parent_id": b["id"]}, expect=400)["message"]
     admin.put(f"/project-types/{a['id']}", {"parent_id": a["id"]}, expect=400)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_create_answers_with_location_and_every_declared_field(admin: Client, path: str) -> None:
+    created = admin.post(path, {"name": "Bare"})
+    assert admin.last.headers["Location"] == f"{path}/{created['id']}"
+    assert admin.get(admin.last.headers["Location"])["id"] == created["id"]
+    model = admin.get("/swagger.json")["paths"][path]["post"]["responses"]["201"]["schema"]["$ref"].split("/")[-1]
+    definitions = admin.get("/swagger.json")["definitions"]
+    declared = {
+        name
+        for part in [definitions[model], *definitions[model].get("allOf", [])]
+        for name in definitions.get(part.get("$ref", "").split("/")[-1], part).get("properties", {})
+    }
+    assert declared - set(created) == set()
+    assert all(declared <= set(item) for item in admin.get(path))
+    if "description" in declared:
+        assert created["description"] is None
+
+
+def test_validation_errors_name_the_field_without_help_text_or_regexes(admin: Client) -> None:
+    blank = admin.post("/customers", {"name": ""}, expect=400)
+    assert blank["errors"] == {"name": "name can not be empty"}
+    missing = admin.post("/projects", {"name": "No customer"}, expect=400)
+    assert missing["errors"] == {"customer_id": "customer_id is required: a project belongs to a customer"}
+    bad = admin.get("/customers?status=gone", expect=400)
+    assert set(bad["errors"]) == {"status"} and "Only customers" not in bad["message"]
+
+
+def test_an_authorization_header_without_bearer_is_told_so(anonymous: Client) -> None:
+    token = token_for(new_id(), admin=True)
+    answer = anonymous.get("/customers", expect=401, headers={"Authorization": token})
+    assert "lacks the 'Bearer ' prefix" in answer["message"]

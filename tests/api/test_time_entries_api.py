@@ -34,6 +34,12 @@ def entry(setup: dict[str, Any], start: str | None = None, end: str | None = Non
     return body
 
 
+def csv_sections(text: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A CSV report's entry rows and its totals rows (after the blank line)."""
+    entries, totals = text.split("\r\n\r\n")
+    return list(csv.DictReader(io.StringIO(entries, newline=""))), list(csv.DictReader(io.StringIO(totals, newline="")))
+
+
 def set_now(app: Any, text: str) -> None:
     app.extensions["time_tracker"].clock = lambda: parse_instant(text)
 
@@ -404,8 +410,19 @@ def test_report_totals_by_each_group_and_csv(app: Any, admin: Client, setup: dic
     assert [g["name"] for g in only_mobile["totals"]] == ["Mobile"]
     response = admin.http.get(base + "&format=csv", headers=admin.headers())
     assert response.status_code == 200 and response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows, totals = csv_sections(response.get_data(as_text=True))
     assert len(rows) == 3 and {r["owner_email"] for r in rows} == {"ana@example.com", "bob@example.com"}
+    assert [(t["group_by"], t["name"], t["hours"]) for t in totals] == [
+        ("project", "Website", "4.00"),
+        ("project", "Mobile", "1.00"),
+        ("total", "", "5.00"),
+    ]
+    by_owner = admin.http.get(base + "&format=csv&group_by=owner", headers=admin.headers()).get_data(as_text=True)
+    assert {t["name"]: t["seconds"] for t in csv_sections(by_owner)[1]} == {
+        "ana@example.com": "10800",
+        "bob@example.com": "7200",
+        "": "18000",
+    }
     accept = admin.http.get(base, headers=admin.headers({"Accept": "text/csv"}))
     assert accept.mimetype == "text/csv" and accept.get_data(as_text=True).startswith("id,owner_email,date")
 
@@ -504,7 +521,7 @@ def test_report_csv_cells_that_start_like_formulas_are_quoted(admin: Client, set
     response = admin.http.get(
         "/time-entries/report?start_date=2024-05-01&end_date=2024-05-31&format=csv", headers=admin.headers()
     )
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    rows = csv_sections(response.get_data(as_text=True))[0]
     assert sorted(r["description"] for r in rows) == sorted("'" + text for text in hostile)
     assert all(r["uri"].startswith("'") for r in rows)
     assert all(not r["duration_hours"].startswith("'") for r in rows)
@@ -541,3 +558,44 @@ def test_catalogue_if_match_lists_and_weak_tags(admin: Client) -> None:
     admin.put(path, {"description": "listed"}, headers={"If-Match": f'"a", {etag}'})
     admin.delete(path, headers={"If-Match": f'"a", {etag}'}, expect=412)
     admin.delete(path, headers={"If-Match": f'"a", {admin.get(path) and admin.last.headers["ETag"]}'})
+
+
+def test_a_bad_query_parameter_is_named_without_its_help_text(user: Client) -> None:
+    answer = user.get("/time-entries?month=13", expect=400)
+    assert answer["message"].startswith("Invalid query parameter month: ")
+    assert "default: current" not in answer["message"]
+    assert list(answer["errors"]) == ["month"] and "1 - 12" in answer["errors"]["month"]
+
+
+def test_missing_project_id_has_the_errors_object_of_every_validation_error(user: Client) -> None:
+    answer = user.post("/time-entries", {"activity_id": str(uuid.uuid4())}, expect=400)
+    assert answer["errors"] == {"project_id": "project_id is a required property"}
+
+
+def test_clock_in_answers_with_the_location_of_the_new_entry(user: Client, setup: dict) -> None:
+    created = user.post("/time-entries", {"project_id": setup["project"]["id"], "activity_id": setup["activity"]["id"]})
+    assert user.last.headers["Location"] == f"/time-entries/{created['id']}"
+
+
+def test_no_time_is_recorded_on_projects_of_an_inactive_customer(
+    app: Any, admin: Client, user: Client, setup: dict
+) -> None:
+    set_now(app, "2024-05-01T13:00:00Z")
+    done = user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))
+    admin.delete(f"/customers/{setup['customer']['id']}")
+    refused = "The project's customer is not active"
+    assert user.post("/time-entries", entry(setup), expect=400)["message"] == refused
+    assert user.post(f"/time-entries/{done['id']}/restart", expect=400)["message"] == refused
+    other = admin.post("/projects", {"name": "Elsewhere", "customer_id": admin.post("/customers", {"name": "B"})["id"]})
+    moved = user.post("/time-entries", {**entry(setup), "project_id": other["id"]})
+    assert (
+        user.put(f"/time-entries/{moved['id']}", {"project_id": setup["project"]["id"]}, expect=400)["message"]
+        == refused
+    )
+    # Its projects are still listed, with the customer's status, and its entries still readable.
+    listed = {p["id"]: p for p in user.get("/projects")}
+    assert listed[setup["project"]["id"]]["customer"]["status"] == "inactive"
+    assert setup["project"]["id"] not in [p["id"] for p in user.get("/projects/recent")]
+    admin.put(f"/customers/{setup['customer']['id']}", {"status": "active"})
+    user.post(f"/time-entries/{moved['id']}/stop", expect=200)
+    assert user.post(f"/time-entries/{done['id']}/restart", expect=422)["message"]

@@ -160,3 +160,15 @@ def test_a_revoke_holds_at_once_in_every_worker(store: Any, tenant: str) -> None
     ana_a.post(f"/users/{ana_id}/roles/admin/grant", expect=403)
     ana_a.post("/customers", {"name": "Refused"}, expect=403)
     assert boss_b.get(f"/users/{ana_id}")["roles"] == []
+
+
+def test_an_admin_by_token_sees_themself_as_admin_in_users(people: dict) -> None:
+    me = people["ids"]["admin"]
+    mine = people["admin"].get(f"/users/{me}")
+    assert mine["roles"] == ["time-tracker-admin"] and mine["groups"] == ["time-tracker-admin"]
+    listed = {u["id"]: u for u in people["admin"].get("/users")}
+    assert listed[me]["groups"] == ["time-tracker-admin"]
+    member = people["admin"].post(f"/users/{me}/is-member-of", {"group_name": "time-tracker-admin"}, expect=200)
+    assert member == {"value": True}
+    # Plain users are still plain, and the claim is the token's: nobody else's record changes.
+    assert people["admin"].get(f"/users/{people['ids']['ana']}")["roles"] == []

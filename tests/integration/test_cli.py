@@ -110,20 +110,6 @@ def test_grant_admin_makes_the_first_admin_of_a_tenant(tmp_path: Path) -> None:
     assert json.loads(revoked.stdout)["roles"] == []
 
 
-def test_gen_postman_collection_is_a_v2_1_collection_of_every_operation(tmp_path: Path) -> None:
-    target = tmp_path / "collection.json"
-    result = run_cli("gen_postman_collection", "-f", str(target), "-b", "{{host}}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    collection = json.loads(target.read_text())
-    assert collection["info"]["schema"].endswith("/v2.1.0/collection.json")
-    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
-    raws = {(r["method"], r["url"]["raw"]) for r in requests}
-    assert ("POST", "{{host}}/time-entries") in raws and ("GET", "{{host}}/time-entries/:id") in raws
-    assert ("GET", "{{host}}/health") in raws
-    create = next(r for r in requests if r["method"] == "POST" and r["url"]["raw"] == "{{host}}/customers")
-    assert json.loads(create["body"]["raw"])["name"] == "Acme Corp." and create["auth"]["type"] == "bearer"
-
-
 def test_seed_writes_a_realistic_tenant_with_a_progress_bar(tmp_path: Path) -> None:
     from commons.data_access_layer.events import Actor
     from commons.data_access_layer.repository import EntryQuery
@@ -159,6 +145,7 @@ def test_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_every_command_has_help(tmp_path: Path) -> None:
     for command in (
+        ["run"],
         ["migrate"],
         ["create-token"],
         ["grant-admin"],
@@ -183,3 +170,99 @@ def test_semantic_release_prints_the_next_version_without_a_token() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"\d+\.\d+\.\d+", result.stdout.strip().splitlines()[-1])
+
+
+def test_create_token_refuses_hours_that_would_mint_an_expired_token(tmp_path: Path) -> None:
+    for hours in ("-1", "0"):
+        result = run_cli("create-token", "--hours", hours, env={"JWT_SECRET": "s" * 40}, cwd=tmp_path)
+        assert result.returncode == 2 and "--hours must be at least 1" in result.stderr and result.stdout == ""
+
+
+def test_seed_prints_admin_tokens_and_fills_the_development_tenant(tmp_path: Path) -> None:
+    from cli import DEV_TENANT
+
+    env = {"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/seed.db", "JWT_SECRET": "s" * 40}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = run_cli("seed", "--entries", "40", "--users", "2", "--tenants", "2", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first, second = json.loads(result.stdout)["tenants"]
+    assert first["tenant_id"] == DEV_TENANT and second["tenant_id"] != DEV_TENANT
+    for tenant in (first, second):
+        claims = jwt.decode(tenant["token"], "s" * 40, algorithms=["HS256"])
+        assert (claims["tid"], claims["oid"]) == (tenant["tenant_id"], tenant["admin"]["user_id"])
+    # The development admin (`create-token --admin`, the default tenant) sees the seeded data.
+    from tests.conftest import settings_for_tests
+    from time_tracker_api import create_app
+
+    token = run_cli("create-token", "--admin", env=env, cwd=tmp_path).stdout.strip()
+    app = create_app(settings_for_tests(sql_database_uri=env["SQL_DATABASE_URI"], jwt_secret="s" * 40))
+    projects = app.test_client().get("/projects", headers={"Authorization": f"Bearer {token}"})
+    assert projects.status_code == 200 and len(projects.get_json()) == 12
+
+
+def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from tests.tools.postgres import free_port
+    from time_tracker_api.security import mint_token
+
+    port, secret = free_port(), "s" * 40
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "SQL_", "COSMOS_", "DATABASE_"))}
+    env.update({"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/run.db", "JWT_SECRET": secret, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "--port", str(port), "--poll", "0.2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base, token = (
+        f"http://127.0.0.1:{port}",
+        mint_token(secret, user_id="u-1", tenant_id="t-1", email="a@x.io", admin=True),
+    )
+
+    def call(method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(base + path, data=body, method=method)
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read() or b"null")
+
+    head: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call("GET", "/health/live")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        created = call("POST", "/customers", json.dumps({"name": "Audited"}).encode())
+        # The Swagger example of a time entry body works as it stands ("Try it out": 201).
+        spec = call("GET", "/swagger.json")
+        example = {k: v["example"] for k, v in spec["definitions"]["TimeEntryInput"]["properties"].items()}
+        # What it printed up to the development token it offers.
+        for line in server.stdout or []:
+            head.append(line)
+            if line.startswith("eyJ"):
+                break
+        printed = head[-1].strip()
+        request = urllib.request.Request(base + "/time-entries", data=json.dumps(example).encode(), method="POST")
+        request.add_header("Authorization", f"Bearer {printed}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 201
+        deadline = time.monotonic() + 5
+        while not [e for e in call("GET", "/events")["data"] if e.get("item_id") == created["id"]]:
+            assert time.monotonic() < deadline, "no event within 5 s"
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=20)[0]
+    assert server.returncode == 0, output
+    banner = "".join(head)
+    assert "the events runner" in banner and "Ctrl-C stops both" in banner and "admin token" in banner

@@ -12,6 +12,7 @@ from commons.domain.clock import (
     Window,
     clipped_ms,
     day_window,
+    duration_parts,
     format_instant,
     month_window,
     overlaps,
@@ -190,3 +191,9 @@ def test_bare_dates_at_the_ends_of_the_calendar_are_invalid_not_crashes(text: st
 def test_the_range_is_checked_in_utc() -> None:
     with pytest.raises(Invalid):
         parse_instant("0001-01-01T00:00:00+05:00")
+
+
+def test_summary_durations_are_whole_numbers() -> None:
+    parts = duration_parts(3 * 3_600_000 + 30 * 60_000 + 3_280)
+    assert parts == {"hours": 3, "minutes": 30, "seconds": 3}
+    assert all(type(v) is int for v in parts.values())

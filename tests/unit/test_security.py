@@ -409,3 +409,16 @@ def test_an_absurd_expiry_is_unauthorized_not_a_crash() -> None:
     for settings in (hs_settings(), Settings(jwt_trust_upstream=True)):
         with pytest.raises(Unauthorized):
             TokenVerifier(settings).claims(hs_token(exp=10**400))
+
+
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("eyJhbGciOiJIUzI1NiJ9.e30.sig", "lacks the 'Bearer ' prefix"),
+        ("Basic dXNlcjpwYXNz", "Only Bearer tokens are accepted"),
+        ("Bearer ", "Missing bearer token"),
+    ],
+)
+def test_an_authorization_header_without_bearer_says_what_is_missing(value: str, says: str) -> None:
+    with pytest.raises(Unauthorized, match=says):
+        bearer_token(Headers({"Authorization": value}))

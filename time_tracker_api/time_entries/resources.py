@@ -13,6 +13,7 @@ from flask_restx import Namespace, fields, inputs, reqparse
 
 from commons.data_access_layer.repository import GROUPS, Record
 from commons.domain.clock import format_instant, from_ms, zone_from
+from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, body, if_match, store
 from time_tracker_api.security import current_identity
 from time_tracker_api.time_entries import service
@@ -83,7 +84,14 @@ paginated_model = ns.model(
         "continuation": NullableString(description="Pass it back as `continuation` for the next page"),
     },
 )
-duration = ns.model("Duration", {"hours": fields.Float, "minutes": fields.Float, "seconds": fields.Float})
+duration = ns.model(
+    "Duration",
+    {
+        "hours": fields.Integer(description="Whole hours", example=3),
+        "minutes": fields.Integer(description="Whole minutes past the hours (0-59)", example=30),
+        "seconds": fields.Integer(description="Whole seconds past the minutes (0-59)", example=12),
+    },
+)
 summary_model = ns.model(
     "WorkedTimeSummary",
     {"day": fields.Nested(duration), "week": fields.Nested(duration), "month": fields.Nested(duration)},
@@ -118,7 +126,7 @@ def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offs
 
 
 def _list_args(paged: bool = False) -> reqparse.RequestParser:
-    parser = _zone_args(reqparse.RequestParser())
+    parser = _zone_args(query_parser())
     parser.add_argument(
         "user_id", action="append", location="args", help="Admins: * or ids (comma separated or repeated)"
     )
@@ -126,10 +134,10 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
     parser.add_argument("end_date", location="args", help="Range end (a bare date includes that whole day)")
     parser.add_argument("month", type=inputs.int_range(1, 12), location="args", help="Month 1-12 (default: current)")
     parser.add_argument("year", type=inputs.int_range(1, 9998), location="args", help="Year (default: current)")
-    parser.add_argument("project_id", location="args")
-    parser.add_argument("activity_id", location="args")
-    parser.add_argument("customer_id", location="args")
-    parser.add_argument("uri", location="args")
+    parser.add_argument("project_id", location="args", help="Only the entries of this project")
+    parser.add_argument("activity_id", location="args", help="Only the entries of this activity")
+    parser.add_argument("customer_id", location="args", help="Only the entries of this customer's projects")
+    parser.add_argument("uri", location="args", help="Only the entries with this uri (ticket id or link)")
     if paged:
         parser.add_argument(
             "start", type=inputs.int_range(0, MAX_OFFSET), default=0, location="args", help="Offset of the first row"
@@ -147,9 +155,9 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
 
 list_args = _list_args()
 paged_args = _list_args(paged=True)
-summary_args = _zone_args(reqparse.RequestParser(), "time_offset")
+summary_args = _zone_args(query_parser(), "time_offset")
 summary_args.add_argument("timezone_offset", type=int, location="args", help="Same as time_offset")
-latest_args = _zone_args(reqparse.RequestParser())
+latest_args = _zone_args(query_parser())
 report_args = _list_args()
 report_args.add_argument("group_by", choices=GROUPS, default="project", location="args", help="How to total")
 report_args.add_argument("format", choices=("json", "csv"), location="args", help="csv, or send Accept: text/csv")
@@ -234,22 +242,37 @@ class TimeEntries(Base):
     @ns.expect(list_args)
     @ns.response(200, "Your entries (admins: anyone's with user_id), newest start first", [time_entry])
     @ns.response(400, "Malformed filter", ERROR)
-    @ns.response(403, "user_id given by a non-admin", ERROR)
+    @ns.response(403, "You don't have enough permissions.", ERROR)
+    @ns.doc(id="list_time_entries")
     def get(self) -> Any:
-        """List time entries of a month (default: the current one) or of a date range"""
+        """List time entries of a month (default: the current one) or of a date range
+
+        Without start_date/end_date: the month and year given (default: the current month in your
+        zone). Admins may pass user_id (* for everyone). Newest start first; a running entry has
+        end_date null.
+        """
         args = list_args.parse_args()
         entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
         return [entry_json(e) for e in _owner_emails(entries)]
 
     # Documented by the model, validated by the service (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
-    @ns.response(201, "Created", time_entry)
+    @ns.response(201, "Created", time_entry, headers={"Location": "The new entry's path", "ETag": "Its version"})
     @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
-    @ns.response(409, "You already have a running entry", ERROR)
-    @ns.response(422, "It overlaps another of your entries", ERROR)
+    @ns.response(409, "You already have a running time entry; stop it first", ERROR)
+    @ns.response(422, service.OVERLAP, ERROR)
+    @ns.doc(id="clock_in")
     def post(self) -> Any:
-        """Clock in (without end_date) or record a past interval"""
-        return _entity(service.create(store(), current_identity(), body(), _now(), _rules()), 201)
+        """Clock in (without end_date) or record a past interval
+
+        Without end_date the entry runs (at most one per user, 409 otherwise). Entries of one user
+        never overlap (422); intervals are half-open, so one may start where another ends. The
+        project and its customer, and the activity, must be active.
+        """
+        created = service.create(store(), current_identity(), body(), _now(), _rules())
+        payload, status, headers = _entity(created, 201)
+        headers["Location"] = f"{request.root_path}{ns.path}/{created['id']}"
+        return payload, status, headers
 
 
 @ns.route("/running")
@@ -257,8 +280,12 @@ class TimeEntries(Base):
 class Running(Base):
     @ns.response(200, "Your running entry", time_entry)
     @ns.response(204, "Nothing is running")
+    @ns.doc(id="get_running_time_entry")
     def get(self) -> Any:
-        """Your running time entry (204 when none)"""
+        """Your running time entry (204 when none)
+
+        The entry with end_date null, or 204 with an empty body when nothing runs.
+        """
         entry = service.running(store(), current_identity())
         return (None, 204) if entry is None else _entity(entry)
 
@@ -267,9 +294,13 @@ class Running(Base):
 @ns.response(401, "Missing or invalid token", ERROR)
 class StopRunning(Base):
     @ns.response(200, "Stopped", time_entry)
-    @ns.response(404, "Nothing is running", ERROR)
+    @ns.response(404, "You have no running time entry", ERROR)
+    @ns.doc(id="stop_running_time_entry")
     def put(self) -> Any:
-        """Stop your running time entry now"""
+        """Stop your running time entry now
+
+        Sets end_date to now on your running entry, whichever it is.
+        """
         return _entity(service.stop(store(), current_identity(), None, if_match(), _now()))
 
 
@@ -279,8 +310,13 @@ class Summary(Base):
     @ns.expect(summary_args)
     @ns.response(200, "Worked time", summary_model)
     @ns.response(400, "Malformed zone", ERROR)
+    @ns.doc(id="get_worked_time_summary")
     def get(self) -> Any:
-        """Your worked time today, this week (from Monday) and this month; running time counts"""
+        """Your worked time today, this week (from Monday) and this month; running time counts
+
+        Each window is computed in your zone (time_offset or timezone), clipping entries to it;
+        every duration is whole hours, minutes and seconds.
+        """
         args = summary_args.parse_args()
         return service.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
 
@@ -290,8 +326,12 @@ class Summary(Base):
 class Latest(Base):
     @ns.expect(latest_args)
     @ns.response(200, "One entry per project", [time_entry])
+    @ns.doc(id="list_latest_time_entries")
     def get(self) -> Any:
-        """Your most recent entry of each project this month"""
+        """Your most recent entry of each project this month
+
+        One entry per project you worked on this month, newest first (for quick restarts).
+        """
         args = latest_args.parse_args()
         return [entry_json(e) for e in service.latest(store(), current_identity(), _zone(args), _now())]
 
@@ -302,9 +342,14 @@ class Paginated(Base):
     @ns.expect(paged_args)
     @ns.response(200, "A page and the total count", paginated_model)
     @ns.response(400, "Malformed filter", ERROR)
-    @ns.response(403, "user_id given by a non-admin", ERROR)
+    @ns.response(403, "You don't have enough permissions.", ERROR)
+    @ns.doc(id="list_time_entries_page")
     def get(self) -> Any:
-        """A page of time entries (start and length, or continuation) with the total count"""
+        """A page of time entries (start and length, or continuation) with the total count
+
+        The filters of the list, plus start/length (or the continuation of the previous page);
+        records_total counts every match.
+        """
         args = paged_args.parse_args()
         filters, token = _filters(args), args.get("continuation")
         page = service.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
@@ -341,7 +386,22 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def _csv_rows(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
+def _csv_rows(report: dict[str, Any], zone: tzinfo, now: int) -> Iterator[str]:
+    """The entries, then a blank line and the totals of `group_by` (`group_by,key,name,
+    seconds,hours`, the grand total last), as the JSON report has them."""
+    yield from _csv_entries(report["entries"], zone, now)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([])
+    writer.writerow(("group_by", "key", "name", "seconds", "hours"))
+    for total in report["totals"]:
+        row = (report["group_by"], total["key"], total["name"], total["seconds"], f"{total['hours']:.2f}")
+        writer.writerow([csv_cell(v) for v in row])
+    writer.writerow(["total", "", "", report["total"]["seconds"], f"{report['total']['hours']:.2f}"])
+    yield buffer.getvalue()
+
+
+def _csv_entries(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -369,10 +429,16 @@ class Report(Base):
     @ns.expect(report_args)
     @ns.response(200, "Entries and totals (JSON, or CSV with Accept: text/csv or format=csv)", report_model)
     @ns.response(400, "Malformed filter or too large a report", ERROR)
-    @ns.response(403, "Not an admin", ERROR)
+    @ns.response(403, "You don't have enough permissions.", ERROR)
     @ns.produces(["application/json", "text/csv"])
+    @ns.doc(id="get_time_entries_report")
     def get(self) -> Any:
-        """Admin report over users, projects, activities and a date range, with totals"""
+        """Admin report over users, projects, activities and a date range, with totals
+
+        Entries with totals grouped by project, activity, customer, owner or day, and the grand
+        total. JSON, or CSV (format=csv or Accept: text/csv) with the entries followed by the totals
+        of group_by.
+        """
         args = report_args.parse_args()
         zone, now = _zone(args), _now()
         filters = _filters(args)
@@ -383,7 +449,7 @@ class Report(Base):
             and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
         )
         if wants_csv:
-            response = Response(stream_with_context(_csv_rows(result["entries"], zone, now)), mimetype="text/csv")
+            response = Response(stream_with_context(_csv_rows(result, zone, now)), mimetype="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
             return response
         result["entries"] = [entry_json(e) for e in _owner_emails(result["entries"])]
@@ -395,12 +461,16 @@ class Report(Base):
 @ns.route("/<string:id>")
 @ns.param("id", "The time entry identifier")
 @ns.response(401, "Missing or invalid token", ERROR)
-@ns.response(403, "Not your entry", ERROR)
+@ns.response(403, service.NOT_OWNER, ERROR)
 @ns.response(404, "Time entry not found", ERROR)
 class TimeEntry(Base):
     @ns.response(200, "Success", time_entry)
+    @ns.doc(id="get_time_entry")
     def get(self, id: str) -> Any:
-        """Get one of your time entries"""
+        """Get one of your time entries
+
+        The entry with its joined names and its ETag.
+        """
         return _entity(service.get(store(), current_identity(), id))
 
     @ns.expect(time_entry_update, validate=False)
@@ -408,15 +478,25 @@ class TimeEntry(Base):
     @ns.response(400, "Invalid input", ERROR)
     @ns.response(409, "It would be your second running entry", ERROR)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
-    @ns.response(422, "It overlaps another of your entries", ERROR)
+    @ns.response(422, service.OVERLAP, ERROR)
+    @ns.doc(id="update_time_entry")
     def put(self, id: str) -> Any:
-        """Edit one of your time entries; every field is optional"""
+        """Edit one of your time entries; every field is optional
+
+        The same rules as on create. With update_last_entry_if_overlap, a new start_date inside your
+        previous entry ends that entry there, in the same step. Send If-Match to refuse a lost
+        update (412).
+        """
         return _entity(service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules()))
 
     @ns.response(204, "Deleted")
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
+    @ns.doc(id="delete_time_entry")
     def delete(self, id: str) -> Any:
-        """Delete one of your time entries"""
+        """Delete one of your time entries
+
+        The entry disappears from every list and summary.
+        """
         service.delete(store(), current_identity(), id, if_match())
         return None, 204
 
@@ -424,27 +504,36 @@ class TimeEntry(Base):
 @ns.route("/<string:id>/stop")
 @ns.param("id", "The time entry identifier")
 @ns.response(401, "Missing or invalid token", ERROR)
-@ns.response(403, "Not your entry", ERROR)
+@ns.response(403, service.NOT_OWNER, ERROR)
 @ns.response(404, "Time entry not found", ERROR)
 class Stop(Base):
     @ns.response(200, "Stopped now", time_entry)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
-    @ns.response(422, "Already stopped", ERROR)
+    @ns.response(422, "The specified time entry is already stopped", ERROR)
+    @ns.doc(id="clock_out")
     def post(self, id: str) -> Any:
-        """Stop a running time entry now (clock out)"""
+        """Stop a running time entry now (clock out)
+
+        Sets end_date to now; 422 when it is already stopped.
+        """
         return _entity(service.stop(store(), current_identity(), id, if_match(), _now()))
 
 
 @ns.route("/<string:id>/restart")
 @ns.param("id", "The time entry identifier")
 @ns.response(401, "Missing or invalid token", ERROR)
-@ns.response(403, "Not your entry", ERROR)
+@ns.response(403, service.NOT_OWNER, ERROR)
 @ns.response(404, "Time entry not found", ERROR)
 class Restart(Base):
     @ns.response(200, "Running again", time_entry)
     @ns.response(409, "Another entry is running", ERROR)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
     @ns.response(422, "Already running, or a later entry exists", ERROR)
+    @ns.doc(id="restart_time_entry")
     def post(self, id: str) -> Any:
-        """Reopen a stopped time entry"""
+        """Reopen a stopped time entry
+
+        end_date becomes null again; refused while another entry runs (409) or when a later entry
+        exists (422).
+        """
         return _entity(service.restart(store(), current_identity(), id, if_match(), _now()))

@@ -60,10 +60,10 @@ def _text(body: Mapping[str, Any], field: str, limit: int | None = None) -> str 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string")
+        raise Invalid(f"{field} must be a string", field)
     value = value.strip()
     if limit is not None and len(value) > limit:
-        raise Invalid(f"{field} is too long (at most {limit} characters)")
+        raise Invalid(f"{field} is too long (at most {limit} characters)", field)
     return value or None
 
 
@@ -71,7 +71,7 @@ def _technologies(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid("technologies must be an array of strings")
+        raise Invalid("technologies must be an array of strings", "technologies")
     unique = list(dict.fromkeys(v.strip() for v in value if v.strip()))
     if len(unique) > MAX_TECHNOLOGIES:
         raise Invalid(f"technologies can hold at most {MAX_TECHNOLOGIES} items")
@@ -93,10 +93,10 @@ def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         if field in body:
             value = _text(body, field)
             if value is None:
-                raise Invalid(f"{field.split('_')[0].capitalize()} id can not be empty")
+                raise Invalid(f"{field.split('_')[0].capitalize()} id can not be empty", field)
             values[field] = value
         elif not partial:
-            raise Invalid(f"{field} is a required property")
+            raise Invalid(f"{field} is a required property", field)
     if "description" in body:
         values["description"] = _text(body, "description", MAX_DESCRIPTION)
     if "uri" in body:
@@ -108,7 +108,7 @@ def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     if body.get("start_date") is not None:
         values["start_at"] = parse_instant(body["start_date"], "start_date")
     elif "start_date" in body and partial:
-        raise Invalid("start_date can not be empty")
+        raise Invalid("start_date can not be empty", "start_date")
     if "end_date" in body:
         values["end_at"] = None if body["end_date"] is None else parse_instant(body["end_date"], "end_date")
     return values
@@ -303,6 +303,8 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch |
             raise Unprocessable("The specified time entry is already running")
         if now - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
+        # Time runs again on the project: it and its customer must be active, as on clock-in.
+        _references(uow, entry["project_id"], entry["activity_id"], ("project_id",))
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
         return uow.time_entries.update(entry_id, {"end_at": None}, _version(entry, if_match), RESTART, current=entry)
 
@@ -421,7 +423,7 @@ def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Rec
         return uow.time_entries.latest_per_project(identity.user_id, window.start, window.end)
 
 
-def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, float]]:
+def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[str, dict[str, int]]:
     """Worked time today, this week (from Monday) and this month, in the caller's zone."""
     span = summary_span(now, zone)
     with store.unit_of_work(identity) as uow:
