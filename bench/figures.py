@@ -91,6 +91,15 @@ def summarize(name: str, passes: list[dict[str, Any]], floors: list[dict[str, An
     )
 
 
+def error_statuses(passes: list[dict[str, Any]]) -> dict[str, int]:
+    """Error answers over all passes, by status."""
+    found: dict[str, int] = {}
+    for result in passes:
+        for status, count in result.get("error_statuses", {}).items():
+            found[status] = found.get(status, 0) + int(count)
+    return found
+
+
 def verdict(value: float | None, target: float | None, at_most: bool = True) -> str:
     if value is None or target is None:
         return "-"
@@ -104,11 +113,13 @@ def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
 
 def throughput_table(engine: str, rows: list[Summary]) -> list[str]:
     lines = [
-        "| endpoint | CPU per request | x floor (median; min-max) | target | | req/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| endpoint | CPU per request | x floor (median; min-max) | target | | req/s | p50 ms | p99 ms | errors "
+        "| busiest worker |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         target = CPU_TARGETS.get(row.name, {}).get(engine)
+        busiest = None if row.busiest_worker_share is None else 100 * row.busiest_worker_share
         cpu_text = _num(row.cpu_us, 0, " µs")
         if row.db_cpu_us is not None and row.name != FLOOR:
             cpu_text += f" (+{row.db_cpu_us:,.0f} µs database)"
@@ -120,7 +131,7 @@ def throughput_table(engine: str, rows: list[Summary]) -> list[str]:
         lines.append(
             f"| {row.name} | {cpu_text} | {spread} | {'-' if target is None else f'<= {target:g}x'} "
             f"| {verdict(row.ratio, target) if row.name != FLOOR else ''} | {row.rps:,.0f} | {row.p50_ms:.2f} "
-            f"| {row.p99_ms:.2f} | {row.errors} |"
+            f"| {row.p99_ms:.2f} | {row.errors} | {_num(busiest, 0, '%')} |"
         )
     return lines
 

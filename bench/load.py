@@ -29,7 +29,8 @@ def _body(kind: str | None, worker: int, n: int, spec: dict[str, Any]) -> bytes 
     if kind == "customer":
         return json.dumps({"name": f"c-{spec['run']}-{worker}-{n}"}).encode()
     if kind == "entry":
-        # 2019-01-01 onward, a minute every two minutes; `offset` keeps passes apart.
+        # 2019-01-01 onward, a minute every two minutes; `offset` (in slots) keeps passes apart.
+        # Entries must stay in the past, or the API rightly refuses them.
         start = 1_546_300_800_000 + (int(spec.get("offset", 0)) + n) * 120_000
         iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms / 1000))  # noqa: E731
         return json.dumps({**spec["refs"], "start_date": iso(start), "end_date": iso(start + 60_000)}).encode()
@@ -112,6 +113,7 @@ def run(url: str, spec: dict[str, Any]) -> dict[str, Any]:
     selector = selectors.DefaultSelector()
     latencies: list[float] = []
     errors = 0
+    statuses: dict[int, int] = {}
 
     def connect(index: int) -> _Conn:
         sock = socket.create_connection((host, port), timeout=30)
@@ -182,6 +184,7 @@ def run(url: str, spec: dict[str, Any]) -> dict[str, Any]:
             latencies.append(time.perf_counter() - conn.began)
             if status >= 400:
                 errors += 1
+                statuses[status] = statuses.get(status, 0) + 1
             del conn.buffer[: end + 4 + length]
             conn.n += 1
             if close or time.monotonic() >= deadline:
@@ -210,6 +213,8 @@ def run(url: str, spec: dict[str, Any]) -> dict[str, Any]:
             (client_after.user - client_before.user) + (client_after.system - client_before.system), 3
         ),
     }
+    if statuses:
+        result["error_statuses"] = {str(k): v for k, v in sorted(statuses.items())}
     if split:
         result["connections_per_worker"] = sorted(split.values())
     if server_pid and server_before:

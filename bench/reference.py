@@ -58,7 +58,9 @@ WITH written AS (
           'ref-' || CAST(:client_id AS text), :project, :activity, '[]', :start, :finish)
   RETURNING id)
 INSERT INTO change_log (tenant_id, container_id, item_id, document, created_at, txid)
-SELECT CAST(:tenant AS varchar), 'time_entry', id, CAST(:doc AS json), CAST(:start AS bigint), pg_current_xact_id()::text::bigint FROM written;
+SELECT CAST(:tenant AS varchar), 'time_entry', id, CAST(:doc AS json), CAST(:start AS bigint),
+       pg_current_xact_id()::text::bigint
+  FROM written;
 COMMIT;
 """
 
