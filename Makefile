@@ -51,7 +51,8 @@ test: install-test
 clean:
 	rm -rf $(VENV) .coverage htmlcov node_modules
 
-# Benchmarks (not tests): `make bench ENGINES=sqlite,postgresql,cosmos`.
+# Benchmarks (not tests): `make bench ENGINES=sqlite,postgresql,cosmos`; BENCH_ARGS="--markdown"
+# prints only the README's tables, "--passes 3 --duration 2" a shorter run (see bench/run.py -h).
 ENGINES ?= sqlite
 bench: install-test
 	$(PY) bench/run.py --engines $(ENGINES) $(BENCH_ARGS)
