@@ -6,11 +6,11 @@ endpoint's CPU per request is reported as a multiple of this route's.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 
 app = Flask(__name__)
 
 
 @app.get("/")
-def hello() -> object:
+def hello() -> Response:
     return jsonify(status="ok")

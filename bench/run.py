@@ -46,18 +46,23 @@ def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _gunicorn(app: str, store_env: dict[str, str], port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def _gunicorn(
+    store_env: dict[str, str], port: int, workers: int, app: str = "api:app", max_requests: int | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQL_", "COSMOS_", "DATABASE_"))}
     env.update(store_env, JWT_SECRET=SECRET, FLASK_DEBUG="false", PYTHONPATH=str(ROOT))
     # The production settings (gunicorn.conf.py), sized for the run, without the access log.
-    env.update(WEB_CONCURRENCY=str(args.workers), GUNICORN_ACCESS_LOG="", GUNICORN_BIND=f"127.0.0.1:{port}")
+    env.update(WEB_CONCURRENCY=str(workers), GUNICORN_ACCESS_LOG="", GUNICORN_BIND=f"127.0.0.1:{port}")
     # Rate limits stay on (their cost is part of the measure) but high enough never to be met.
     env.update(RATELIMIT_PER_USER="10000000/minute", RATELIMIT_PER_TENANT="10000000/minute")
     cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning"]
     # gunicorn.conf.py replaces a worker every ~5,000 requests; each new worker imports the app
-    # again, which would land inside a measuring window at an endpoint's expense. Off for both
-    # the floor and the API unless asked (--max-requests 5000 for the production value).
-    cmd += ["--max-requests", str(args.max_requests), app]
+    # again, which would land inside a measuring window at an endpoint's expense. `make bench`
+    # turns it off for both the floor and the API (--max-requests 5000 for the production value);
+    # `make soak` keeps the production value (None).
+    if max_requests is not None:
+        cmd += ["--max-requests", str(max_requests)]
+    cmd.append(app)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     probe = "/" if app.startswith("bench.floor") else "/health/live"
     deadline = time.monotonic() + 30
@@ -140,8 +145,8 @@ def bench_engine(
     user, admin, writers = _tokens(tenant)
     refs = {"project_id": tenant.project_ids[0], "activity_id": tenant.activity_ids[0]}
     floor_port, api_port = free_port(), free_port()
-    floor_server = _gunicorn("bench.floor:app", store_env, floor_port, args)
-    server = _gunicorn("api:app", store_env, api_port, args)
+    floor_server = _gunicorn(store_env, floor_port, args.workers, "bench.floor:app", args.max_requests)
+    server = _gunicorn(store_env, api_port, args.workers, "api:app", args.max_requests)
     floor_base, base = f"http://127.0.0.1:{floor_port}", f"http://127.0.0.1:{api_port}"
     db_pid = pg.pids()[0] if pg else None
     common = {"duration": args.duration, "concurrency": args.concurrency}

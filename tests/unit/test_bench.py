@@ -163,3 +163,8 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 0.5) == 0.0
     assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0
     assert percentile([float(i) for i in range(100)], 0.99) == 99.0
+
+
+def test_error_statuses_add_up_over_passes() -> None:
+    passes = [{"error_statuses": {"409": 2}}, {}, {"error_statuses": {"409": 1, "500": 4}}]
+    assert figures.error_statuses(passes) == {"409": 3, "500": 4}
