@@ -24,7 +24,7 @@ from commons.data_access_layer.cosmos_db.documents import (
     record,
     rewritten,
 )
-from commons.data_access_layer.cosmos_db.units import BatchFailed, Failure, Fence, Operation, target
+from commons.data_access_layer.cosmos_db.units import Failure, Fence, Operation, status_error, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
 from commons.data_access_layer.repository import (
     CatalogueSpec,
@@ -161,7 +161,7 @@ class CosmosCatalogue:
         if status == 412 and if_match is None:
             # Changed since it was read, and the client did not ask for a version: decide again.
             return Contended(f"Someone else changed this {self.spec.label.lower()} at the same time; try again")
-        return BatchFailed(0, status, self.spec.label).domain_error()
+        return status_error(status, self.spec.label)
 
     def _missing_guard(self, current: Mapping[str, Any]) -> Callable[[int], Exception]:
         """An item stored before guards moved into its container has none to delete: give it

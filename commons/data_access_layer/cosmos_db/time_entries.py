@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from commons.data_access_layer.cosmos_db.documents import (
     ITEMS_ONLY,
     changed,
+    decode_token,
+    encode_token,
     new_document,
     now_ms,
     outbox_event,
     record,
     rewritten,
 )
-from commons.data_access_layer.cosmos_db.units import Batch, BatchFailed, Fence, Operation, target
+from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, status_error, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
 from commons.data_access_layer.repository import Contended, EntryQuery, NotFound, PreconditionFailed, Record
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
@@ -233,8 +235,6 @@ class CosmosTimeEntries:
         return sum(int(part) for part in parts if isinstance(part, (int, float)))
 
     def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
-        from commons.data_access_layer.cosmos_db.documents import decode_token, encode_token
-
         where, values, order = entry_filter(query)
         docs, token = self.partition.page(
             f"SELECT * FROM c WHERE c.tenant_id = @tenant{where}{order}", size, decode_token(continuation), **values
@@ -302,7 +302,7 @@ class CosmosTimeEntries:
             if status == 412 and if_match is None:
                 # Written since it was read, by a writer without the lease: decide again.
                 return Contended("Someone else changed this time entry at the same time; try again")
-            return BatchFailed(0, status, self.label).domain_error()
+            return status_error(status, self.label)
 
         self._pending[doc["id"]] = doc
         outbox: Operation = ("create", (outbox_event(doc),), {})

@@ -202,13 +202,18 @@ class BatchFailed(Exception):
 
     def domain_error(self) -> Exception:
         """The failure as the contract's error (for operations without a meaning of their own)."""
-        if self.status == 404:
-            return NotFound(f"{self.label} not found")
-        if self.status == 409:
-            return Conflict(f"{self.label} already exists")
-        if self.status == 412:
-            return PreconditionFailed(changed(self.label))
-        return translate(exceptions.CosmosHttpResponseError(status_code=self.status, message=str(self)), self.label)
+        return status_error(self.status, self.label)
+
+
+def status_error(status: int, label: str) -> Exception:
+    """A failed batch operation's status as the contract's error."""
+    if status == 404:
+        return NotFound(f"{label} not found")
+    if status == 409:
+        return Conflict(f"{label} already exists")
+    if status == 412:
+        return PreconditionFailed(changed(label))
+    return translate(exceptions.CosmosHttpResponseError(status_code=status, message=f"batch failed: {status}"), label)
 
 
 def _status_of(error: exceptions.CosmosBatchOperationError, index: int) -> int:
@@ -280,7 +285,8 @@ class CosmosUnitOfWork:
         if len(batch.operations) > MAX_BATCH:
             # Only bulk loads (seeding) write this much in one unit: they commit in parts.
             for start in range(0, len(batch.operations), MAX_BATCH):
-                part = Batch(*(column[start : start + MAX_BATCH] for column in _columns(batch)))
+                end = start + MAX_BATCH
+                part = Batch(batch.operations[start:end], batch.callbacks[start:end], batch.failures[start:end])
                 self._execute(container, part)
             return
         self._execute(container, batch)
@@ -324,10 +330,6 @@ class CosmosUnitOfWork:
         for callback, body in zip(batch.callbacks, bodies, strict=False):
             if callback is not None:
                 callback(body)
-
-
-def _columns(batch: Batch) -> tuple[list[Any], list[Any], list[Any]]:
-    return batch.operations, batch.callbacks, batch.failures  # type: ignore[return-value]
 
 
 __all__ = [
