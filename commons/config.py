@@ -125,7 +125,7 @@ class Settings:
     #: PostgreSQL: opening a connection is given up after this long (503).
     db_connect_timeout_seconds: int = 5
 
-    #: Rate limits (Flask-Limiter syntax, `;` between several): per user, per tenant, and
+    #: Rate limits (the `limits` library's syntax, `;` between several): per user, per tenant, and
     #: the stricter one of reports. Off with RATELIMIT_ENABLED=false.
     ratelimit_enabled: bool = True
     ratelimit_per_user: str = "200/minute"

@@ -8,10 +8,10 @@ produced in one place (`format_instant`).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from commons.domain.errors import Invalid
@@ -45,13 +45,27 @@ def from_ms(ms: int, zone: tzinfo = UTC) -> datetime:
     return (EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# The pieces of a formatted instant, made once: a list of 200 entries formats 400 instants, and
+# building each with gmtime and an f-string was a sixth of the request (TT-17).
+_HOUR_MINUTE = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECOND = [f"{s:02d}." for s in range(60)]
+_MILLI = [f"{m:03d}Z" for m in range(1000)]
+
+
+@lru_cache(maxsize=4096)
+def _day_prefix(day: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + day).isoformat() + "T"
+
+
 def format_instant(ms: int | None) -> str | None:
     """`YYYY-MM-DDTHH:MM:SS.mmmZ`, the one date format the API answers with."""
     if ms is None:
         return None
-    seconds, milli = divmod(ms, 1000)
-    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
-    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{milli:03d}Z"
+    day, rest = divmod(ms, 86_400_000)
+    minute, rest = divmod(rest, 60_000)
+    second, milli = divmod(rest, 1000)
+    return _day_prefix(day) + _HOUR_MINUTE[minute] + _SECOND[second] + _MILLI[milli]
 
 
 def parse_instant(text: object, field: str = "date", naive_zone: tzinfo = UTC) -> int:
@@ -173,10 +187,17 @@ def summarize(intervals: Iterable[tuple[int, int | None]], now: int, zone: tzinf
         "week": week_window(now, zone),
         "month": current_month_window(now, zone),
     }
-    totals = dict.fromkeys(windows, 0)
-    for start, end in intervals:
-        for name, window in windows.items():
-            totals[name] += clipped_ms(start, end, window, now)
+    # clipped_ms inlined: a month of entries is three windows times hundreds of spans, and
+    # the calls were most of the endpoint's Python (TT-17).
+    stops = [(start, now if end is None else min(end, now)) for start, end in intervals]
+    totals = {}
+    for name, window in windows.items():
+        low, high = window.start, min(window.end, now)
+        totals[name] = sum(
+            (stop if stop < high else high) - (start if start > low else low)
+            for start, stop in stops
+            if start < high and stop > low
+        )
     return {name: duration_parts(total) for name, total in totals.items()}
 
 

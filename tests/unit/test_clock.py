@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from commons.domain.clock import (
+    MAX_DATE_MS,
+    MIN_DATE_MS,
     OPEN_END,
     Window,
     clipped_ms,
     day_window,
     duration_parts,
     format_instant,
+    from_ms,
     month_window,
     overlaps,
     parse_instant,
@@ -165,6 +171,29 @@ def test_empty_summary_is_zero() -> None:
     assert result == {k: {"hours": 0.0, "minutes": 0.0, "seconds": 0.0} for k in ("day", "week", "month")}
 
 
+_SPANS = st.lists(
+    st.tuples(st.integers(0, 60 * 86_400_000), st.one_of(st.none(), st.integers(0, 2 * 86_400_000))).map(
+        lambda t: (t[0], None if t[1] is None else t[0] + t[1])
+    ),
+    max_size=40,
+)
+
+
+@given(_SPANS, st.integers(0, 60 * 86_400_000), st.sampled_from([UTC, NY]))
+def test_summary_totals_are_each_windows_clipped_time_up_to_now(
+    spans: list[tuple[int, int | None]], now: int, zone: Any
+) -> None:
+    windows = {
+        "day": day_window(now, zone),
+        "week": week_window(now, zone),
+        "month": month_window(from_ms(now, zone).year, from_ms(now, zone).month, zone),
+    }
+    result = summarize(spans, now, zone)
+    for name, window in windows.items():
+        expected = sum(clipped_ms(start, end, window, now) for start, end in spans)
+        assert result[name] == duration_parts(expected)
+
+
 def test_split_by_day_is_dst_correct() -> None:
     start = to_ms(datetime(2024, 3, 9, 12, tzinfo=NY))
     end = to_ms(datetime(2024, 3, 11, 12, tzinfo=NY))
@@ -197,3 +226,9 @@ def test_summary_durations_are_whole_numbers() -> None:
     parts = duration_parts(3 * 3_600_000 + 30 * 60_000 + 3_280)
     assert parts == {"hours": 3, "minutes": 30, "seconds": 3}
     assert all(type(v) is int for v in parts.values())
+
+
+@given(st.integers(min_value=MIN_DATE_MS - 86_400_000, max_value=MAX_DATE_MS))
+def test_every_instant_is_formatted_as_the_calendar_says_to_the_millisecond(ms: int) -> None:
+    moment = datetime(1970, 1, 1) + timedelta(milliseconds=ms)
+    assert format_instant(ms) == moment.isoformat(timespec="milliseconds") + "Z"

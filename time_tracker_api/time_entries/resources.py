@@ -210,25 +210,27 @@ def _owner_emails(entries: list[Record]) -> list[Record]:
 
 def entry_json(record: Record) -> dict[str, Any]:
     """The wire shape of a time entry (dates as `YYYY-MM-DDTHH:MM:SS.mmmZ`, `end_date` null while running)."""
+    get = record.get  # a list makes 200 of these: one attribute lookup, not ten
+    end = record["end_at"]
     return {
         "id": record["id"],
         "tenant_id": record["tenant_id"],
         "owner_id": record["owner_id"],
         "project_id": record["project_id"],
         "activity_id": record["activity_id"],
-        "description": record.get("description"),
+        "description": get("description"),
         "start_date": format_instant(record["start_at"]),
-        "end_date": format_instant(record["end_at"]),
-        "uri": record.get("uri"),
-        "technologies": record.get("technologies") or [],
-        "timezone_offset": record.get("timezone_offset"),
-        "running": record["end_at"] is None,
+        "end_date": None if end is None else format_instant(end),
+        "uri": get("uri"),
+        "technologies": get("technologies") or [],
+        "timezone_offset": get("timezone_offset"),
+        "running": end is None,
         "deleted": None,
-        "project_name": record.get("project_name"),
-        "customer_id": record.get("customer_id"),
-        "customer_name": record.get("customer_name"),
-        "activity_name": record.get("activity_name"),
-        "owner_email": record.get("owner_email"),
+        "project_name": get("project_name"),
+        "customer_id": get("customer_id"),
+        "customer_name": get("customer_name"),
+        "activity_name": get("activity_name"),
+        "owner_email": get("owner_email"),
     }
 
 
