@@ -24,7 +24,7 @@ from limits import RateLimitItem, parse_many, storage, strategies
 from werkzeug.exceptions import TooManyRequests
 
 from commons.config import Settings
-from time_tracker_api.security import bearer_token, identity_from
+from time_tracker_api.security import bearer_token
 
 REPORT_RULES = frozenset({"/time-entries/report"})
 _EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
@@ -41,11 +41,10 @@ class _Standing:
 
 def _caller() -> tuple[str, str] | None:
     """(tenant, user) of a valid token; None for anonymous or bad tokens (counted by address).
-    Verified tokens are cached by the verifier, so the resource's own check costs a lookup."""
+    The verifier caches each token's identity, so the resource's own check costs a lookup."""
     services = current_app.extensions["time_tracker"]
     try:
-        claims = services.verifier.claims(bearer_token(request.headers))
-        identity = identity_from(claims, services.settings.jwt_issuer)
+        identity = services.verifier.identity(bearer_token(request.headers))
     except Exception:  # noqa: BLE001 - any refusal is the resource's to answer; here it is just anonymous
         return None
     return identity.tenant_id, identity.user_id

@@ -49,7 +49,7 @@ class TokenVerifier:
         settings.require_verification()
         self.mode = settings.verification_mode
         self.settings = settings
-        self._verified: dict[str, tuple[float, dict[str, Any], str | None]] = {}
+        self._verified: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._jwks: SigningKeys | None = None
         if self.mode == "rs256":
@@ -64,22 +64,35 @@ class TokenVerifier:
 
     def claims(self, token: str) -> dict[str, Any]:
         """Verified claims of `token`; a token verified recently is not verified again."""
+        return self._entry(token)[1]
+
+    def identity(self, token: str) -> Identity:
+        """The caller `token` stands for: worked out once per token, like its verification
+        (it was worked out twice a request, for the rate limits and for the resource)."""
+        entry = self._entry(token)
+        if entry[3] is None:
+            entry[3] = identity_from(entry[1], self.settings.jwt_issuer)
+        return entry[3]
+
+    def _entry(self, token: str) -> list[Any]:
+        """[expiry, claims, kid, identity or None] of a verified token."""
         now = time.time()
         cached = self._verified.get(token)
         if cached is not None and cached[0] > now:
             if self._jwks is not None:
                 self._jwks.key(cached[2])  # the key must still be listed
-            return cached[1]
+            return cached
         claims, kid = self._verify(token)
         try:
             expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
         except (TypeError, ValueError, OverflowError):
             raise Unauthorized("Invalid token") from None
+        entry: list[Any] = [expiry, claims, kid, None]
         with self._lock:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
-            self._verified[token] = (expiry, claims, kid)
-        return claims
+            self._verified[token] = entry
+        return entry
 
     def _verify(self, token: str) -> tuple[dict[str, Any], str | None]:
         try:
@@ -234,8 +247,7 @@ def current_identity() -> Identity:
     identity = g.get("identity")
     if identity is None:
         services = current_app.extensions["time_tracker"]
-        claims = services.verifier.claims(bearer_token(request.headers))
-        identity = identity_from(claims, services.settings.jwt_issuer)
+        identity = services.verifier.identity(bearer_token(request.headers))
         services.directory.seen(identity)
         g.identity = identity
     return identity
