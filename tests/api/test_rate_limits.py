@@ -7,12 +7,19 @@ crossed in practice."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
+
+from limits import parse
+from limits.storage import memory
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from commons.config import Settings
 from tests.conftest import Client, settings_for_tests, token_for
 from time_tracker_api import create_app
+from time_tracker_api.rate_limits import Counters
 
 
 def limited_app(store: Any, **limits: str) -> Any:
@@ -82,3 +89,25 @@ def test_limits_are_settings_and_can_be_turned_off(store: Any, tenant: str) -> N
     assert (defaults.ratelimit_per_user, defaults.ratelimit_storage_uri) == ("200/minute", "memory://")
     redis = Settings.from_env({"JWT_SECRET": "s" * 40, "RATELIMIT_STORAGE_URI": "redis://cache:6379/0"})
     assert redis.ratelimit_storage_uri == "redis://cache:6379/0"
+
+
+def test_in_memory_counters_start_no_thread_per_request_and_still_expire(monkeypatch: Any) -> None:
+    started: list[float] = []
+
+    class CountingTimer(threading.Timer):
+        def start(self) -> None:
+            started.append(time.monotonic())
+            super().start()
+
+    monkeypatch.setattr(memory.threading, "Timer", CountingTimer)
+    counters = Counters()
+    strategy = SlidingWindowCounterRateLimiter(counters)
+    limit = parse("1000/second")
+    for n in range(40):  # 0.4 s of traffic: MemoryStorage itself would start a thread per hit here
+        assert strategy.hit(limit, "user", str(n % 7))
+        time.sleep(0.01)
+    assert len(started) <= 2, "a sweep at most once a second, not a thread every 10 ms"
+    short = parse("1/second")
+    assert strategy.hit(short, "user", "x") and not strategy.hit(short, "user", "x")
+    time.sleep(2.1)  # two windows: the sliding counter's previous one weighs nothing any more
+    assert strategy.hit(short, "user", "x"), "an expired counter no longer counts"
