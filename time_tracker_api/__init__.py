@@ -81,6 +81,7 @@ def build_api(app: Flask) -> Api:
         projects,
         technologies,
         time_entries,
+        tokens,
         users,
     )
 
@@ -106,6 +107,7 @@ def build_api(app: Flask) -> Api:
     api.representations["application/json"] = _output_json
     for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
         api.add_namespace(module.ns)
+    api.add_namespace(tokens.ns)  # TT-15: personal access tokens (under /users)
     register_error_handlers(api)
 
     def openapi3() -> Response:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask_limiter import ApplicationLimit, Limit, Limiter
 
 from commons.config import Settings
-from time_tracker_api.security import bearer_token, identity_from
+from time_tracker_api.security import verified_caller
 
 REPORT_RULES = frozenset({"/time-entries/report"})
 _EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
@@ -28,10 +28,8 @@ def _caller() -> tuple[str, str] | None:
     """(tenant, user) of a valid token; None for anonymous or bad tokens (counted by address).
     Worked out once per request (every limit asks)."""
     if "rate_limit_caller" not in g:
-        services = current_app.extensions["time_tracker"]
         try:
-            claims = services.verifier.claims(bearer_token(request.headers))
-            identity = identity_from(claims, services.settings.jwt_issuer)
+            identity = verified_caller()  # a JWT or a personal access token
             g.rate_limit_caller = (identity.tenant_id, identity.user_id)
         except Exception:  # noqa: BLE001 - any refusal is the resource's to answer; here it is just anonymous
             g.rate_limit_caller = None

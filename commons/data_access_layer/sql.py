@@ -926,6 +926,7 @@ class SqlUnitOfWork:
         self.time_entries = SqlTimeEntries(self)
         self.users = SqlUsers(self)
         self.events = SqlEvents(self)
+        self._access_tokens: Any = None
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -933,6 +934,16 @@ class SqlUnitOfWork:
 
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
+
+    @property
+    def access_tokens(self) -> Any:
+        """Personal access tokens (sql_integrations.py), made on first use: most units never
+        touch them."""
+        if self._access_tokens is None:
+            from commons.data_access_layer.sql_integrations import SqlAccessTokens
+
+            self._access_tokens = SqlAccessTokens(self)
+        return self._access_tokens
 
     @staticmethod
     def _change(container: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -1140,12 +1151,21 @@ class SqlStore:
         # filelock: flock on POSIX, LockFileEx on Windows (fcntl would not even import there).
         self._lock_file = FileLock(self._lock_path, thread_local=False) if self._lock_path else None
         self._thread_lock = threading.Lock()
+        from commons.data_access_layer.sql_integrations import SqlIdempotencyKeys
+
+        self.idempotency = SqlIdempotencyKeys(self)
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
         engine = self._writer if write else self.engine
         with sql_errors(), self._writer_turn(write), engine.begin() as conn:
             yield SqlUnitOfWork(conn, actor, self.remembered)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A short writing transaction outside any unit of work (Idempotency-Key claims)."""
+        with self._writer_turn(True), self._writer.begin() as conn:
+            yield conn
 
     @contextmanager
     def _writer_turn(self, write: bool) -> Iterator[None]:
@@ -1225,3 +1245,7 @@ class SqlStore:
 
 
 ALL_CATALOGUE_CONTAINERS = tuple(spec.container for spec in CATALOGUES)
+
+# The integrators' tables (TT-15) live on `metadata` too: importing them here lets
+# `create_containers` (migrations) find them.
+from commons.data_access_layer import sql_integrations  # noqa: E402, F401

@@ -34,6 +34,10 @@ CONTAINERS: dict[str, dict[str, Any]] = {
     "app_user": {"pk": "/tenant_id"},
     "event": {"pk": "/tenant_id", "composite": [[("/tenant_id", DESC), ("/date_at", DESC)]]},
     "leases": {"pk": "/id"},
+    # TT-15: personal access tokens (with their outbox events, hence TTL) and Idempotency-Key
+    # claims (each expires through its own ttl).
+    "access_token": {"pk": "/tenant_id", "ttl": True},
+    "idempotency": {"pk": "/tenant_id", "ttl": True},
     "migration": {"pk": "/app_id"},
 }
 
