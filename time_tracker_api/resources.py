@@ -8,12 +8,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask_restx import Model, Namespace, Resource, fields, reqparse
+from flask_restx.utils import unpack
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from commons.domain.preconditions import IfMatch, parse_if_match
-from time_tracker_api import catalogue
+from time_tracker_api import catalogue, idempotency
 from time_tracker_api.inputs import body, query_parser
 from time_tracker_api.security import current_identity
 
@@ -57,9 +58,22 @@ class Base(Resource):
     """A resource that needs a valid token: the caller is authenticated before anything else
     (the payload validation of flask-restx included), so a bad token is a 401, not a 400."""
 
+    #: POSTs honour `Idempotency-Key` (idempotency.py) unless a resource says otherwise.
+    idempotent = True
+
     def dispatch_request(self, *args: Any, **kwargs: Any) -> Any:
         current_identity()
+        if request.method == "POST" and self.idempotent and idempotency.HEADER in request.headers:
+            return idempotency.run(lambda: self._response(*args, **kwargs), self.api.handle_error)
         return super().dispatch_request(*args, **kwargs)
+
+    def _response(self, *args: Any, **kwargs: Any) -> Response:
+        """The method's answer as the response the client gets (to be stored for replays)."""
+        answer = super().dispatch_request(*args, **kwargs)
+        if isinstance(answer, Response):
+            return answer
+        data, code, headers = unpack(answer)
+        return self.api.make_response(data, code, headers=headers)  # type: ignore[no-any-return]
 
 
 class NullableString(fields.String):

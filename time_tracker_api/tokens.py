@@ -83,6 +83,9 @@ class TenantTokens(Base):
 @ns.param("user_id", "me, or (admins) a user of your tenant")
 @ns.response(401, "Missing or invalid token", ERROR)
 class UserTokens(Base):
+    #: A replay would have to keep the token itself to show it again: never stored, so never replayed.
+    idempotent = False
+
     @ns.response(200, "The user's tokens, newest first", [token_model])
     @ns.response(403, "You don't have enough permissions.", ERROR)
     @ns.doc(id="list_access_tokens")

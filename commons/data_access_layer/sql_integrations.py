@@ -169,6 +169,17 @@ class SqlIdempotencyKeys:
         k = idempotency_key.c
         return and_(k.tenant_id == tenant_id, k.user_id == user_id, k.key == key)
 
+    @staticmethod
+    def _insert(conn: Any, values: Mapping[str, Any]) -> bool:
+        """INSERT unless the key is held; whether it was inserted (RETURNING says so on both
+        dialects: rowcount of an ON CONFLICT DO NOTHING is not reliable across drivers)."""
+        stmt = (
+            insert_ignore(conn, idempotency_key, ["tenant_id", "user_id", "key"])
+            .values(**values)
+            .returning(idempotency_key.c.owner)
+        )
+        return conn.execute(stmt).first() is not None
+
     def _write(self) -> Any:
         return self._store.writing()
 
@@ -190,12 +201,11 @@ class SqlIdempotencyKeys:
         with sql_errors(), self._write() as conn:
             if self._claims % self.PURGE_EVERY == 0:
                 conn.execute(delete(idempotency_key).where(idempotency_key.c.expires_at <= wanted.created_at))
-            if conn.execute(insert_ignore(conn, idempotency_key, ["tenant_id", "user_id", "key"]), values).rowcount:
+            if self._insert(conn, values):
                 return None
             row = conn.execute(select(idempotency_key).where(self._key(tenant_id, user_id, key))).first()
             if row is None:  # purged between the two statements (PostgreSQL): try once more
-                conn.execute(insert_ignore(conn, idempotency_key, ["tenant_id", "user_id", "key"]), values)
-                return None
+                return None if self._insert(conn, values) else self.claim(tenant_id, user_id, key, wanted)
             held = _claim(row)
             stale = held.expires_at <= wanted.created_at or (
                 held.state == "in_flight" and held.locked_until <= wanted.created_at
