@@ -14,7 +14,7 @@ from flask_restx.utils import unpack
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from commons.domain.preconditions import IfMatch, parse_if_match
-from time_tracker_api import catalogue, idempotency
+from time_tracker_api import catalogue, idempotency, sync
 from time_tracker_api.inputs import body, query_parser
 from time_tracker_api.security import current_identity
 
@@ -145,15 +145,29 @@ def register_catalogue(
     ns.add_model(ERROR.name, ERROR)
     update_model = optional(ns, input_model)
     list_parser = filters or query_parser()
+    plain_filters = tuple(str(a.name) for a in list_parser.args)
+    sync.add_arguments(list_parser)
     label = spec.label
 
     @ns.route("")
     @ns.response(401, "Missing or invalid token", ERROR)
     class Collection(Base):
         @ns.expect(list_parser)
-        @ns.response(200, "Success", [output_model])
+        @ns.response(
+            200,
+            "Success (with updated_since: a sync page, oldest change first)",
+            [output_model],
+            headers={sync.HEADER: "With updated_since: pass it back as updated_since for what follows"},
+        )
+        @ns.response(400, "Malformed filter", ERROR)
         def get(self) -> Any:
-            args = list_parser.parse_args()
+            parsed = list_parser.parse_args()
+            wanted = sync.requested(parsed, plain_filters)
+            if wanted is not None:
+                now = current_app.extensions["time_tracker"].clock()
+                changed = catalogue.list_changes(store(), current_identity(), spec, sync.query(wanted, now), view)
+                return sync.answer(wanted, changed, lambda r: public(complete(r)))
+            args = {k: v for k, v in parsed.items() if k in plain_filters}
             if list_view is not None:
                 return [public(complete(r)) for r in list_view(store(), current_identity(), args)]
             return [public(complete(r)) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
@@ -203,7 +217,14 @@ def register_catalogue(
             f"list_{plural}",
             f"List the {noun} catalogue of your tenant",
             "Every live item of your tenant, in name order; filter with the query parameters. "
-            + ("Inactive items are listed too (filter with status)." if deactivates else ""),
+            + ("Inactive items are listed too (filter with status). " if deactivates else "")
+            + "With updated_since: the items changed since then, oldest change first, a page of limit, "
+            + (
+                "deactivated ones included as they are (inactive). "
+                if deactivates
+                else "deleted ones as tombstones (deleted set) with include_deleted=true. "
+            )
+            + sync.EXAMPLE,
         ),
         Collection.post: (
             f"create_{singular}",

@@ -82,6 +82,21 @@ TECHNOLOGIES = CatalogueSpec("technology", "Technology", ("name", "first_use_tim
 CATALOGUES = (CUSTOMERS, PROJECT_TYPES, PROJECTS, ACTIVITIES, TECHNOLOGIES)
 
 
+@dataclass(frozen=True)
+class ChangeQuery:
+    """A page of a sync list (`updated_since`): items changed after `after` (a position
+    `(updated_at, id)`, exclusive) and at or before `until` (epoch ms), in change order
+    (`updated_at`, then `id`), at most `limit`. Soft-deleted items come as tombstones with
+    `include_deleted`. Records carry `updated_at` (epoch ms)."""
+
+    after: tuple[int, str]
+    until: int
+    limit: int
+    include_deleted: bool = False
+    #: Time entries only: whose (None: every owner).
+    owners: tuple[str, ...] | None = None
+
+
 class Catalogue(Protocol):
     """Customers, project types, projects, activities, technologies of one tenant."""
 
@@ -102,6 +117,9 @@ class Catalogue(Protocol):
 
     def add(self, fields: Mapping[str, Any]) -> Record:
         """Insert a new item; Conflict on a duplicate live name."""
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        """A page of a sync list (see ChangeQuery); inactive items are not tombstones."""
 
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         """Apply `changes` atomically; PreconditionFailed when `if_match` is stale."""
@@ -161,6 +179,9 @@ class TimeEntries(Protocol):
     def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
         """A page of `size` entries after the opaque `continuation`, and the next token (None
         at the end). Cosmos pages with its own tokens: no OFFSET, whose cost grows with it."""
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        """A page of a sync list (see ChangeQuery), with the joined names."""
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         """The owner's most recent entry of each project within [start, end), newest first."""

@@ -58,6 +58,7 @@ from commons.data_access_layer.repository import (
     PROJECTS,
     TECHNOLOGIES,
     CatalogueSpec,
+    ChangeQuery,
     Conflict,
     EntryQuery,
     EventQuery,
@@ -423,6 +424,11 @@ class SqlCatalogue(_SqlRepository):
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         return self._write(item_id, changes, if_match, UPDATE)
 
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.sql_integrations import catalogue_changes
+
+        return catalogue_changes(self, query)
+
     def delete(self, item_id: str, if_match: str | None = None) -> None:
         marker = {"deleted": str(uuid.uuid4())} if self.marker else {"status": "inactive"}
         self._write(item_id, marker, if_match, DELETE)
@@ -613,6 +619,11 @@ class SqlTimeEntries(_SqlRepository):
             ("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape))
         )
         return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.sql_integrations import time_entry_changes
+
+        return time_entry_changes(self, query)
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         t = self._table

@@ -23,13 +23,17 @@ from sqlalchemy import (
     delete,
     select,
     text,
+    tuple_,
 )
 
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import IdempotencyClaim, Record
+from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
 from commons.data_access_layer.sql import (
     _ID,
+    _NAMED_COLUMNS,
+    _NAMED_SOURCE,
     _TENANT,
+    CATALOGUE_TABLES,
     _common_columns,
     _record_from,
     _SqlRepository,
@@ -38,10 +42,11 @@ from commons.data_access_layer.sql import (
     metadata,
     now_ms,
     sql_errors,
+    time_entry,
 )
 
 if TYPE_CHECKING:
-    from commons.data_access_layer.sql import SqlStore, SqlUnitOfWork
+    from commons.data_access_layer.sql import SqlCatalogue, SqlStore, SqlTimeEntries, SqlUnitOfWork
 
 access_token = Table(
     "access_token",
@@ -265,3 +270,90 @@ def _index_names(conn: Any, table: str) -> set[str]:
     else:
         query = text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t")
     return {row[0] for row in conn.execute(query, {"t": table})}
+
+
+# Sync lists (`updated_since`): pages in change order through these indexes, so a page costs
+# what it holds, not the tenant's history.
+for _table in (*CATALOGUE_TABLES.values(), time_entry):
+    Index(f"ix_{_table.name}_changes", _table.c.tenant_id, _table.c.updated_at, _table.c.id)
+Index(
+    "ix_time_entry_owner_changes",
+    time_entry.c.tenant_id,
+    time_entry.c.owner_id,
+    time_entry.c.updated_at,
+    time_entry.c.id,
+)
+
+
+def _change_clauses(table: Table, live_only: bool) -> builtins.list[Any]:
+    clauses = [
+        table.c.tenant_id == bindparam("tenant"),
+        # A row-value comparison: one range of the (tenant, updated_at, id) index.
+        tuple_(table.c.updated_at, table.c.id) > tuple_(bindparam("at"), bindparam("after_id")),
+        table.c.updated_at <= bindparam("until"),
+    ]
+    if live_only:
+        clauses.append(table.c.deleted.is_(None))
+    return clauses
+
+
+def _change_params(tenant: str, query: ChangeQuery) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "at": query.after[0],
+        "after_id": query.after[1],
+        "until": query.until,
+        "limit": query.limit,
+    }
+
+
+def catalogue_changes(repository: SqlCatalogue, query: ChangeQuery) -> builtins.list[Record]:
+    """A page of a catalogue's sync list (repository.ChangeQuery)."""
+    t = repository._table
+    live_only = repository.marker and not query.include_deleted
+
+    def build() -> Any:
+        return (
+            select(t)
+            .where(*_change_clauses(t, live_only))
+            .order_by(t.c.updated_at, t.c.id)
+            .limit(bindparam("limit", type_=Integer, literal_execute=True))
+        )
+
+    rows = repository._uow.conn.execute(
+        _statement(("changes", t.name, live_only), build), _change_params(repository._uow.actor.tenant_id, query)
+    )
+    return [{**_record_from(dict(r._mapping), repository.marker), "updated_at": r.updated_at} for r in rows]
+
+
+def time_entry_changes(repository: SqlTimeEntries, query: ChangeQuery) -> builtins.list[Record]:
+    """A page of the time entries' sync list, with the joined names."""
+    t = time_entry
+    owners = None if query.owners is None else ("one" if len(query.owners) == 1 else "many")
+
+    def build() -> Any:
+        clauses = _change_clauses(t, not query.include_deleted)
+        if owners == "one":
+            clauses.append(t.c.owner_id == bindparam("owner"))
+        elif owners == "many":
+            clauses.append(t.c.owner_id.in_(bindparam("owners", expanding=True)))
+        return (
+            select(*_NAMED_COLUMNS, t.c.updated_at.label("changed_at"))
+            .select_from(_NAMED_SOURCE)
+            .where(*clauses)
+            .order_by(t.c.updated_at, t.c.id)
+            .limit(bindparam("limit", type_=Integer, literal_execute=True))
+        )
+
+    params = _change_params(repository._uow.actor.tenant_id, query)
+    if query.owners is not None:
+        params["owner" if owners == "one" else "owners"] = query.owners[0] if owners == "one" else list(query.owners)
+    rows = repository._uow.conn.execute(
+        _statement(("changes", "time_entry", owners, query.include_deleted), build), params
+    )
+    answered = []
+    for row in rows:
+        mapping = dict(row._mapping)
+        changed_at = mapping.pop("changed_at")
+        answered.append({**_record_from(mapping, True), "updated_at": changed_at})
+    return answered

@@ -41,6 +41,11 @@ CONTAINERS: dict[str, dict[str, Any]] = {
     "migration": {"pk": "/app_id"},
 }
 
+# TT-15 sync lists: pages in change order (`ORDER BY c.updated_at, c.id`), also per owner.
+for _name in BUSINESS:
+    CONTAINERS[_name].setdefault("composite", []).append([("/updated_at", ASC), ("/id", ASC)])
+CONTAINERS["time_entry"]["composite"].append([("/owner_id", ASC), ("/updated_at", ASC), ("/id", ASC)])
+
 
 def indexing_policy(name: str) -> dict[str, Any]:
     """Range indexes on everything but free text and the event context."""

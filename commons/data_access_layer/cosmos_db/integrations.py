@@ -32,10 +32,12 @@ from commons.data_access_layer.cosmos_db.documents import (
     translate,
 )
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import IdempotencyClaim, NotFound, Record
+from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, NotFound, Record
 
 if TYPE_CHECKING:
+    from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue
     from commons.data_access_layer.cosmos_db.store import CosmosStore
+    from commons.data_access_layer.cosmos_db.time_entries import CosmosTimeEntries
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
 
 TOKENS, CLAIMS = "access_token", "idempotency"
@@ -214,3 +216,47 @@ class CosmosIdempotencyKeys:
             pass
         except SDK_ERRORS as error:
             raise translate(error, "Idempotency key") from error
+
+
+def _changes_text(query: ChangeQuery, live_only: bool, owner_filter: str = "") -> str:
+    """A sync page in change order; the composite index (updated_at, id) serves the ORDER BY."""
+    return (
+        f"SELECT TOP {int(query.limit)} * FROM c WHERE c.tenant_id = @tenant{ITEMS_ONLY}"
+        + (" AND IS_NULL(c.deleted)" if live_only else "")
+        + " AND (c.updated_at > @at OR (c.updated_at = @at AND c.id > @after_id)) AND c.updated_at <= @until"
+        + owner_filter
+        + " ORDER BY c.updated_at ASC, c.id ASC"
+    )
+
+
+def catalogue_changes(repository: CosmosCatalogue, query: ChangeQuery) -> builtins.list[Record]:
+    """A page of a catalogue's sync list (repository.ChangeQuery)."""
+    marker = repository.spec.soft_delete == "mark"
+    repository._uow.flush(repository.spec.container)
+    docs = repository._items.query(
+        _changes_text(query, marker and not query.include_deleted),
+        at=query.after[0],
+        after_id=query.after[1],
+        until=query.until,
+    )
+    return [{**record(d, marker), "updated_at": d["updated_at"]} for d in docs]
+
+
+def time_entry_changes(repository: CosmosTimeEntries, query: ChangeQuery) -> builtins.list[Record]:
+    """A page of the time entries' sync list, with the joined names."""
+    owner_filter = ""
+    values: dict[str, Any] = {}
+    if query.owners is not None:
+        owner_filter = " AND ARRAY_CONTAINS(@owners, c.owner_id)"
+        values["owners"] = list(query.owners)
+    docs = repository.partition.query(
+        _changes_text(query, not query.include_deleted, owner_filter),
+        at=query.after[0],
+        after_id=query.after[1],
+        until=query.until,
+        **values,
+    )
+    entries = repository._named(docs)
+    for entry, doc in zip(entries, docs, strict=True):
+        entry["updated_at"] = doc["updated_at"]
+    return entries
