@@ -24,7 +24,7 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from commons.data_access_layer.repository import IdempotencyClaim
-from commons.domain.errors import Conflict, DomainError, Invalid, Unprocessable
+from commons.domain.errors import Conflict, DomainError, Invalid, Unavailable, Unprocessable
 from time_tracker_api.security import current_identity
 
 HEADER = "Idempotency-Key"
@@ -90,8 +90,16 @@ def run(dispatch: Callable[[], Response], render_error: Callable[[Exception], Re
     deadline = time.monotonic() + settings.idempotency_wait_seconds
     pause = 0.02
     while True:
-        held = keys.claim(identity.tenant_id, identity.user_id, key, claim)
-        if held is None:
+        try:
+            held = keys.claim(identity.tenant_id, identity.user_id, key, claim)
+        except Unavailable:
+            # A store hiccup while claiming or waiting: try again until the deadline (a claim
+            # whose answer was lost is found again below as our own).
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            continue
+        if held is None or held.owner == claim.owner:
             break
         if held.fingerprint != wanted_print:
             raise Unprocessable(f"This {HEADER} was used for another request (a different body or path)")
