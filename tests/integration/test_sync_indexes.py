@@ -40,3 +40,25 @@ def test_the_change_query_uses_the_changes_index(store: Any, tenant: str) -> Non
     assert "ix_customer_changes" in plans[0], plans[0]
     # Per owner or tenant-wide: either is a range in change order (PostgreSQL picks by statistics).
     assert re.search(r"ix_time_entry_(owner_)?changes", plans[1]), plans[1]
+
+
+def test_migration_07_adds_the_sync_indexes_to_tables_made_before_it(tmp_path: Any) -> None:
+    import migrations
+    from commons.data_access_layer.sql import SqlStore
+    from commons.data_access_layer.sql_integrations import SYNC_INDEXES, _index_names
+
+    target = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrations.migrate(target)
+        with target.engine.begin() as conn:  # as a database made before TT-15 was
+            for index in SYNC_INDEXES:
+                conn.execute(text(f"DROP INDEX {index.name}"))
+        target.remove_migration_record("07_sync_tokens")
+        migrations.migrate(target)
+        migrations.migrate(target)  # and again: nothing to do
+        with target.engine.connect() as conn:
+            for index in SYNC_INDEXES:
+                assert index.table is not None
+                assert index.name in _index_names(conn, index.table.name)
+    finally:
+        target.dispose()
