@@ -143,3 +143,19 @@ def test_token_writes_are_audited(ana: Client, store: Any, tenant: str, ana_id: 
     with store.unit_of_work(Actor(ana_id, tenant)) as uow:
         revoked = uow.access_tokens.get(created["id"])
     assert revoked["revoked_at"] is not None
+
+
+def test_a_token_and_its_owners_jwt_share_one_rate_limit_budget(store: Any, tenant: str) -> None:
+    app = create_app(settings_for_tests(ratelimit_per_user="3/minute"), store=store)
+    owner = Client(app.test_client(), token_for(tenant, email="ana@example.com"))
+    token = owner.post("/users/me/tokens", {"name": "script"})["token"]
+    script = bearer(app, token)
+    script.get("/customers")
+    owner.get("/customers")
+    script.get("/customers", expect=429)
+
+
+def test_a_token_is_accepted_in_the_token_header_too(app: Any, ana: Client) -> None:
+    token = ana.post("/users/me/tokens", {"name": "ui"})["token"]
+    response = app.test_client().get("/customers", headers={"token": token})
+    assert response.status_code == 200
