@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import Record, Store
+from commons.data_access_layer.repository import Record, Store, decisions
 from commons.domain import tokens
 from commons.domain.clock import format_instant, parse_instant
 from commons.domain.errors import Forbidden, Invalid, NotFound, Unauthorized
@@ -110,14 +110,16 @@ def list_tokens(store: Store, identity: Actor, user_id: str | None, now: int) ->
 def revoke(store: Store, identity: Actor, user_id: str, token_id: str, now: int) -> None:
     """Revoke a token: refused from the next request on, in every worker."""
     owner = _whose(identity, user_id)
-    with store.unit_of_work(identity, write=True) as uow:
-        try:
-            found = uow.access_tokens.get(token_id)
-        except NotFound:
-            raise NotFound("Personal access token not found") from None
-        if found["owner_id"] != owner:
-            raise NotFound("Personal access token not found")
-        uow.access_tokens.revoke(token_id, now)
+    # A use recording itself at the same moment may move the token on (Cosmos): decide again.
+    for attempt in decisions():
+        with attempt, store.unit_of_work(identity, write=True) as uow:
+            try:
+                found = uow.access_tokens.get(token_id)
+            except NotFound:
+                raise NotFound("Personal access token not found") from None
+            if found["owner_id"] != owner:
+                raise NotFound("Personal access token not found")
+            uow.access_tokens.revoke(token_id, now)
 
 
 def authenticate(store: Store, raw: str, method: str, now: int) -> tuple[Actor, Record]:
@@ -132,12 +134,23 @@ def authenticate(store: Store, raw: str, method: str, now: int) -> tuple[Actor, 
             record = uow.access_tokens.get(parsed.token_id)
         except NotFound:
             raise Unauthorized("Unknown personal access token") from None
-    if not tokens.matches(parsed, record["digest"]):
-        raise Unauthorized("Unknown personal access token")
-    refused = tokens.usable(record, now)
-    if refused:
-        raise Unauthorized(refused)
-    owner = Actor(user_id=record["owner_id"], tenant_id=parsed.tenant_id, email=record.get("owner_email"))
+        if not tokens.matches(parsed, record["digest"]):
+            raise Unauthorized("Unknown personal access token")
+        refused = tokens.usable(record, now)
+        if refused:
+            raise Unauthorized(refused)
+        # The owner as the store last saw them sign in: a token must not put back an old
+        # e-mail or erase the name the owner's JWTs keep up to date.
+        try:
+            seen = uow.users.get(record["owner_id"])
+        except NotFound:
+            seen = {}
+    owner = Actor(
+        user_id=record["owner_id"],
+        tenant_id=parsed.tenant_id,
+        email=seen.get("email") or record.get("owner_email"),
+        name=seen.get("name"),
+    )
     if record["read_only"] and method.upper() not in READ_METHODS:
         raise Forbidden("This personal access token is read-only")
     last = record.get("last_used_at")

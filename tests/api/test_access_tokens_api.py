@@ -159,3 +159,16 @@ def test_a_token_is_accepted_in_the_token_header_too(app: Any, ana: Client) -> N
     token = ana.post("/users/me/tokens", {"name": "ui"})["token"]
     response = app.test_client().get("/customers", headers={"token": token})
     assert response.status_code == 200
+
+
+def test_using_a_token_keeps_the_owners_name_and_email_as_their_sign_in_left_them(
+    app: Any, tenant: str, ana_id: str, admin: Client
+) -> None:
+    ana = Client(app.test_client(), token_for(tenant, ana_id, email="ana@example.com", name="Ana Pérez"))
+    token = ana.post("/users/me/tokens", {"name": "script"})["token"]
+    # Ana's address changes; her next sign-in records it.
+    Client(app.test_client(), token_for(tenant, ana_id, email="ana@new.example", name="Ana Pérez")).get("/customers")
+    bearer(app, token).get("/customers")
+    admin.post("/activities", {"name": "Work"})
+    seen = admin.get(f"/users/{ana_id}")
+    assert (seen["email"], seen["name"]) == ("ana@new.example", "Ana Pérez")

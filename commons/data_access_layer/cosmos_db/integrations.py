@@ -31,8 +31,9 @@ from commons.data_access_layer.cosmos_db.documents import (
     stored_body,
     translate,
 )
+from commons.data_access_layer.cosmos_db.units import status_error
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, NotFound, Record
+from commons.data_access_layer.repository import ChangeQuery, Contended, IdempotencyClaim, NotFound, Record
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue
@@ -96,6 +97,12 @@ class CosmosAccessTokens:
             TOKENS,
             ("replace", (token_id, doc), {"if_match_etag": current["_etag"]}),
             lambda body: answer.update(_etag=body.get("_etag")),
+            # Touched (a use recorded) since it was read: the service revokes again.
+            lambda status: (
+                Contended("The token was used at the same time; try again")
+                if status == 412
+                else status_error(status, self.label)
+            ),
         )
         self._uow.queue(TOKENS, ("create", (outbox_event(doc),), {}))
         return answer
