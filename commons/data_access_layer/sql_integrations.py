@@ -94,9 +94,7 @@ class SqlAccessTokens(_SqlRepository):
         super().__init__(uow, access_token)
 
     def add(self, token_id: str, fields: Mapping[str, Any]) -> Record:
-        record = self._insert({**fields, "id": token_id})
-        record["created_at"] = record.get("created_at") or now_ms()
-        return record
+        return self._insert({**fields, "id": token_id})
 
     def _insert(self, fields: Mapping[str, Any]) -> Record:
         # As _SqlRepository._insert, with the id given (it is part of the token).
