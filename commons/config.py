@@ -142,6 +142,17 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     gunicorn_access_log: str | None = "-"
 
+    #: TT-15 Idempotency-Key: a key's first response is replayed this long; a request that
+    #: meets its key in flight waits this long for it (then 409); an in-flight claim whose
+    #: request has not finished by then is presumed dead and taken over.
+    idempotency_ttl_seconds: int = 86_400
+    idempotency_wait_seconds: float = 10.0
+    idempotency_lock_seconds: int = 60
+    #: TT-15 sync lists (`updated_since`): changes are listed once older than this, so that a
+    #: write still committing (its change instant taken before its commit) is never passed by
+    #: a cursor; longer than any unit of work and the clock skew between API hosts.
+    sync_settle_seconds: float = 15.0
+
     cors_origins: tuple[str, ...] = ("*",)
     debug: bool = False
     max_body_bytes: int = 1_000_000
@@ -218,6 +229,10 @@ class Settings:
             worker_connections=_int(env, "GUNICORN_WORKER_CONNECTIONS", 1000),
             forwarded_allow_ips=_str(env, "FORWARDED_ALLOW_IPS") or cls.forwarded_allow_ips,
             gunicorn_access_log=env.get("GUNICORN_ACCESS_LOG", "-").strip() or None,
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86_400),
+            idempotency_wait_seconds=_float(env, "IDEMPOTENCY_WAIT_SECONDS", 10.0),
+            idempotency_lock_seconds=_int(env, "IDEMPOTENCY_LOCK_SECONDS", 60),
+            sync_settle_seconds=_float(env, "SYNC_SETTLE_SECONDS", 15.0),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=_flag(env, "FLASK_DEBUG"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000),
@@ -245,6 +260,10 @@ class Settings:
             ("DB_CONNECT_TIMEOUT_SECONDS", self.db_connect_timeout_seconds, 1, 300),
             ("WEB_CONCURRENCY", self.web_concurrency or 1, 1, 1024),
             ("GUNICORN_WORKER_CONNECTIONS", self.worker_connections, 1, 100_000),
+            ("IDEMPOTENCY_TTL_SECONDS", self.idempotency_ttl_seconds, 60, 30 * 86_400),
+            ("IDEMPOTENCY_WAIT_SECONDS", self.idempotency_wait_seconds, 0, 120),
+            ("IDEMPOTENCY_LOCK_SECONDS", self.idempotency_lock_seconds, 1, 3600),
+            ("SYNC_SETTLE_SECONDS", self.sync_settle_seconds, 0, 3600),
         ):
             if not low <= value <= high:
                 raise ConfigError(f"{name} must be between {low} and {high}, not {value}")

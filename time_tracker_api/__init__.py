@@ -19,12 +19,12 @@ from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
 from commons.wiring import build_directory, build_store
-from time_tracker_api import headers, inputs, rate_limits, spec
+from time_tracker_api import headers, idempotency, inputs, rate_limits, spec
 from time_tracker_api.errors import register_error_handlers
 from time_tracker_api.security import TokenVerifier
 from time_tracker_api.version import __version__
 
-CORS_HEADERS = ["authorization", "content-type", "token", "if-match", "x-fields"]
+CORS_HEADERS = ["authorization", "content-type", "token", "if-match", "x-fields", "idempotency-key"]
 
 
 @dataclass
@@ -67,7 +67,7 @@ class PublishedApi(Api):
     def __schema__(self) -> dict[str, Any]:
         cached = self.__dict__.get("_polished")
         if cached is None:
-            cached = self.__dict__["_polished"] = spec.polish(Swagger(self).as_dict())
+            cached = self.__dict__["_polished"] = idempotency.document(spec.polish(Swagger(self).as_dict()))
         return cached  # type: ignore[no-any-return]
 
 
@@ -81,6 +81,7 @@ def build_api(app: Flask) -> Api:
         projects,
         technologies,
         time_entries,
+        tokens,
         users,
     )
 
@@ -106,6 +107,7 @@ def build_api(app: Flask) -> Api:
     api.representations["application/json"] = _output_json
     for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
         api.add_namespace(module.ns)
+    api.add_namespace(tokens.ns)  # TT-15: personal access tokens (under /users)
     register_error_handlers(api)
 
     def openapi3() -> Response:
@@ -138,7 +140,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app,
         origins=list(settings.cors_origins),
         allow_headers=CORS_HEADERS,
-        expose_headers=["ETag"],
+        expose_headers=["ETag", "Location", "Idempotent-Replayed", "Sync-Cursor"],
         methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     )
     app.extensions["time_tracker_api"] = build_api(app)

@@ -13,6 +13,7 @@ from commons.data_access_layer.repository import (
     PROJECTS,
     TECHNOLOGIES,
     CatalogueSpec,
+    ChangeQuery,
     Record,
     Store,
     UnitOfWork,
@@ -136,6 +137,14 @@ def list_items(
 ) -> list[Record]:
     with store.unit_of_work(identity) as uow:
         return view(uow, uow.catalogue(spec).list({k: v for k, v in filters.items() if v is not None}))
+
+
+def list_changes(
+    store: Store, identity: Identity, spec: CatalogueSpec, query: ChangeQuery, view: View = as_stored
+) -> list[Record]:
+    """A sync page of the catalogue (`updated_since`), in change order."""
+    with store.unit_of_work(identity) as uow:
+        return view(uow, uow.catalogue(spec).changes(query))
 
 
 def get_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str, view: View = as_stored) -> Record:

@@ -89,6 +89,17 @@ STEPS: list[Step] = [
     Step("grant_role", path={"id": "user_id", "role_id": "role_id"}),
     Step("revoke_role", path={"id": "user_id", "role_id": "role_id"}),
     Step("list_events", query={"limit": "10"}),
+    # TT-15 personal access tokens (the caller's own: `me`).
+    Step(
+        "create_access_token",
+        201,
+        path={"user_id": "me"},
+        body={"name": f"Postman {RUN}", "expires_at": OMIT},
+        saves={"access_token_id": "id"},
+    ),
+    Step("list_access_tokens", path={"user_id": "me"}),
+    Step("list_tenant_access_tokens"),
+    Step("revoke_access_token", 204, path={"user_id": "me", "token_id": "access_token_id"}),
     Step("delete_time_entry", 204, path=ENTRY),
     Step("delete_technology", 204, path={"id": "technology_id"}),
     Step("deactivate_activity", 204, path={"id": "activity_id"}),
@@ -236,5 +247,6 @@ def collection(spec: dict[str, Any], base_url: str = "http://127.0.0.1:5000", to
             {"key": "token", "value": token},
             {"key": "run", "value": ""},
             {"key": "role_id", "value": "admin"},
+            {"key": "me", "value": "me"},
         ],
     }

@@ -19,13 +19,13 @@ import math
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from limits import RateLimitItem, parse_many, storage, strategies
 from limits.storage import MemoryStorage
 from werkzeug.exceptions import TooManyRequests
 
 from commons.config import Settings
-from time_tracker_api.security import bearer_token
+from time_tracker_api.security import verified_caller
 
 REPORT_RULES = frozenset({"/time-entries/report"})
 _EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
@@ -64,10 +64,9 @@ class Counters(MemoryStorage):
 
 def _caller() -> tuple[str, str] | None:
     """(tenant, user) of a valid token; None for anonymous or bad tokens (counted by address).
-    The verifier caches each token's identity, so the resource's own check costs a lookup."""
-    services = current_app.extensions["time_tracker"]
+    The caller is kept for the request, so the resource does not work it out again."""
     try:
-        identity = services.verifier.identity(bearer_token(request.headers))
+        identity = verified_caller()  # a JWT or a personal access token
     except Exception:  # noqa: BLE001 - any refusal is the resource's to answer; here it is just anonymous
         return None
     return identity.tenant_id, identity.user_id

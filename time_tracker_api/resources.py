@@ -8,12 +8,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask_restx import Model, Namespace, Resource, fields, reqparse
+from flask_restx.utils import unpack
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from commons.domain.preconditions import IfMatch, parse_if_match
-from time_tracker_api import catalogue
+from time_tracker_api import catalogue, idempotency, sync
 from time_tracker_api.inputs import body, query_parser
 from time_tracker_api.security import current_identity
 
@@ -57,9 +58,22 @@ class Base(Resource):
     """A resource that needs a valid token: the caller is authenticated before anything else
     (the payload validation of flask-restx included), so a bad token is a 401, not a 400."""
 
+    #: POSTs honour `Idempotency-Key` (idempotency.py) unless a resource says otherwise.
+    idempotent = True
+
     def dispatch_request(self, *args: Any, **kwargs: Any) -> Any:
         current_identity()
+        if request.method == "POST" and self.idempotent and idempotency.HEADER in request.headers:
+            return idempotency.run(lambda: self._response(*args, **kwargs), self.api.handle_error)
         return super().dispatch_request(*args, **kwargs)
+
+    def _response(self, *args: Any, **kwargs: Any) -> Response:
+        """The method's answer as the response the client gets (to be stored for replays)."""
+        answer = super().dispatch_request(*args, **kwargs)
+        if isinstance(answer, Response):
+            return answer
+        data, code, headers = unpack(answer)
+        return self.api.make_response(data, code, headers=headers)  # type: ignore[no-any-return]
 
 
 class NullableString(fields.String):
@@ -131,15 +145,29 @@ def register_catalogue(
     ns.add_model(ERROR.name, ERROR)
     update_model = optional(ns, input_model)
     list_parser = filters or query_parser()
+    plain_filters = tuple(str(a.name) for a in list_parser.args)
+    sync.add_arguments(list_parser)
     label = spec.label
 
     @ns.route("")
     @ns.response(401, "Missing or invalid token", ERROR)
     class Collection(Base):
         @ns.expect(list_parser)
-        @ns.response(200, "Success", [output_model])
+        @ns.response(
+            200,
+            "Success (with updated_since: a sync page, oldest change first)",
+            [output_model],
+            headers={sync.HEADER: "With updated_since: pass it back as updated_since for what follows"},
+        )
+        @ns.response(400, "Malformed filter", ERROR)
         def get(self) -> Any:
-            args = list_parser.parse_args()
+            parsed = list_parser.parse_args()
+            wanted = sync.requested(parsed, plain_filters)
+            if wanted is not None:
+                now = current_app.extensions["time_tracker"].clock()
+                changed = catalogue.list_changes(store(), current_identity(), spec, sync.query(wanted, now), view)
+                return sync.answer(wanted, changed, lambda r: public(complete(r)))
+            args = {k: v for k, v in parsed.items() if k in plain_filters}
             if list_view is not None:
                 return [public(complete(r)) for r in list_view(store(), current_identity(), args)]
             return [public(complete(r)) for r in catalogue.list_items(store(), current_identity(), spec, args, view)]
@@ -189,7 +217,14 @@ def register_catalogue(
             f"list_{plural}",
             f"List the {noun} catalogue of your tenant",
             "Every live item of your tenant, in name order; filter with the query parameters. "
-            + ("Inactive items are listed too (filter with status)." if deactivates else ""),
+            + ("Inactive items are listed too (filter with status). " if deactivates else "")
+            + "With updated_since: the items changed since then, oldest change first, a page of limit, "
+            + (
+                "deactivated ones included as they are (inactive). "
+                if deactivates
+                else "deleted ones as tombstones (deleted set) with include_deleted=true. "
+            )
+            + sync.EXAMPLE,
         ),
         Collection.post: (
             f"create_{singular}",

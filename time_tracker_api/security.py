@@ -22,6 +22,7 @@ from flask import current_app, g, has_request_context, request
 from commons.config import Settings
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import Forbidden, Unauthorized
+from commons.domain.tokens import looks_like_token
 from time_tracker_api.inputs import is_clean_text
 from time_tracker_api.jwks import SigningKeys
 
@@ -242,13 +243,35 @@ def bearer_token(headers: Mapping[str, str] | Any) -> str:
     raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <jwt>'")
 
 
+def verified_caller() -> Identity:
+    """The caller a JWT or a personal access token (`ttp_...`) stands for, verified once per
+    request. A personal access token is read through the store on every request (a revoke
+    holds at once in every worker)."""
+    identity = g.get("verified_caller")
+    if identity is None:
+        services = current_app.extensions["time_tracker"]
+        raw = bearer_token(request.headers)
+        if looks_like_token(raw):
+            from time_tracker_api.access_tokens import authenticate
+
+            identity, g.access_token = authenticate(services.store, raw, request.method, services.clock())
+        else:
+            identity = services.verifier.identity(raw)
+        g.verified_caller = identity
+    return identity
+
+
+def via_access_token() -> bool:
+    """Whether this request authenticated with a personal access token."""
+    return has_request_context() and g.get("access_token") is not None
+
+
 def current_identity() -> Identity:
     """The verified caller of this request (the directory is told about them)."""
     identity = g.get("identity")
     if identity is None:
-        services = current_app.extensions["time_tracker"]
-        identity = services.verifier.identity(bearer_token(request.headers))
-        services.directory.seen(identity)
+        identity = verified_caller()
+        current_app.extensions["time_tracker"].directory.seen(identity)
         g.identity = identity
     return identity
 

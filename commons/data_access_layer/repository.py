@@ -82,6 +82,21 @@ TECHNOLOGIES = CatalogueSpec("technology", "Technology", ("name", "first_use_tim
 CATALOGUES = (CUSTOMERS, PROJECT_TYPES, PROJECTS, ACTIVITIES, TECHNOLOGIES)
 
 
+@dataclass(frozen=True)
+class ChangeQuery:
+    """A page of a sync list (`updated_since`): items changed after `after` (a position
+    `(updated_at, id)`, exclusive) and at or before `until` (epoch ms), in change order
+    (`updated_at`, then `id`), at most `limit`. Soft-deleted items come as tombstones with
+    `include_deleted`. Records carry `updated_at` (epoch ms)."""
+
+    after: tuple[int, str]
+    until: int
+    limit: int
+    include_deleted: bool = False
+    #: Time entries only: whose (None: every owner).
+    owners: tuple[str, ...] | None = None
+
+
 class Catalogue(Protocol):
     """Customers, project types, projects, activities, technologies of one tenant."""
 
@@ -102,6 +117,9 @@ class Catalogue(Protocol):
 
     def add(self, fields: Mapping[str, Any]) -> Record:
         """Insert a new item; Conflict on a duplicate live name."""
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        """A page of a sync list (see ChangeQuery); inactive items are not tombstones."""
 
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         """Apply `changes` atomically; PreconditionFailed when `if_match` is stale."""
@@ -161,6 +179,9 @@ class TimeEntries(Protocol):
     def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
         """A page of `size` entries after the opaque `continuation`, and the next token (None
         at the end). Cosmos pages with its own tokens: no OFFSET, whose cost grows with it."""
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        """A page of a sync list (see ChangeQuery), with the joined names."""
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         """The owner's most recent entry of each project within [start, end), newest first."""
@@ -248,6 +269,29 @@ class ChangeFeed(Protocol):
         """Move the checkpoint to `position` (what `read` answered)."""
 
 
+class AccessTokens(Protocol):
+    """Personal access tokens of one tenant (digests only: the secret is never stored).
+
+    Records: `id`, `tenant_id`, `owner_id`, `owner_email`, `name`, `digest`, `hint`,
+    `read_only`, `expires_at`, `created_at`, `last_used_at`, `revoked_at` (instants in epoch
+    milliseconds, None when unset), `_etag`."""
+
+    def add(self, token_id: str, fields: Mapping[str, Any]) -> Record:
+        """Store a new token under `token_id`."""
+
+    def get(self, token_id: str) -> Record:
+        """The token, revoked or not; NotFound when there is none."""
+
+    def list(self, owner_id: str | None = None) -> builtins.list[Record]:
+        """The tenant's tokens (one owner's with `owner_id`), newest first."""
+
+    def revoke(self, token_id: str, now: int) -> Record:
+        """Mark the token revoked (a soft delete; a revoked token stays listed)."""
+
+    def touch(self, token: Record, now: int) -> None:
+        """Record a use at `now` (bookkeeping: no event, no new version; a lost race is fine)."""
+
+
 class UnitOfWork(Protocol):
     """The repositories of one actor, sharing one transaction where the engine has them."""
 
@@ -260,14 +304,54 @@ class UnitOfWork(Protocol):
     time_entries: TimeEntries
     users: Users
     events: Events
+    access_tokens: AccessTokens
 
     def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """An Idempotency-Key as stored: who holds it (`owner`, a nonce of the request that
+    claimed it), for which request (`fingerprint`), and, once done, the first response."""
+
+    fingerprint: str
+    owner: str
+    #: `in_flight` while the first request runs, `done` once its response is stored.
+    state: str
+    created_at: int
+    #: An in-flight claim whose holder has not finished by then is presumed dead.
+    locked_until: int
+    expires_at: int
+    status: int | None = None
+    response: dict[str, Any] | None = None
+
+
+class IdempotencyKeys(Protocol):
+    """Idempotency-Key claims per tenant and user, each written atomically on its own (not in
+    a unit of work: the claim must be visible to other requests before the work starts)."""
+
+    def claim(self, tenant_id: str, user_id: str, key: str, wanted: IdempotencyClaim) -> IdempotencyClaim | None:
+        """Store `wanted` unless a live claim holds the key (None: claimed by `wanted`);
+        otherwise answer that claim. An expired claim, or an in-flight one past its
+        `locked_until`, is taken over."""
+
+    def get(self, tenant_id: str, user_id: str, key: str) -> IdempotencyClaim | None:
+        """The claim of the key, if any."""
+
+    def complete(
+        self, tenant_id: str, user_id: str, key: str, owner: str, status: int, response: dict[str, Any]
+    ) -> None:
+        """Store the first response, if `owner` still holds the claim."""
+
+    def release(self, tenant_id: str, user_id: str, key: str, owner: str) -> None:
+        """Drop the claim (the request failed in a way a retry may fix), if `owner` holds it."""
 
 
 class Store(Protocol):
     """One per process: owns the engine's client or connection pool."""
 
     engine_name: str
+    idempotency: IdempotencyKeys
 
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> AbstractContextManager[UnitOfWork]:
         """Open a unit of work; `write=True` when it will write (lets SQLite lock early)."""

@@ -58,6 +58,7 @@ from commons.data_access_layer.repository import (
     PROJECTS,
     TECHNOLOGIES,
     CatalogueSpec,
+    ChangeQuery,
     Conflict,
     EntryQuery,
     EventQuery,
@@ -441,6 +442,11 @@ class SqlCatalogue(_SqlRepository):
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         return self._write(item_id, changes, if_match, UPDATE)
 
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.sql_integrations import catalogue_changes
+
+        return catalogue_changes(self, query)
+
     def delete(self, item_id: str, if_match: str | None = None) -> None:
         marker = {"deleted": str(uuid.uuid4())} if self.marker else {"status": "inactive"}
         self._write(item_id, marker, if_match, DELETE)
@@ -631,6 +637,11 @@ class SqlTimeEntries(_SqlRepository):
             ("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape))
         )
         return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.sql_integrations import time_entry_changes
+
+        return time_entry_changes(self, query)
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         t = self._table
@@ -944,6 +955,7 @@ class SqlUnitOfWork:
         self.time_entries = SqlTimeEntries(self)
         self.users = SqlUsers(self)
         self.events = SqlEvents(self)
+        self._access_tokens: Any = None
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -951,6 +963,16 @@ class SqlUnitOfWork:
 
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
         return self._by_container[spec.container]
+
+    @property
+    def access_tokens(self) -> Any:
+        """Personal access tokens (sql_integrations.py), made on first use: most units never
+        touch them."""
+        if self._access_tokens is None:
+            from commons.data_access_layer.sql_integrations import SqlAccessTokens
+
+            self._access_tokens = SqlAccessTokens(self)
+        return self._access_tokens
 
     @staticmethod
     def _change(container: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -1158,12 +1180,21 @@ class SqlStore:
         # filelock: flock on POSIX, LockFileEx on Windows (fcntl would not even import there).
         self._lock_file = FileLock(self._lock_path, thread_local=False) if self._lock_path else None
         self._thread_lock = threading.Lock()
+        from commons.data_access_layer.sql_integrations import SqlIdempotencyKeys
+
+        self.idempotency = SqlIdempotencyKeys(self)
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
         engine = self._writer if write else self.engine
         with sql_errors(), self._writer_turn(write), engine.begin() as conn:
             yield SqlUnitOfWork(conn, actor, self.remembered)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A short writing transaction outside any unit of work (Idempotency-Key claims)."""
+        with self._writer_turn(True), self._writer.begin() as conn:
+            yield conn
 
     @contextmanager
     def _writer_turn(self, write: bool) -> Iterator[None]:
@@ -1243,3 +1274,7 @@ class SqlStore:
 
 
 ALL_CATALOGUE_CONTAINERS = tuple(spec.container for spec in CATALOGUES)
+
+# The integrators' tables (TT-15) live on `metadata` too: importing them here lets
+# `create_containers` (migrations) find them.
+from commons.data_access_layer import sql_integrations  # noqa: E402, F401

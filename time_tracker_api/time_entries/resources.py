@@ -13,6 +13,7 @@ from flask_restx import Namespace, fields, inputs, reqparse
 
 from commons.data_access_layer.repository import GROUPS, Record
 from commons.domain.clock import format_instant, from_ms, zone_from
+from time_tracker_api import sync
 from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, body, if_match, store
 from time_tracker_api.security import current_identity
@@ -153,7 +154,9 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
     return parser
 
 
-list_args = _list_args()
+list_args = sync.add_arguments(_list_args(), limit=False)
+#: What a sync list (updated_since) does not combine with: it lists every change of the owners.
+WINDOW_FILTERS = ("start_date", "end_date", "month", "year", "project_id", "activity_id", "customer_id", "uri")
 paged_args = _list_args(paged=True)
 summary_args = _zone_args(query_parser(), "time_offset")
 summary_args.add_argument("timezone_offset", type=int, location="args", help="Same as time_offset")
@@ -225,7 +228,7 @@ def entry_json(record: Record) -> dict[str, Any]:
         "technologies": get("technologies") or [],
         "timezone_offset": get("timezone_offset"),
         "running": end is None,
-        "deleted": None,
+        "deleted": get("deleted"),
         "project_name": get("project_name"),
         "customer_id": get("customer_id"),
         "customer_name": get("customer_name"),
@@ -242,7 +245,12 @@ def _entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dic
 @ns.response(401, "Missing or invalid token", ERROR)
 class TimeEntries(Base):
     @ns.expect(list_args)
-    @ns.response(200, "Your entries (admins: anyone's with user_id), newest start first", [time_entry])
+    @ns.response(
+        200,
+        "Your entries (admins: anyone's with user_id), newest start first; with updated_since a sync page",
+        [time_entry],
+        headers={sync.HEADER: "With updated_since: pass it back as updated_since for what follows"},
+    )
     @ns.response(400, "Malformed filter", ERROR)
     @ns.response(403, "You don't have enough permissions.", ERROR)
     @ns.doc(id="list_time_entries")
@@ -251,9 +259,17 @@ class TimeEntries(Base):
 
         Without start_date/end_date: the month and year given (default: the current month in your
         zone). Admins may pass user_id (* for everyone). Newest start first; a running entry has
-        end_date null.
+        end_date null. With updated_since (sync): every entry of those users changed since then, oldest
+        change first, a page of limit (max 1000), deleted ones as tombstones with include_deleted=true;
+        the Sync-Cursor header is the next updated_since. Example: GET
+        /time-entries?updated_since=2024-05-01T00:00:00Z&include_deleted=true&limit=500
         """
         args = list_args.parse_args()
+        wanted = sync.requested(args, WINDOW_FILTERS)
+        if wanted is not None:
+            query = sync.query(wanted, _now())
+            changed = service.list_changes(store(), current_identity(), tuple(args.get("user_id") or ()), query)
+            return sync.answer(wanted, _owner_emails(changed), entry_json)
         entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
         return [entry_json(e) for e in _owner_emails(entries)]
 

@@ -13,7 +13,7 @@ from datetime import tzinfo
 from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import GROUPS, EntryQuery, Record, Store, UnitOfWork, decisions
+from commons.data_access_layer.repository import GROUPS, ChangeQuery, EntryQuery, Record, Store, UnitOfWork, decisions
 from commons.domain.clock import (
     MAX_ENTRY_HOURS,
     MAX_ENTRY_MS,
@@ -400,6 +400,12 @@ def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinf
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, filters, zone, now)
         return uow.time_entries.list(query)
+
+
+def list_changes(store: Store, identity: Identity, user_ids: Sequence[str], query: ChangeQuery) -> list[Record]:
+    """A sync page (`updated_since`) of the entries of the caller, or (admins) of `user_ids`."""
+    with store.unit_of_work(identity) as uow:
+        return uow.time_entries.changes(replace(query, owners=owners_for(identity, user_ids)))
 
 
 def paginated(

@@ -28,6 +28,7 @@ from commons.data_access_layer.cosmos_db.units import Failure, Fence, Operation,
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
 from commons.data_access_layer.repository import (
     CatalogueSpec,
+    ChangeQuery,
     Conflict,
     Contended,
     NotFound,
@@ -91,6 +92,11 @@ class CosmosCatalogue:
         self._uow.flush(self.spec.container)
         docs = self._items.query(text, **values)
         return sorted((record(d, self._marker) for d in docs), key=lambda r: (str(r["name"]).lower(), r["id"]))
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.cosmos_db.integrations import catalogue_changes
+
+        return catalogue_changes(self, query)
 
     def names_of(self, ids: Collection[str]) -> dict[str, Record]:
         """Live items by id for the names a write answers with (names.py: may lag a rename in

@@ -34,8 +34,17 @@ CONTAINERS: dict[str, dict[str, Any]] = {
     "app_user": {"pk": "/tenant_id"},
     "event": {"pk": "/tenant_id", "composite": [[("/tenant_id", DESC), ("/date_at", DESC)]]},
     "leases": {"pk": "/id"},
+    # TT-15: personal access tokens (with their outbox events, hence TTL) and Idempotency-Key
+    # claims (each expires through its own ttl).
+    "access_token": {"pk": "/tenant_id", "ttl": True},
+    "idempotency": {"pk": "/tenant_id", "ttl": True},
     "migration": {"pk": "/app_id"},
 }
+
+# TT-15 sync lists: pages in change order (`ORDER BY c.updated_at, c.id`), also per owner.
+for _name in BUSINESS:
+    CONTAINERS[_name].setdefault("composite", []).append([("/updated_at", ASC), ("/id", ASC)])
+CONTAINERS["time_entry"]["composite"].append([("/owner_id", ASC), ("/updated_at", ASC), ("/id", ASC)])
 
 
 def indexing_policy(name: str) -> dict[str, Any]:

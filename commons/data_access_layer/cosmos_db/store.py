@@ -76,6 +76,9 @@ class CosmosStore:
         self._proxies: dict[str, ContainerProxy] = {}
         self.remembered: set[tuple[Any, ...]] = set()
         self.names = NameCache()
+        from commons.data_access_layer.cosmos_db.integrations import CosmosIdempotencyKeys
+
+        self.idempotency = CosmosIdempotencyKeys(self)
 
     @property
     def client(self) -> CosmosClient:

@@ -25,7 +25,14 @@ from commons.data_access_layer.cosmos_db.documents import (
 )
 from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, status_error, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
-from commons.data_access_layer.repository import Contended, EntryQuery, NotFound, PreconditionFailed, Record
+from commons.data_access_layer.repository import (
+    ChangeQuery,
+    Contended,
+    EntryQuery,
+    NotFound,
+    PreconditionFailed,
+    Record,
+)
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 
 if TYPE_CHECKING:
@@ -240,6 +247,11 @@ class CosmosTimeEntries:
             f"SELECT * FROM c WHERE c.tenant_id = @tenant{where}{order}", size, decode_token(continuation), **values
         )
         return self._named(docs), encode_token(token)
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.cosmos_db.integrations import time_entry_changes
+
+        return time_entry_changes(self, query)
 
     def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
         seen: dict[str, dict[str, Any]] = {}

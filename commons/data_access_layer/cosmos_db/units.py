@@ -249,6 +249,7 @@ class CosmosUnitOfWork:
         self.time_entries = CosmosTimeEntries(self)
         self.users = CosmosUsers(self)
         self.events = CosmosEvents(self)
+        self._access_tokens: Any = None
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -256,6 +257,15 @@ class CosmosUnitOfWork:
 
     def catalogue(self, spec: CatalogueSpec) -> Any:
         return self._by_container[spec.container]
+
+    @property
+    def access_tokens(self) -> Any:
+        """Personal access tokens (integrations.py), made on first use."""
+        if self._access_tokens is None:
+            from commons.data_access_layer.cosmos_db.integrations import CosmosAccessTokens
+
+            self._access_tokens = CosmosAccessTokens(self)
+        return self._access_tokens
 
     def partition(self, container: str, label: str) -> Partition:
         return Partition(self.store, container, self.actor.tenant_id, label)
