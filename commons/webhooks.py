@@ -204,7 +204,7 @@ class Sender:
                     port,
                     maxsize=4,
                     block=False,
-                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
                     retries=False,
                     ssl_context=self._context,
                     server_hostname=host,
@@ -230,7 +230,7 @@ class Sender:
             **sign(secret, message_id, datetime.now(UTC), body),
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            "host": host if port == 443 else f"{host}:{port}",
+            "host": _host_header(host, port),
         }
         try:
             response = self._pool(addresses[0], port, host).urlopen(
@@ -255,6 +255,11 @@ class Sender:
         if 300 <= status < 400:
             return outcome(status, f"Redirect to {response.headers.get('location', '?')} not followed", excerpt)
         return outcome(status, None if 200 <= status < 300 else f"HTTP {status}", excerpt)
+
+
+def _host_header(host: str, port: int) -> str:
+    name = f"[{host}]" if ":" in host else host
+    return name if port == 443 else f"{name}:{port}"
 
 
 _SENDERS: dict[int, Sender] = {}
