@@ -253,3 +253,38 @@ def test_webhooks_are_for_admins_and_validated(store: Store, tenant: str, receiv
     admin.delete(f"/webhooks/{hook['id']}")
     admin.get(f"/webhooks/{hook['id']}", expect=404)
     assert "time_entry.started" in admin.get("/webhooks/event-types")["types"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_the_functions_trigger_enqueues_and_the_timer_function_sends(
+    store: Store, tenant: str, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import azure.functions as func
+
+    from time_tracker_events import function_app
+
+    settings = fast_settings(receiver)
+    monkeypatch.setattr(function_app, "store", lambda: store)
+    monkeypatch.setattr(function_app, "settings", lambda: settings)
+    admin = admin_of(store, settings, tenant)
+    hook = admin.post("/webhooks", {"url": receiver.url, "events": ["time_entry.started"]})
+    receiver.secret = hook["secret"]
+    context = {
+        "event_id": uuid.uuid4().hex,
+        "user_id": "u-1",
+        "tenant_id": tenant,
+        "action": "create",
+        "description": None,
+        "container_id": "time_entry",
+        "session_id": None,
+        "date": "2024-05-01T09:30:00.000Z",
+    }
+    outbox = {"id": f"event:{context['event_id']}", "tenant_id": tenant, "_kind": "event", "item_id": "entry-1"}
+    change = {**outbox, "_last_event_ctx": context, "end_at": None}
+    from tests.integration.test_events import FUNCTIONS  # the app is indexed once
+
+    for _ in range(2):  # a batch delivered twice makes one delivery
+        FUNCTIONS["handle_time_entry_events"](func.DocumentList([func.Document.from_dict(change)]))
+    FUNCTIONS["dispatch_webhooks"](None)
+    [received] = receiver.accepted()
+    assert received.body["type"] == "time_entry.started" and received.body["data"]["item_id"] == "entry-1"
