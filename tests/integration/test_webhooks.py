@@ -288,3 +288,36 @@ def test_the_functions_trigger_enqueues_and_the_timer_function_sends(
     FUNCTIONS["dispatch_webhooks"](None)
     [received] = receiver.accepted()
     assert received.body["type"] == "time_entry.started" and received.body["data"]["item_id"] == "entry-1"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "cosmos", "cosmos-adverse"])
+def test_dispatchers_running_at_once_never_send_a_delivery_twice(
+    store: Store, tenant: str, receiver: WebhookReceiver
+) -> None:
+    import threading
+
+    settings = fast_settings(receiver)
+    admin = admin_of(store, settings, tenant)
+    hook = admin.post("/webhooks", {"url": receiver.url, "events": ["customer.created", "customer.updated"]})
+    receiver.secret = hook["secret"]
+    customers = [admin.post("/customers", {"name": f"Parallel {n}"}) for n in range(6)]
+    for customer in customers:
+        admin.put(f"/customers/{customer['id']}", {"description": "changed"})
+    run(store, f"parallel-{uuid.uuid4().hex[:6]}", once=True)
+    deadline = time.monotonic() + 90
+
+    def dispatcher() -> None:
+        while len(receiver.accepted()) < 12 and time.monotonic() < deadline:
+            dispatch(store, settings, workers=4)
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == 12 and len(set(ids)) == 12, "each delivery sent once, by one dispatcher"
+    for customer in customers:
+        kinds = [r.body["type"] for r in receiver.received if r.body["data"]["item_id"] == customer["id"]]
+        assert kinds == ["customer.created", "customer.updated"]
