@@ -202,7 +202,7 @@ class Sender:
                 pool = self._pools[key] = urllib3.HTTPSConnectionPool(
                     address,
                     port,
-                    maxsize=4,
+                    maxsize=8,  # the dispatcher's parallel sends
                     block=False,
                     timeout=urllib3.Timeout(connect=timeout, read=timeout, total=timeout),
                     retries=False,
@@ -345,12 +345,14 @@ def _attempt(
 ) -> None:
     try:
         result = sender.send(endpoint["url"], endpoint["secret"], delivery["id"], body_of(delivery))
-        record_outcome(webhooks, settings, delivery, result, clock())
+        record_outcome(webhooks, settings, delivery, result, clock(), endpoint)
     except Exception:  # noqa: BLE001 - one delivery's trouble never stops the others
         log.exception("webhook delivery %s could not be attempted", delivery["id"])
 
 
-def record_outcome(webhooks: Webhooks, settings: Settings, delivery: Record, result: Outcome, now: int) -> Record:
+def record_outcome(
+    webhooks: Webhooks, settings: Settings, delivery: Record, result: Outcome, now: int, seen: Record | None = None
+) -> Record:
     """The delivery after one attempt (delivered, rescheduled or failed), and the endpoint's
     failure bookkeeping."""
     tries = int(delivery.get("tries") or 0) + 1
@@ -375,7 +377,8 @@ def record_outcome(webhooks: Webhooks, settings: Settings, delivery: Record, res
         written = webhooks.write_delivery({**delivery, **changes}, delivery["_etag"])
     except PreconditionFailed:
         written = {**delivery, **changes}  # redelivered meanwhile: that request's state stands
-    _endpoint_health(webhooks, settings, delivery, result, now)
+    if not (result.ok and seen is not None and seen.get("failing_since") is None):
+        _endpoint_health(webhooks, settings, delivery, result, now)  # (a success of a healthy one changes nothing)
     return written
 
 
