@@ -287,17 +287,12 @@ def dispatch(
     webhooks = build_webhooks(store)
     now = clock()
     endpoints: dict[tuple[str, str], Record | None] = {}
+    queues: dict[tuple[str, str, str], list[Record]] = {}
+    for delivery in webhooks.due(now, limit):  # lowest seq first
+        queues.setdefault((delivery["tenant_id"], delivery["endpoint_id"], delivery["item_id"]), []).append(delivery)
     claimed: list[tuple[Record, Record]] = []
-    seen: set[tuple[str, str, str]] = set()
-    for delivery in webhooks.due(now, limit):
-        key = (delivery["tenant_id"], delivery["endpoint_id"], delivery["item_id"])
-        if key in seen:
-            continue  # a later one of an item already handled this round waits its turn
-        seen.add(key)
-        try:
-            found = _claim(webhooks, delivery, endpoints, now, settings)
-        except PreconditionFailed:
-            continue  # another dispatcher took it, or it changed: looked at next round
+    for queue in queues.values():
+        found = _claim(webhooks, queue, endpoints, now, settings)
         if found is not None:
             claimed.append(found)
     if not claimed:
@@ -308,36 +303,47 @@ def dispatch(
     return len(claimed)
 
 
+def _write_each(webhooks: Webhooks, deliveries: list[Record], changes: dict[str, Any]) -> None:
+    for delivery in deliveries:
+        try:
+            webhooks.write_delivery({**delivery, **changes}, delivery["_etag"])
+        except PreconditionFailed:
+            continue  # changed meanwhile (claimed, redelivered): looked at again next round
+
+
 def _claim(
     webhooks: Webhooks,
-    delivery: Record,
+    queue: list[Record],
     endpoints: dict[tuple[str, str], Record | None],
     now: int,
     settings: Settings,
 ) -> tuple[Record, Record] | None:
-    """The delivery, leased to this dispatcher, and its endpoint; None when it must wait."""
-    tenant, endpoint_id = delivery["tenant_id"], delivery["endpoint_id"]
+    """The first due delivery of one item's queue, leased to this dispatcher, and its endpoint;
+    None when the item must wait (then every due delivery of it is set to wait as long)."""
+    first = queue[0]
+    tenant, endpoint_id = first["tenant_id"], first["endpoint_id"]
     if (tenant, endpoint_id) not in endpoints:
         try:
             endpoints[(tenant, endpoint_id)] = webhooks.get_endpoint(tenant, endpoint_id)
         except NotFound:
             endpoints[(tenant, endpoint_id)] = None
     endpoint = endpoints[(tenant, endpoint_id)]
-    etag = delivery["_etag"]
     if endpoint is None:
-        webhooks.write_delivery({**delivery, "status": CANCELLED, "updated_at": now}, etag)
+        _write_each(webhooks, queue, {"status": CANCELLED, "updated_at": now})
         return None
     if not endpoint.get("active"):
-        webhooks.write_delivery({**delivery, "next_at": now + PAUSE_MS, "updated_at": now}, etag)
+        _write_each(webhooks, queue, {"next_at": now + PAUSE_MS, "updated_at": now})
         return None
-    head = webhooks.head(tenant, endpoint_id, delivery["item_id"])
-    if head is not None and head["id"] != delivery["id"]:
-        # An earlier event of the item is still pending: wait until its next try at least.
-        later = max(head["next_at"], now + 1000)
-        webhooks.write_delivery({**delivery, "next_at": later, "updated_at": now}, etag)
+    head = webhooks.head(tenant, endpoint_id, first["item_id"])
+    if head is not None and head["id"] != first["id"]:
+        # An earlier event of the item is pending (in backoff, or being sent): wait for it.
+        _write_each(webhooks, queue, {"next_at": max(head["next_at"], now + 1000), "updated_at": now})
         return None
     lease = now + int(settings.webhook_timeout_seconds * 1000) + LEASE_GRACE_MS
-    return webhooks.write_delivery({**delivery, "lease_until": lease}, etag), endpoint
+    try:
+        return webhooks.write_delivery({**first, "lease_until": lease}, first["_etag"]), endpoint
+    except PreconditionFailed:
+        return None  # another dispatcher took it
 
 
 def _attempt(

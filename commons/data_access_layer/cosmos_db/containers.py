@@ -33,7 +33,7 @@ CONTAINERS: dict[str, dict[str, Any]] = {
     },
     "app_user": {"pk": "/tenant_id"},
     # Webhooks (TT-15): deliveries expire once finished (cosmos_db/webhooks.py).
-    "webhook_delivery": {"pk": "/tenant_id", "ttl": True},
+    "webhook_delivery": {"pk": "/tenant_id", "ttl": True, "unindexed": ["/payload/*", "/log/*"]},
     "event": {"pk": "/tenant_id", "composite": [[("/tenant_id", DESC), ("/date_at", DESC)]]},
     "leases": {"pk": "/id"},
     "migration": {"pk": "/app_id"},
@@ -52,6 +52,7 @@ def indexing_policy(name: str) -> dict[str, Any]:
             {"path": "/description/?"},
         ],
     }
+    policy["excludedPaths"] += [{"path": path} for path in CONTAINERS[name].get("unindexed", [])]
     composite = CONTAINERS[name].get("composite")
     if composite:
         policy["compositeIndexes"] = [[{"path": p, "order": o} for p, o in index] for index in composite]
