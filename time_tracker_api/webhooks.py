@@ -34,6 +34,8 @@ from time_tracker_api.security import Identity, current_identity, require_admin
 
 # ----------------------------------------------------------------------------- service
 
+MAX_ENDPOINTS = 50
+
 
 def _url(settings: Settings, value: object) -> str:
     """A target that passes the rules now (it is checked again before every attempt)."""
@@ -75,8 +77,12 @@ def create_webhook(store: Store, settings: Settings, identity: Identity, data: M
 
     require_admin(identity)
     values = _fields(settings, data, creating=True)
+    webhooks = build_webhooks(store)
+    # Each endpoint costs the pipeline work on every write of the tenant: a bound, not a quota.
+    if len(webhooks.list_endpoints(identity.tenant_id)) >= MAX_ENDPOINTS:
+        raise Conflict(f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
     values.update(secret=new_secret(), disabled_reason=None, failing_since=None, last_error=None)
-    return build_webhooks(store).add_endpoint(identity, values)
+    return webhooks.add_endpoint(identity, values)
 
 
 def get_webhook(store: Store, identity: Identity, endpoint_id: str) -> Record:
@@ -352,6 +358,7 @@ class Webhooks(Base):
     @ns.expect(webhook_input, validate=True)
     @ns.response(201, "Created; `secret` is shown this once", created_webhook, headers={"Location": "Its path"})
     @ns.response(400, "Invalid input, or a target that is not https or is a private address", ERROR)
+    @ns.response(409, "The tenant has 50 endpoints already", ERROR)
     @ns.doc(id="create_webhook")
     def post(self) -> Any:
         """Create a webhook endpoint (admin)

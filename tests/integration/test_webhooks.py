@@ -252,6 +252,9 @@ def test_webhooks_are_for_admins_and_validated(store: Store, tenant: str, receiv
     other.get(f"/webhooks/{hook['id']}", expect=404)
     admin.delete(f"/webhooks/{hook['id']}")
     admin.get(f"/webhooks/{hook['id']}", expect=404)
+    for _ in range(50):
+        admin.post("/webhooks", {"url": receiver.url, "events": ["*"]})
+    assert "at most 50" in admin.post("/webhooks", {"url": receiver.url, "events": ["*"]}, expect=409)["message"]
     assert "time_entry.started" in admin.get("/webhooks/event-types")["types"]
 
 
