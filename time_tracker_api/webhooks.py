@@ -6,7 +6,7 @@ by the event pipeline and sent by the dispatcher (commons/webhooks.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import current_app, request
@@ -16,7 +16,7 @@ from flask_restx import inputs as restx_inputs
 from commons.config import Settings
 from commons.data_access_layer.repository import Record, Store
 from commons.domain.clock import format_instant
-from commons.domain.errors import Conflict, Invalid, NotFound
+from commons.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from commons.domain.preconditions import IfMatch
 from commons.domain.webhooks import (
     DELIVERED,
@@ -96,6 +96,21 @@ def _expected(current: Record, condition: IfMatch | None) -> str:
     return condition.expected(lambda: str(current["_etag"]), "Webhook")
 
 
+def _conditional(
+    webhooks: Any, tenant: str, endpoint_id: str, condition: IfMatch | None, write: Callable[[Record], Record]
+) -> tuple[Record, Record]:
+    """Read, then write on that version. Without If-Match, a version changed meanwhile (the
+    dispatcher's failure bookkeeping) is read again rather than answered with 412."""
+    for attempt in range(1 if condition is not None else 5):
+        current = webhooks.get_endpoint(tenant, endpoint_id)
+        try:
+            return current, write(current)
+        except PreconditionFailed:
+            if condition is not None or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def update_webhook(
     store: Store,
     settings: Settings,
@@ -109,11 +124,15 @@ def update_webhook(
     failure record and sends its waiting deliveries at once."""
     require_admin(identity)
     webhooks = build_webhooks(store)
-    current = webhooks.get_endpoint(identity.tenant_id, endpoint_id)
     changes = _fields(settings, data, creating=False)
-    if changes.get("active") and not current.get("active"):
-        changes.update(disabled_reason=None, failing_since=None, last_error=None)
-    updated = webhooks.write_endpoint({**current, **changes}, _expected(current, condition), identity, "update")
+
+    def write(current: Record) -> Record:
+        wanted = dict(changes)
+        if wanted.get("active") and not current.get("active"):
+            wanted.update(disabled_reason=None, failing_since=None, last_error=None)
+        return webhooks.write_endpoint({**current, **wanted}, _expected(current, condition), identity, "update")
+
+    current, updated = _conditional(webhooks, identity.tenant_id, endpoint_id, condition, write)
     if changes.get("active") and not current.get("active"):
         for delivery in webhooks.pending(identity.tenant_id, endpoint_id):
             try:
@@ -129,9 +148,16 @@ def delete_webhook(store: Store, identity: Identity, endpoint_id: str, condition
 
     require_admin(identity)
     webhooks = build_webhooks(store)
-    current = webhooks.get_endpoint(identity.tenant_id, endpoint_id)
     changes = {"deleted": str(uuid.uuid4()), "active": False}
-    webhooks.write_endpoint({**current, **changes}, _expected(current, condition), identity, "delete")
+    _conditional(
+        webhooks,
+        identity.tenant_id,
+        endpoint_id,
+        condition,
+        lambda current: webhooks.write_endpoint(
+            {**current, **changes}, _expected(current, condition), identity, "delete"
+        ),
+    )
 
 
 def ping_webhook(store: Store, settings: Settings, identity: Identity, endpoint_id: str, now: int) -> Record:

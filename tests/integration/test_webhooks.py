@@ -324,3 +324,26 @@ def test_dispatchers_running_at_once_never_send_a_delivery_twice(
     for customer in customers:
         kinds = [r.body["type"] for r in receiver.received if r.body["data"]["item_id"] == customer["id"]]
         assert kinds == ["customer.created", "customer.updated"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "cosmos"])
+def test_endpoint_changes_are_audited_and_the_secret_stays_out_of_the_audit_trail(
+    store: Store, tenant: str, receiver: WebhookReceiver
+) -> None:
+    settings = fast_settings(receiver)
+    admin = admin_of(store, settings, tenant)
+    hook = admin.post("/webhooks", {"url": receiver.url, "events": ["*"]})
+    admin.put(f"/webhooks/{hook['id']}", {"active": False})
+    admin.delete(f"/webhooks/{hook['id']}")
+    run(store, f"audit-{uuid.uuid4().hex[:6]}", once=True)
+    events = admin.get(f"/events?container_id=webhook&item_id={hook['id']}")["data"]
+    assert sorted(e["action"] for e in events) == ["create", "delete", "update"]
+    assert hook["secret"] not in str(events)
+    if store.engine_name != "cosmos":
+        from sqlalchemy import select
+
+        from commons.data_access_layer.sql import change_log
+
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            logged = conn.execute(select(change_log.c.document).where(change_log.c.item_id == hook["id"])).all()
+        assert len(logged) == 3 and hook["secret"] not in str(logged), "the outbox never holds the secret"
