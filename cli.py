@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -171,10 +172,41 @@ def cmd_events_run(args: argparse.Namespace) -> int:
     from time_tracker_events.runner import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = build_store(_settings())
-    stored = run(store, args.name, once=args.once, batch_size=args.batch, poll_seconds=args.poll)
+    settings = _settings()
+    store = build_store(settings)
+    stopping = threading.Event()
+    dispatcher = None
+    if not args.no_webhooks and not args.once:
+        dispatcher = _start_dispatcher(store, settings, stopping)
+    try:
+        stored = run(store, args.name, once=args.once, batch_size=args.batch, poll_seconds=args.poll)
+    finally:
+        stopping.set()
+        if dispatcher is not None:
+            dispatcher.join(timeout=10)
+    if args.once and not args.no_webhooks:
+        from commons.webhooks import dispatch
+
+        while dispatch(store, settings):  # what is due now; retries wait for the next run
+            pass
     print(f"{stored} new events")
     return 0
+
+
+def _start_dispatcher(store: Any, settings: Settings, stopping: threading.Event) -> threading.Thread:
+    """The webhook dispatcher (TT-15) beside the events runner, in a thread of its own so that a
+    slow target never holds up the audit log."""
+    from commons.webhooks import run_dispatcher
+
+    thread = threading.Thread(
+        target=run_dispatcher,
+        args=(store, settings),
+        kwargs={"stop": stopping.is_set},
+        name="webhook-dispatcher",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _development_token(settings: Settings) -> str | None:
@@ -219,7 +251,6 @@ def _demo_examples(store: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the API for development and feed the audit log beside it: one command, one Ctrl-C."""
     import logging
-    import threading
 
     import migrations
     from commons.wiring import build_store
@@ -242,10 +273,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon=True,
     )
     events.start()
+    dispatcher = _start_dispatcher(store, settings, stopping)
     app = create_app(settings, store=store)
     print(
         f"Running: the API on http://{args.host}:{args.port}/ (Swagger UI) and the events runner "
-        f"({store.engine_name}: GET /events fills within {args.poll:g} s). Ctrl-C stops both.",
+        f"({store.engine_name}: GET /events fills within {args.poll:g} s; webhooks are sent beside it). "
+        "Ctrl-C stops both.",
         flush=True,
     )
     if token:
@@ -255,6 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         stopping.set()
         events.join(timeout=5)
+        dispatcher.join(timeout=5)
     return 0
 
 
@@ -331,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--name", default="default", help="checkpoint name (one per runner)")
     runner.add_argument("--batch", type=int, default=500, help="changes per batch")
     runner.add_argument("--poll", type=float, default=1.0, help="seconds between polls when idle")
+    runner.add_argument(
+        "--no-webhooks", action="store_true", help="do not send webhook deliveries here (another process does)"
+    )
     runner.set_defaults(func=cmd_events_run)
     return parser
 

@@ -33,6 +33,7 @@ import migrations
 from bench import figures
 from bench.reference import run_pgbench, run_sqlite_writers
 from bench.seed import Tenant, seed_tenant, seed_tenant_through_store
+from bench.webhooks import bench_webhooks, report_webhooks
 from commons.data_access_layer.sql import SqlStore
 from tests.tools.cosmos import COSMOS_KEY, start_cosmos_server
 from tests.tools.postgres import PostgresServer, free_port, start_postgres
@@ -199,6 +200,9 @@ def bench_engine(
                 samples[size]["summary"].append(_sequential_p50(base, "/time-entries/summary?time_offset=0", token))
         growth = {size: {key: figures.median(values) for key, values in got.items()} for size, got in samples.items()}
         results["growth"] = growth
+        if args.webhook_events:
+            log(f"{engine}: webhook deliveries, {args.webhook_events} events")
+            results["webhooks"] = bench_webhooks(store, args.webhook_events)
     finally:
         for proc in (server, floor_server):
             proc.terminate()
@@ -242,6 +246,9 @@ def report(engine: str, results: dict[str, Any], args: argparse.Namespace) -> li
         lines += figures.writers_table(api, results["reference"], reference)
     lines += ["", f"### {engine}: latency as the tenant grows (p50 ms, one client, median of {args.passes})", ""]
     lines += figures.growth_table({int(k): v for k, v in results["growth"].items()})
+    if results.get("webhooks"):
+        lines += ["", f"### {engine}: webhook delivery throughput (one pass; receiver on loopback over HTTPS)", ""]
+        lines += report_webhooks(results["webhooks"])
     return lines
 
 
@@ -292,6 +299,9 @@ def main() -> int:
         help="tenant sizes on the Cosmos test server (its queries cost O(n^2) in the container size)",
     )
     parser.add_argument("--throughput-tenant", type=int, default=10_000, help="entries in the throughput tenant")
+    parser.add_argument(
+        "--webhook-events", type=int, default=500, help="events for the webhook delivery table (0: none)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the README's Performance tables only")
     parser.add_argument("--json", help="also write the raw passes to this file")
     parser.add_argument("--from-json", help="print the tables of a run saved with --json (no measuring)")

@@ -84,6 +84,16 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _seconds_list(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be seconds, comma separated (e.g. 5,30,120), not {raw!r}") from None
+
+
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -156,6 +166,16 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     debug: bool = False
     max_body_bytes: int = 1_000_000
+
+    #: Webhooks (TT-15): waits in seconds between delivery attempts (the first try is at once;
+    #: the default adds up to more than 24 h), how long an endpoint may keep failing before it
+    #: is disabled, the timeout of one attempt, whether private/loopback/link-local targets are
+    #: allowed (tests, on-premises), a CA bundle to trust besides the system's.
+    webhook_retry_schedule: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
+    webhook_disable_after_seconds: float = 86_400.0
+    webhook_timeout_seconds: float = 5.0
+    webhook_allow_private_targets: bool = False
+    webhook_ca_bundle: str | None = None
 
     ms_client_id: str | None = None
     ms_secret: str | None = None
@@ -236,6 +256,11 @@ class Settings:
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=_flag(env, "FLASK_DEBUG"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_000_000),
+            webhook_retry_schedule=_seconds_list(env, "WEBHOOK_RETRY_SCHEDULE", cls.webhook_retry_schedule),
+            webhook_disable_after_seconds=_float(env, "WEBHOOK_DISABLE_AFTER_SECONDS", 86_400.0),
+            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 5.0),
+            webhook_allow_private_targets=_flag(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+            webhook_ca_bundle=_str(env, "WEBHOOK_CA_BUNDLE"),
             ms_client_id=_str(env, "MS_CLIENT_ID"),
             ms_secret=_str(env, "MS_SECRET"),
             ms_authority=_str(env, "MS_AUTHORITY"),
@@ -264,6 +289,8 @@ class Settings:
             ("IDEMPOTENCY_WAIT_SECONDS", self.idempotency_wait_seconds, 0, 120),
             ("IDEMPOTENCY_LOCK_SECONDS", self.idempotency_lock_seconds, 1, 3600),
             ("SYNC_SETTLE_SECONDS", self.sync_settle_seconds, 0, 3600),
+            ("WEBHOOK_DISABLE_AFTER_SECONDS", self.webhook_disable_after_seconds, 0.1, 30 * 86_400),
+            ("WEBHOOK_TIMEOUT_SECONDS", self.webhook_timeout_seconds, 0.1, 30),
         ):
             if not low <= value <= high:
                 raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
@@ -274,6 +301,8 @@ class Settings:
         ):
             if not all(_RATE.match(rate) for rate in rates.split(";")):
                 raise ConfigError(f"{name} must look like '200/minute' or '100 per 15 seconds', not {rates!r}")
+        if not self.webhook_retry_schedule or not all(0 < w <= 86_400 for w in self.webhook_retry_schedule):
+            raise ConfigError("WEBHOOK_RETRY_SCHEDULE must be seconds between 0 and 86400, comma separated")
         if self.jwt_jwks_url and not (self.jwt_audience and self.jwt_issuer):
             raise ConfigError("JWT_JWKS_URL needs JWT_AUDIENCE and JWT_ISSUER (RS256 verification)")
         if self.cosmos_account_uri and not self.cosmos_master_key:

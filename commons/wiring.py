@@ -6,6 +6,7 @@ from typing import cast
 
 from commons.config import DEFAULT_SQLITE_PATH, Settings
 from commons.data_access_layer.repository import Store
+from commons.data_access_layer.webhooks import Webhooks
 from commons.directory import Directory
 
 
@@ -23,6 +24,17 @@ def build_store(settings: Settings) -> Store:
         Store,
         SqlStore(settings.sql_database_uri, settings.db_statement_timeout_seconds, settings.db_connect_timeout_seconds),
     )
+
+
+def build_webhooks(store: Store) -> Webhooks:
+    """The webhooks repository (TT-15) of the store's engine."""
+    if store.engine_name == "cosmos":
+        from commons.data_access_layer.cosmos_db.webhooks import CosmosWebhooks
+
+        return CosmosWebhooks(store)  # type: ignore[arg-type]
+    from commons.data_access_layer.sql_webhooks import SqlWebhooks
+
+    return SqlWebhooks(store)  # type: ignore[arg-type]
 
 
 def build_directory(settings: Settings, store: Store) -> Directory:

@@ -83,6 +83,7 @@ def build_api(app: Flask) -> Api:
         time_entries,
         tokens,
         users,
+        webhooks,
     )
 
     api = PublishedApi(
@@ -105,7 +106,18 @@ def build_api(app: Flask) -> Api:
         catch_all_404s=True,
     )
     api.representations["application/json"] = _output_json
-    for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
+    for module in (
+        projects,
+        activities,
+        time_entries,
+        project_types,
+        customers,
+        technologies,
+        users,
+        events,
+        webhooks,
+        health,
+    ):
         api.add_namespace(module.ns)
     api.add_namespace(tokens.ns)  # TT-15: personal access tokens (under /users)
     register_error_handlers(api)

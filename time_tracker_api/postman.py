@@ -100,6 +100,23 @@ STEPS: list[Step] = [
     Step("list_access_tokens", path={"user_id": "me"}),
     Step("list_tenant_access_tokens"),
     Step("revoke_access_token", 204, path={"user_id": "me", "token_id": "access_token_id"}),
+    *[
+        Step("list_webhook_event_types"),
+        Step(
+            "create_webhook",
+            201,
+            body={"url": "{{webhookUrl}}", "events": ["*"], "description": f"Postman {RUN}"},
+            saves={"webhook_id": "id"},
+        ),
+        Step("list_webhooks"),
+        Step("get_webhook", path={"id": "webhook_id"}),
+        Step("update_webhook", path={"id": "webhook_id"}, body={"description": f"Updated by Postman {RUN}"}),
+        Step("ping_webhook", path={"id": "webhook_id"}, saves={"delivery_id": "id"}),
+        Step("list_webhook_deliveries", path={"id": "webhook_id"}),
+        Step("get_webhook_delivery", path={"id": "webhook_id", "delivery_id": "delivery_id"}),
+        Step("redeliver_webhook_delivery", 202, path={"id": "webhook_id", "delivery_id": "delivery_id"}),
+        Step("delete_webhook", 204, path={"id": "webhook_id"}),
+    ],
     Step("delete_time_entry", 204, path=ENTRY),
     Step("delete_technology", 204, path={"id": "technology_id"}),
     Step("deactivate_activity", 204, path={"id": "activity_id"}),
@@ -248,5 +265,7 @@ def collection(spec: dict[str, Any], base_url: str = "http://127.0.0.1:5000", to
             {"key": "run", "value": ""},
             {"key": "role_id", "value": "admin"},
             {"key": "me", "value": "me"},
+            # Webhooks: a target the server accepts (https, public unless WEBHOOK_ALLOW_PRIVATE_TARGETS).
+            {"key": "webhookUrl", "value": "https://example.com/hooks/tt"},
         ],
     }

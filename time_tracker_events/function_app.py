@@ -7,6 +7,10 @@ the events through the same data layer as the API (idempotent: a redelivered bat
 nothing). Each write's outbox event document is in the batch with the item (see
 commons/data_access_layer/cosmos_db), so no write is compacted away by the change feed.
 
+Webhooks (TT-15): each trigger also makes the webhook deliveries of its batch, and the timer
+function `dispatch_webhooks` sends what is due every 10 seconds (commons/webhooks.py); the
+`webhook` container has a trigger of its own, so endpoint changes are audited too.
+
 Delivery: the change feed processor moves a lease's checkpoint only when the function
 returns, and a failing invocation is retried with exponential backoff without limit
 (`max_retry_count=-1`): a batch that cannot be stored holds its lease until the store comes
@@ -18,6 +22,7 @@ live in the `leases` container under one prefix per container, none a prefix of 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -26,8 +31,9 @@ import azure.functions as func
 
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
+from commons.webhooks import dispatch, enqueue
 from commons.wiring import build_store
-from time_tracker_events.handler import CONTAINERS, events_from
+from time_tracker_events.handler import CONTAINERS, events_from, events_with_state
 
 app = func.FunctionApp()
 log = logging.getLogger(__name__)
@@ -40,8 +46,13 @@ def store() -> Store:
 
 
 def handle(container: str, documents: func.DocumentList) -> int:
-    events = events_from((doc.to_dict() for doc in documents), container)
-    return store().record_events(events) if events else 0
+    changes = [doc.to_dict() for doc in documents]
+    events = events_from(changes, container)
+    stored = store().record_events(events) if events else 0
+    # Webhook deliveries (TT-15) before the function returns (and the lease moves): a failed
+    # enqueue retries the batch, and a replayed delivery is kept once.
+    enqueue(store(), events_with_state(changes, container))
+    return stored
 
 
 def _trigger(container: str) -> Callable[[func.DocumentList], None]:
@@ -73,3 +84,27 @@ def _register(container: str) -> Any:
 
 
 TRIGGERS = {container: _register(container) for container in CONTAINERS}
+
+#: How long one timer run keeps dispatching (less than the timer's period).
+DISPATCH_BUDGET_S = 8.0
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@app.function_name(name="dispatch_webhooks")
+@app.timer_trigger(schedule="*/10 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+def dispatch_webhooks(timer: func.TimerRequest) -> None:
+    """Every 10 s: send the webhook deliveries that are due (TT-15), round after round while
+    there is work, for at most DISPATCH_BUDGET_S. Deliveries are claimed with a lease, so this
+    can run beside the local runner's dispatcher, and a run cut short leaves nothing lost."""
+    deadline = time.monotonic() + DISPATCH_BUDGET_S
+    sent = 0
+    while time.monotonic() < deadline:
+        done = dispatch(store(), settings())
+        sent += done
+        if not done:
+            break
+    log.info("webhooks: %d attempts", sent)

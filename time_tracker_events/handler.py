@@ -16,7 +16,7 @@ from commons.domain.clock import format_instant, parse_instant
 
 log = logging.getLogger(__name__)
 
-CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook")
 
 
 #: Documents that engines keep beside the items and that are no writes of their own: name
@@ -73,3 +73,20 @@ def events_from(documents: Iterable[Mapping[str, Any]], container_id: str | None
     if not events:
         log.warning("No valid events were found in a batch of %s", container_id)
     return list(events.values())
+
+
+def events_with_state(
+    documents: Iterable[Mapping[str, Any]], container_id: str | None = None
+) -> list[tuple[dict[str, Any], bool | None]]:
+    """The events of a batch with whether each written time entry runs (None when the
+    document does not say): what webhook deliveries are made of (TT-15)."""
+    found: dict[str, tuple[dict[str, Any], bool | None]] = {}
+    for document in documents:
+        try:
+            event = event_from(document, container_id)
+        except Exception:  # noqa: BLE001 - as in events_from
+            continue
+        if event is not None and event["tenant_id"] and event["date"]:
+            running = document["end_at"] is None if "end_at" in document else None
+            found.setdefault(event["id"], (event, running))
+    return list(found.values())

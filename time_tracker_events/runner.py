@@ -3,7 +3,8 @@ to the same handler as the Azure triggers, with a checkpoint after each stored p
 
 Events are stored before the checkpoint moves, and storing is idempotent, so a crash between
 the two replays the page without loss and without duplicates. A page is at most `batch_size`
-changes: memory stays bounded however far behind the runner is.
+changes: memory stays bounded however far behind the runner is. Each page also makes the
+webhook deliveries of its events (commons/webhooks.py), before the checkpoint moves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from commons.data_access_layer.repository import Store, Unavailable
-from time_tracker_events.handler import events_from
+from commons.webhooks import enqueue
+from time_tracker_events.handler import events_from, events_with_state
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,11 @@ def handle_page(store: Store, batch: list[tuple[str, dict[str, Any]]]) -> int:
     for container, document in batch:
         by_container.setdefault(container, []).append(document)
     events = [event for container, docs in by_container.items() for event in events_from(docs, container)]
-    return store.record_events(events) if events else 0
+    new = store.record_events(events) if events else 0
+    # Webhook deliveries of the same page, before the checkpoint moves (TT-15): a crash
+    # replays the page, and a replayed delivery is kept once (its id is the event's).
+    enqueue(store, [pair for container, docs in by_container.items() for pair in events_with_state(docs, container)])
+    return new
 
 
 def run(

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 ASC, DESC = "ascending", "descending"
 #: Business containers: their change feed is the audit trail.
-BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook")
 
 #: Every container: partition key path, composite indexes (matching the queries' ORDER BYs,
 #: which start with the equality filter, so the index serves filter and order at once), TTL.
@@ -32,6 +32,8 @@ CONTAINERS: dict[str, dict[str, Any]] = {
         ],
     },
     "app_user": {"pk": "/tenant_id"},
+    # Webhooks (TT-15): deliveries expire once finished (cosmos_db/webhooks.py).
+    "webhook_delivery": {"pk": "/tenant_id", "ttl": True, "unindexed": ["/payload/*", "/log/*"]},
     "event": {"pk": "/tenant_id", "composite": [[("/tenant_id", DESC), ("/date_at", DESC)]]},
     "leases": {"pk": "/id"},
     # TT-15: personal access tokens (with their outbox events, hence TTL) and Idempotency-Key
@@ -59,6 +61,7 @@ def indexing_policy(name: str) -> dict[str, Any]:
             {"path": "/description/?"},
         ],
     }
+    policy["excludedPaths"] += [{"path": path} for path in CONTAINERS[name].get("unindexed", [])]
     composite = CONTAINERS[name].get("composite")
     if composite:
         policy["compositeIndexes"] = [[{"path": p, "order": o} for p, o in index] for index in composite]

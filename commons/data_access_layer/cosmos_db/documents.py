@@ -96,6 +96,8 @@ def outbox_event(item: Mapping[str, Any]) -> dict[str, Any]:
         "item_id": item["id"],
         "_last_event_ctx": context,
         "ttl": OUTBOX_TTL_S,
+        # Whether a written time entry runs: webhooks tell a clock-in from a create (TT-15).
+        **({"end_at": item["end_at"]} if "end_at" in item else {}),
     }
 
 
