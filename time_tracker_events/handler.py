@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from commons.data_access_layer.cosmos_db.containers import AUDITED
 from commons.domain.clock import format_instant, parse_instant
 
 log = logging.getLogger(__name__)
 
-CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook")
+#: The containers whose change feeds the events app reads (one list, from the Cosmos engine).
+CONTAINERS = AUDITED
 
 
 #: Documents that engines keep beside the items and that are no writes of their own: name

@@ -207,6 +207,20 @@ def test_end_to_end_api_writes_then_cli_runner_then_get_events(
     admin.get("/events?continuation=garbage", expect=400)
 
 
+def test_personal_access_tokens_created_and_revoked_are_in_the_audit_trail(app: Any, store: Store, tenant: str) -> None:
+    name = f"tokens-{uuid.uuid4().hex[:8]}"
+    run(store, name, once=True, batch_size=100_000)  # skip what earlier tests wrote
+    ana = Client(app.test_client(), token_for(tenant))
+    created = ana.post("/users/me/tokens", {"name": "export script"})
+    ana.delete(f"/users/me/tokens/{created['id']}", expect=204)
+    run(store, name, once=True, batch_size=100_000)
+    admin = Client(app.test_client(), token_for(tenant, admin=True))
+    events = admin.get(f"/events?item_id={created['id']}")["data"]
+    assert {e["container_id"] for e in events} == {"access_token"}
+    assert sorted(e["action"] for e in events)[0] == "create" and len(events) == 2
+    assert all(created["token"] not in json.dumps(e) for e in events), "the token itself is never logged"
+
+
 def test_a_runner_reading_while_writers_commit_misses_nothing(app: Any, store: Store, tenant: str, engine: str) -> None:
     import threading
 
@@ -296,5 +310,5 @@ def test_every_trigger_retries_a_failed_batch_forever_with_backoff_and_has_its_o
         assert (retry.minimum_interval, retry.maximum_interval) == ("00:00:02", "00:15:00")
         [binding] = json.loads(function.get_function_json())["bindings"]
         prefixes.append(binding["leaseContainerPrefix"])
-    assert len(functions) == 7  # the six business containers and `webhook` (TT-15)
+    assert len(functions) == 8  # the six business containers, `webhook` and `access_token` (TT-15)
     assert not [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from azure.cosmos import exceptions
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from commons.data_access_layer.cosmos_db.containers import BUSINESS
+from commons.data_access_layer.cosmos_db.containers import AUDITED
 from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, decode_token, encode_token
 from commons.data_access_layer.repository import EventQuery, Invalid, Record
 from commons.domain.clock import parse_instant
@@ -64,7 +64,7 @@ class CosmosEvents:
 
 
 class CosmosChangeFeed:
-    """The business containers' change feeds; continuations kept in the `leases` container.
+    """The audited containers' change feeds; continuations kept in the `leases` container.
 
     `read(limit)` answers fewer than `limit` changes only when every feed is caught up (the
     service answered 304 Not Modified): a short page is never taken for the end.
@@ -98,7 +98,7 @@ class CosmosChangeFeed:
     def read(self, limit: int) -> tuple[builtins.list[tuple[str, dict[str, Any]]], dict[str, Any]]:
         tokens = self._tokens()
         batch: list[tuple[str, dict[str, Any]]] = []
-        for container in BUSINESS:
+        for container in AUDITED:
             while len(batch) < limit:
                 page, token = self._page(container, tokens.get(container), limit - len(batch))
                 if not page:
