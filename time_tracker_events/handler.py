@@ -16,7 +16,7 @@ from commons.domain.clock import format_instant, parse_instant
 
 log = logging.getLogger(__name__)
 
-CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+CONTAINERS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "money")
 
 
 #: Documents that engines keep beside the items and that are no writes of their own: name

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 ASC, DESC = "ascending", "descending"
 #: Business containers: their change feed is the audit trail.
-BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry")
+BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "money")
 
 #: Every container: partition key path, composite indexes (matching the queries' ORDER BYs,
 #: which start with the equality filter, so the index serves filter and order at once), TTL.
