@@ -77,6 +77,7 @@ def build_api(app: Flask) -> Api:
         customers,
         events,
         health,
+        money,
         project_types,
         projects,
         technologies,
@@ -104,7 +105,18 @@ def build_api(app: Flask) -> Api:
         catch_all_404s=True,
     )
     api.representations["application/json"] = _output_json
-    for module in (projects, activities, time_entries, project_types, customers, technologies, users, events, health):
+    for module in (
+        projects,
+        activities,
+        time_entries,
+        project_types,
+        customers,
+        technologies,
+        users,
+        events,
+        health,
+        money,
+    ):
         api.add_namespace(module.ns)
     register_error_handlers(api)
 
