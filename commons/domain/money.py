@@ -144,6 +144,11 @@ class RateBook:
 
     rates: Sequence[Rate] = ()
     _index: dict[tuple[str, str, tuple[str, ...]], tuple[list[int], list[Rate]]] = field(default_factory=dict)
+    #: Per kind and entry keys, the levels' slots that apply, most specific first (a report
+    #: asks for the same few combinations thousands of times).
+    _slots: dict[tuple[str, str | None, str | None, str | None], list[tuple[list[int], list[Rate]]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         grouped: dict[tuple[str, str, tuple[str, ...]], list[Rate]] = {}
@@ -161,17 +166,24 @@ class RateBook:
         one valid then, and of that level the one valid from the latest instant."""
         if not self._index:
             return None
-        for level in LEVELS:
-            if (level in ("project_member", "project") and not project_id) or (level == "customer" and not customer_id):
-                continue
-            if level in ("project_member", "user") and not user_id:
-                continue
-            slot = self._index.get((kind, level, _key(level, customer_id, project_id, user_id)))
-            if slot is None:
-                continue
-            position = bisect.bisect_right(slot[0], at)
+        memo = (kind, project_id, customer_id, user_id)
+        slots = self._slots.get(memo)
+        if slots is None:
+            slots = self._slots[memo] = []
+            for level in LEVELS:
+                if (level in ("project_member", "project") and not project_id) or (
+                    level == "customer" and not customer_id
+                ):
+                    continue
+                if level in ("project_member", "user") and not user_id:
+                    continue
+                slot = self._index.get((kind, level, _key(level, customer_id, project_id, user_id)))
+                if slot is not None:
+                    slots.append(slot)
+        for starts, found in slots:
+            position = bisect.bisect_right(starts, at)
             if position:
-                return slot[1][position - 1]
+                return found[position - 1]
         return None
 
 
@@ -180,7 +192,7 @@ class RateBook:
 FIGURES = ("seconds", "rounded_seconds", "billable_seconds", "amount", "cost", "count")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One entry of a report: its figures and the (key, name) it has for each grouping."""
 
@@ -212,9 +224,14 @@ def row_for(
     return Row(seconds, rounded, billable, amount, cost, keys)
 
 
-def _add(into: dict[str, int], figures: Mapping[str, int]) -> None:
-    for name in FIGURES:
-        into[name] = into.get(name, 0) + figures[name]
+def _add(into: dict[str, Any], row: Row) -> None:
+    into["seconds"] += row.seconds
+    into["rounded_seconds"] += row.rounded_seconds
+    if row.billable:
+        into["billable_seconds"] += row.rounded_seconds
+    into["amount"] += row.amount
+    into["cost"] += row.cost
+    into["count"] += 1
 
 
 def zero() -> dict[str, int]:
@@ -229,15 +246,18 @@ def aggregate(
     total = zero()
     groups: dict[str | None, dict[str, Any]] = {}
     for row in rows:
-        figures = row.figures()
-        _add(total, figures)
+        _add(total, row)
         key, name = row.keys[group_by]
-        group = groups.setdefault(key, {"key": key, "name": name, **zero(), "_sub": {}})
-        _add(group, figures)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"key": key, "name": name, **zero(), "_sub": {}}
+        _add(group, row)
         if then_by is not None:
             sub_key, sub_name = row.keys[then_by]
-            sub = group["_sub"].setdefault(sub_key, {"key": sub_key, "name": sub_name, **zero()})
-            _add(sub, figures)
+            sub = group["_sub"].get(sub_key)
+            if sub is None:
+                sub = group["_sub"][sub_key] = {"key": sub_key, "name": sub_name, **zero()}
+            _add(sub, row)
     ordered = []
     for group in sorted(groups.values(), key=_order):
         subs = group.pop("_sub")

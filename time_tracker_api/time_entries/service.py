@@ -566,7 +566,8 @@ def report(
         inherited = _inherited_billable(uow, entries)
     lower = MIN_INSTANT if query.start is None else query.start
     upper = min(now if query.end is None else query.end, now)
-    rows = [_priced(entry, money, inherited, lower, upper, zone, now) for entry in entries]
+    dimensions = (group_by,) if then_by is None else (group_by, then_by)
+    rows = [_priced(entry, money, inherited, lower, upper, zone, now, dimensions) for entry in entries]
     groups, totals = aggregate(rows, group_by, then_by)
     for group in groups:
         _with_hours(group)
@@ -609,8 +610,37 @@ def _inherited_billable(uow: UnitOfWork, entries: list[Record]) -> dict[str, boo
     return result
 
 
+def _group_key(name: str, entry: Record, billable: bool, start: int, zone: tzinfo) -> tuple[str | None, str | None]:
+    """(key, name) of the entry's group by `name`; dates are those of its start (in the range)."""
+    if name == "project":
+        return entry["project_id"], entry.get("project_name")
+    if name == "activity":
+        return entry["activity_id"], entry.get("activity_name")
+    if name == "customer":
+        return entry.get("customer_id"), entry.get("customer_name")
+    if name in ("owner", "user"):
+        return entry["owner_id"], entry.get("owner_email")
+    if name == "billable":
+        return ("true", "Billable") if billable else ("false", "Not billable")
+    day = from_ms(start, zone).date()
+    if name == "day":
+        return day.isoformat(), day.isoformat()
+    if name == "week":
+        iso = day.isocalendar()
+        return (day - timedelta(days=day.weekday())).isoformat(), f"{iso[0]}-W{iso[1]:02d}"
+    month = f"{day.year:04d}-{day.month:02d}"
+    return month, month
+
+
 def _priced(
-    entry: Record, money: Any, inherited: Mapping[str, bool], lower: int, upper: int, zone: tzinfo, now: int
+    entry: Record,
+    money: Any,
+    inherited: Mapping[str, bool],
+    lower: int,
+    upper: int,
+    zone: tzinfo,
+    now: int,
+    dimensions: Sequence[str],
 ) -> Row:
     """The entry's report row (its part inside the window, a running entry up to now), and
     its figures written onto the entry for the report's entry list."""
@@ -624,21 +654,7 @@ def _priced(
         "hourly", entry["start_at"], entry["project_id"], entry.get("customer_id"), entry["owner_id"]
     )
     cost = money.rates.find("cost", entry["start_at"], entry["project_id"], entry.get("customer_id"), entry["owner_id"])
-    day = from_ms(start, zone).date()
-    monday = day - timedelta(days=day.weekday())
-    iso = day.isocalendar()
-    owner = (entry["owner_id"], entry.get("owner_email"))
-    keys = {
-        "project": (entry["project_id"], entry.get("project_name")),
-        "activity": (entry["activity_id"], entry.get("activity_name")),
-        "customer": (entry.get("customer_id"), entry.get("customer_name")),
-        "owner": owner,
-        "user": owner,
-        "day": (day.isoformat(), day.isoformat()),
-        "week": (monday.isoformat(), f"{iso[0]}-W{iso[1]:02d}"),
-        "month": (day.strftime("%Y-%m"), day.strftime("%Y-%m")),
-        "billable": ("true", "Billable") if billable else ("false", "Not billable"),
-    }
+    keys = {name: _group_key(name, entry, billable, start, zone) for name in dimensions}
     row = row_for(
         seconds, money.rounding, billable, hourly.amount if hourly else None, cost.amount if cost else None, keys
     )
