@@ -30,8 +30,8 @@ def parse_lock_date(value: object) -> date | None:
         day = date.fromisoformat(value.strip())
     except ValueError:
         raise Invalid("locked_until must be a date, YYYY-MM-DD, or null", "locked_until") from None
-    if not 1 <= day.year <= 9998:
-        raise Invalid("locked_until is out of range (years 1 to 9998)", "locked_until")
+    if not 1900 <= day.year <= 9998:
+        raise Invalid("locked_until is out of range (years 1900 to 9998)", "locked_until")
     return day
 
 

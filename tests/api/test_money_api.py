@@ -78,6 +78,7 @@ def test_rates_are_validated_and_cost_rates_are_for_admins_only(admin: Client, u
         {"amount": 1.5},
         {"amount": 1, "kind": "fee"},
         {"amount": 1, "valid_from": "soon"},
+        {"amount": 1, "valid_from": "0001-01-01"},
         {"amount": 1, "customer_id": setup["customer"]["id"], "project_id": setup["project"]["id"]},
         {"amount": 1, "project_id": str(uuid.uuid4())},
     ):
@@ -250,6 +251,7 @@ def test_the_lock_refuses_every_write_to_a_user_and_an_admin_overrides_it_on_the
     mine = admin.post("/time-entries", entry(setup, "2024-05-21T09:00:00Z", "2024-05-21T10:00:00Z"))
     user.put("/money/lock", {"locked_until": "2024-05-31"}, expect=403)
     admin.put("/money/lock", {"locked_until": "2024-06-15"}, expect=400)  # today has not ended
+    admin.put("/money/lock", {"locked_until": "0001-01-01"}, expect=400)
     state = admin.put("/money/lock", {"locked_until": "2024-05-31"})
     assert state["lock"]["locked_before"] == "2024-06-01T00:00:00.000Z"
     path = f"/time-entries/{locked['id']}"

@@ -232,6 +232,8 @@ def add_rate(store: Store, identity: Identity, body: Mapping[str, Any], now: int
             valid_from = date.fromisoformat(str(body["valid_from"]))
         except ValueError:
             raise Invalid("valid_from must be a date, YYYY-MM-DD, or null (always)", "valid_from") from None
+        if not 1900 <= valid_from.year <= 9998:
+            raise Invalid("valid_from must be in the years 1900 to 9998", "valid_from")
     keys = {f: _optional_id(body, f) for f in ("customer_id", "project_id", "user_id")}
     level = level_of(keys["customer_id"], keys["project_id"], keys["user_id"])
     rate_id = str(uuid.uuid4())

@@ -147,7 +147,7 @@ report_model = ns.model(
     "Report",
     {
         "group_by": fields.String(enum=list(service.REPORT_GROUPS)),
-        "then_by": NullableString(enum=list(service.REPORT_GROUPS)),
+        "then_by": NullableString(description="The second level of totals, if any"),
         "start_date": NullableString,
         "end_date": NullableString,
         "currency": fields.String(example="EUR"),
