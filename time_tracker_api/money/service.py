@@ -91,6 +91,16 @@ def read(uow: UnitOfWork) -> Money:
     return parse(_settings_of(uow.money.get()))
 
 
+def lock_of(uow: UnitOfWork, now: int) -> tuple[int | None, tzinfo]:
+    """The lock boundary and the tenant's zone, inside a unit of work: what every entry write
+    reads (the rates are left alone, however many there are)."""
+    settings = _settings_of(uow.money.get())
+    lock = settings.get("lock") or {}
+    zone = zone_from(None, settings.get("timezone") or "UTC")
+    locked_until = parse_lock_date(lock.get("locked_until"))
+    return lock_boundary(locked_until, lock.get("older_than_days"), zone, now), zone
+
+
 # ---------------------------------------------------------------- views
 
 

@@ -32,6 +32,7 @@ from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound
 from commons.domain.money import Row, aggregate, row_for
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
+from time_tracker_api.money.service import lock_of
 from time_tracker_api.money.service import read as read_money
 from time_tracker_api.security import require_admin
 
@@ -177,14 +178,13 @@ def _period(uow: UnitOfWork, identity: Identity, starts: Iterable[int], override
     starts = list(starts)
     if not starts:
         return None
-    money = read_money(uow)
-    boundary = money.boundary(now)
+    boundary, zone = lock_of(uow, now)
     if not any(is_locked(start, boundary) for start in starts):
         return None
     if not override:
         assert boundary is not None
         raise Locked(
-            f"This time entry is in a locked period (up to {describe(boundary, money.zone)} included); "
+            f"This time entry is in a locked period (up to {describe(boundary, zone)} included); "
             "only an admin can change it, with override_lock=true"
         )
     return OVERRIDE
