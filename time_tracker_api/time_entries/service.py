@@ -32,7 +32,7 @@ from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound
 from commons.domain.money import Row, aggregate, row_for
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
-from time_tracker_api.money.service import lock_of
+from time_tracker_api.money.service import Money, lock_of
 from time_tracker_api.money.service import read as read_money
 from time_tracker_api.security import require_admin
 
@@ -634,7 +634,7 @@ def _group_key(name: str, entry: Record, billable: bool, start: int, zone: tzinf
 
 def _priced(
     entry: Record,
-    money: Any,
+    money: Money,
     inherited: Mapping[str, bool],
     lower: int,
     upper: int,
