@@ -55,7 +55,11 @@ def _gunicorn(
     # The production settings (gunicorn.conf.py), sized for the run, without the access log.
     env.update(WEB_CONCURRENCY=str(workers), GUNICORN_ACCESS_LOG="", GUNICORN_BIND=f"127.0.0.1:{port}")
     # Rate limits stay on (their cost is part of the measure) but high enough never to be met.
-    env.update(RATELIMIT_PER_USER="10000000/minute", RATELIMIT_PER_TENANT="10000000/minute")
+    env.update(
+        RATELIMIT_PER_USER="10000000/minute",
+        RATELIMIT_PER_TENANT="10000000/minute",
+        RATELIMIT_REPORTS="10000000/minute",
+    )
     cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning"]
     # gunicorn.conf.py replaces a worker every ~5,000 requests; each new worker imports the app
     # again, which would land inside a measuring window at an endpoint's expense. `make bench`
@@ -106,6 +110,23 @@ def _sequential_p50(base: str, path: str, token: str, count: int = 60) -> float:
     finally:
         conn.close()
     return round(figures.median(samples), 2)
+
+
+def _priced(base: str, admin_token: str) -> None:
+    """A rounding rule, a tenant rate and a cost rate (TT-16), so that the report prices."""
+    port = int(base.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
+    try:
+        for method, path, body in (
+            ("PUT", "/money/settings", {"currency": "EUR", "rounding": {"mode": "up", "minutes": 6}}),
+            ("POST", "/money/rates", {"amount": 9000}),
+            ("POST", "/money/rates", {"kind": "cost", "amount": 4000}),
+        ):
+            conn.request(method, path, body=json.dumps(body), headers=headers)
+            conn.getresponse().read()
+    finally:
+        conn.close()
 
 
 def _tokens(tenant: Tenant) -> tuple[str, str, list[str]]:
@@ -189,15 +210,20 @@ def bench_engine(
             results["reference"] = [_reference(engine, store, pg, tenant, args) for _ in range(args.passes)]
         # Every tenant seeded first, then the sizes measured in turn in every pass: a transient
         # (autovacuum after the writes above, a neighbour on a shared machine) hits all sizes alike.
-        grown: dict[int, str] = {}
+        grown: dict[int, tuple[str, str]] = {}
         for size in args.sizes if bulk else args.cosmos_sizes:
             log(f"{engine}: growth, seeding a tenant of {size:,} entries")
-            grown[size] = _tokens(seed(store, size, seed=size))[0]
-        samples: dict[int, dict[str, list[float]]] = {size: {"list": [], "summary": []} for size in grown}
+            grown[size] = _tokens(seed(store, size, seed=size))[:2]
+        # TT-16: the admin's month report, with rates at every level and a rounding rule.
+        report_path = f"/time-entries/report?month={now.month}&year={now.year}&timezone_offset=0&group_by=customer"
+        samples: dict[int, dict[str, list[float]]] = {size: {"list": [], "summary": [], "report": []} for size in grown}
+        for _user_token, admin_token in grown.values():
+            _priced(base, admin_token)
         for _ in range(args.passes):
-            for size, token in grown.items():
+            for size, (token, admin_token) in grown.items():
                 samples[size]["list"].append(_sequential_p50(base, month_path, token))
                 samples[size]["summary"].append(_sequential_p50(base, "/time-entries/summary?time_offset=0", token))
+                samples[size]["report"].append(_sequential_p50(base, report_path, admin_token))
         growth = {size: {key: figures.median(values) for key, values in got.items()} for size, got in samples.items()}
         results["growth"] = growth
         if args.webhook_events:

@@ -77,6 +77,7 @@ def build_api(app: Flask) -> Api:
         customers,
         events,
         health,
+        money,
         project_types,
         projects,
         technologies,
@@ -115,8 +116,9 @@ def build_api(app: Flask) -> Api:
         technologies,
         users,
         events,
-        webhooks,
         health,
+        money,
+        webhooks,
     ):
         api.add_namespace(module.ns)
     api.add_namespace(tokens.ns)  # TT-15: personal access tokens (under /users)

@@ -64,6 +64,11 @@ def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool)
             if value not in STATUSES or isinstance(value, float):
                 raise Invalid("status must be 'active' or 'inactive'", "status")
             values[field] = STATUSES[value]
+        elif field == "billable":
+            # None: as the level above (a project as its customer; a customer: billable).
+            if value is not None and not isinstance(value, bool):
+                raise Invalid("billable must be true, false or null", "billable")
+            values[field] = value
         elif field == "technologies":
             if value is None:
                 value = []

@@ -58,6 +58,12 @@ STEPS: list[Step] = [
     ),
     *_catalogue("activity", "activities", "activity_id", {"name": f"Development {RUN}"}),
     *_catalogue("technology", "technologies", "technology_id", {"name": f"python-{RUN}", "description": OMIT}),
+    Step("get_money_settings"),
+    Step("update_money_settings", body={"rounding": {"mode": "up", "minutes": 15}}),
+    Step("add_rate", 201, body={"project_id": "{{project_id}}"}, saves={"rate_id": "id"}),
+    Step("list_rates"),
+    # A lock of a long-gone day: the entries below stay writable.
+    Step("lock_periods", body={"locked_until": "2000-01-31", "older_than_days": None}),
     Step(
         "clock_in",
         201,
@@ -118,6 +124,7 @@ STEPS: list[Step] = [
         Step("delete_webhook", 204, path={"id": "webhook_id"}),
     ],
     Step("delete_time_entry", 204, path=ENTRY),
+    Step("delete_rate", 204, path={"id": "rate_id"}),
     Step("delete_technology", 204, path={"id": "technology_id"}),
     Step("deactivate_activity", 204, path={"id": "activity_id"}),
     Step("deactivate_project", 204, path={"id": "project_id"}),

@@ -12,6 +12,7 @@ from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import (
     ERROR,
     Base,
+    NullableBoolean,
     NullableString,
     Status,
     common_fields,
@@ -38,6 +39,7 @@ project_input = ns.model(
         "project_type_id": NullableString(description="The project type"),
         "technologies": fields.List(fields.String, description="Technologies used", example=["python"]),
         "status": Status(description="active (default) or inactive"),
+        "billable": NullableBoolean(description="Time on this project is billable (null: as its customer)"),
     },
 )
 summary = ns.model(

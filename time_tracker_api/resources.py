@@ -106,6 +106,10 @@ class NullableInteger(fields.Integer):
     __schema_type__ = ["integer", "null"]
 
 
+class NullableBoolean(fields.Boolean):
+    __schema_type__ = ["boolean", "null"]
+
+
 class Status(fields.Raw):
     """`active` or `inactive` (0/1 accepted from the newer front end)."""
 

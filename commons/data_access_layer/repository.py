@@ -60,7 +60,9 @@ class CatalogueSpec:
     unique_scope: tuple[str, ...] = ()
 
 
-CUSTOMERS = CatalogueSpec("customer", "Customer", ("name", "description", "status"), "deactivate", ("status",))
+CUSTOMERS = CatalogueSpec(
+    "customer", "Customer", ("name", "description", "status", "billable"), "deactivate", ("status",)
+)
 PROJECT_TYPES = CatalogueSpec(
     "project_type",
     "Project type",
@@ -72,7 +74,7 @@ PROJECT_TYPES = CatalogueSpec(
 PROJECTS = CatalogueSpec(
     "project",
     "Project",
-    ("name", "description", "customer_id", "project_type_id", "technologies", "status"),
+    ("name", "description", "customer_id", "project_type_id", "technologies", "status", "billable"),
     "deactivate",
     ("customer_id", "project_type_id", "status"),
     ("customer_id",),
@@ -190,12 +192,13 @@ class TimeEntries(Protocol):
         """Milliseconds per `project_id`, `activity_id` or `owner_id`, clipped to the window."""
 
     def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
-        """In one round trip: `project_name`, `project_status`, `customer_id`, `customer_name`,
-        `activity_name`, `activity_status` (None where the item does not exist)."""
+        """In one round trip: `project_name`, `project_status`, `project_billable`,
+        `customer_id`, `customer_name`, `customer_billable`, `activity_name`, `activity_status`
+        (None where the item does not exist)."""
 
-    def add(self, fields: Mapping[str, Any]) -> Record:
+    def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
         """Insert an entry (answered without the joined names); Conflict when it would be the
-        owner's second running entry."""
+        owner's second running entry. `description` goes into the write's event."""
 
     def update(
         self,
@@ -209,8 +212,20 @@ class TimeEntries(Protocol):
         here) and answer the merged record; PreconditionFailed when `if_match` is stale or
         the entry changed since `current` was read."""
 
-    def delete(self, entry_id: str, if_match: str | None = None) -> None:
-        """Mark the entry deleted."""
+    def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
+        """Mark the entry deleted (`description` goes into the write's event)."""
+
+
+class Money(Protocol):
+    """The tenant's money settings (currency, rounding, rates, locked periods): one record,
+    `{"id": "settings", "settings": {...}, "_etag": ...}`, written whole and conditionally."""
+
+    def get(self) -> Record | None:
+        """The settings record, None while the tenant has none."""
+
+    def put(self, settings: Mapping[str, Any], if_match: str | None, description: str | None = None) -> Record:
+        """Create (`if_match` None; Conflict when one exists already) or replace the settings
+        at version `if_match` (PreconditionFailed when stale)."""
 
 
 class Users(Protocol):
@@ -305,6 +320,7 @@ class UnitOfWork(Protocol):
     users: Users
     events: Events
     access_tokens: AccessTokens
+    money: Money
 
     def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
 

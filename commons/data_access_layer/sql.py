@@ -25,6 +25,7 @@ from filelock import FileLock
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -60,6 +61,7 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
     ChangeQuery,
     Conflict,
+    Contended,
     EntryQuery,
     EventQuery,
     Invalid,
@@ -131,7 +133,8 @@ def _catalogue_table(spec: CatalogueSpec, *columns: Column[Any]) -> Table:
     return table
 
 
-customer = _catalogue_table(CUSTOMERS)
+# billable: None follows the level above (a project its customer's; a customer means yes).
+customer = _catalogue_table(CUSTOMERS, Column("billable", Boolean, nullable=True))
 project_type = _catalogue_table(
     PROJECT_TYPES,
     Column("customer_id", String(_ID), nullable=True),
@@ -142,6 +145,7 @@ project = _catalogue_table(
     Column("customer_id", String(_ID), nullable=True),
     Column("project_type_id", String(_ID), nullable=True),
     Column("technologies", JSON, nullable=False),
+    Column("billable", Boolean, nullable=True),
 )
 Index("ix_project_tenant_customer", project.c.tenant_id, project.c.customer_id)
 activity = _catalogue_table(ACTIVITIES)
@@ -165,6 +169,7 @@ time_entry = Table(
     Column("start_at", BigInteger, nullable=False),
     Column("end_at", BigInteger, nullable=True),
     Column("deleted", String(_ID), nullable=True),
+    Column("billable", Boolean, nullable=True),
 )
 Index("ix_time_entry_owner_start", time_entry.c.tenant_id, time_entry.c.owner_id, time_entry.c.start_at)
 Index("ix_time_entry_owner_end", time_entry.c.tenant_id, time_entry.c.owner_id, time_entry.c.end_at)
@@ -180,6 +185,9 @@ Index(
     sqlite_where=_running,
     postgresql_where=_running,
 )
+
+# The tenant's money settings (TT-16): one row per tenant, id "settings", the JSON whole.
+money = Table("money", metadata, *_common_columns(), Column("settings", JSON, nullable=False))
 
 app_user = Table(
     "app_user",
@@ -333,16 +341,16 @@ class _SqlRepository:
     def get(self, item_id: str) -> Record:
         return _record(self._load(item_id), self.marker)
 
-    def _insert(self, fields: Mapping[str, Any]) -> Record:
+    def _insert(self, fields: Mapping[str, Any], description: str | None = None, item_id: str | None = None) -> Record:
         now = now_ms()
         values = dict(fields)
         values.update(
             tenant_id=self._tenant,
-            id=str(uuid.uuid4()),
+            id=item_id or str(uuid.uuid4()),
             etag=_new_etag(),
             created_at=now,
             updated_at=now,
-            last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now),
+            last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now, description),
         )
         if self._uow.conn.dialect.name == "postgresql":
             # One round trip: the row and its outbox entry in one statement.
@@ -701,8 +709,10 @@ class SqlTimeEntries(_SqlRepository):
                 of_project(p.c.name).label("project_name"),
                 of_project(p.c.status).label("project_status"),
                 of_project(p.c.customer_id).label("customer_id"),
+                of_project(p.c.billable).label("project_billable"),
                 of_customer(customer.c.name).label("customer_name"),
                 of_customer(customer.c.status).label("customer_status"),
+                of_customer(customer.c.billable).label("customer_billable"),
                 of_activity(a.c.name).label("activity_name"),
                 of_activity(a.c.status).label("activity_status"),
             )
@@ -711,10 +721,10 @@ class SqlTimeEntries(_SqlRepository):
         row = self._uow.conn.execute(_statement(("references",), build), params).one()
         return dict(row._mapping)
 
-    def add(self, fields: Mapping[str, Any]) -> Record:
+    def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
         values = dict(fields)
         values.setdefault("technologies", [])
-        return self._insert(values)
+        return self._insert(values, description)
 
     def update(
         self,
@@ -726,8 +736,36 @@ class SqlTimeEntries(_SqlRepository):
     ) -> Record:
         return self._write(entry_id, changes, if_match, UPDATE, description, current)
 
-    def delete(self, entry_id: str, if_match: str | None = None) -> None:
-        self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE)
+    def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
+        self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE, description)
+
+
+class SqlMoney(_SqlRepository):
+    """The tenant's money settings: one row, written whole with its ETag checked."""
+
+    label = "Money settings"
+    container = "money"
+    marker = False
+    ID = "settings"
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow, money)
+
+    def get(self) -> Record | None:  # type: ignore[override]  # one record: no id to ask for
+        try:
+            return _record(self._load(self.ID), False)
+        except NotFound:
+            return None
+
+    def put(self, settings: Mapping[str, Any], if_match: str | None, description: str | None = None) -> Record:
+        # `if_match` is the version this unit read: a writer that got there first makes this
+        # one decide again (a second creator fails on the primary key, never overwrites).
+        try:
+            if if_match is None:
+                return self._insert({"settings": dict(settings)}, description, self.ID)
+            return self._write(self.ID, {"settings": dict(settings)}, if_match, UPDATE, description)
+        except (Conflict, PreconditionFailed):
+            raise Contended("The money settings were changed at the same time; try again") from None
 
 
 class SqlUsers:
@@ -956,6 +994,7 @@ class SqlUnitOfWork:
         self.users = SqlUsers(self)
         self.events = SqlEvents(self)
         self._access_tokens: Any = None
+        self.money = SqlMoney(self)
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
@@ -1220,6 +1259,24 @@ class SqlStore:
 
     def change_feed(self, name: str) -> SqlChangeFeed:
         return SqlChangeFeed(self, name)
+
+    def add_missing_columns(self, names: Iterable[str]) -> builtins.list[str]:
+        """Add the (nullable) columns that the named tables lack in the database: migrations
+        that give existing tables new fields. Answers `table.column` of those added."""
+        from sqlalchemy import inspect
+        from sqlalchemy.schema import CreateColumn
+
+        added = []
+        with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
+            for name in names:
+                table = metadata.tables[name]
+                present = {c["name"] for c in inspect(conn).get_columns(name)}
+                for column in table.columns:
+                    if column.name not in present:
+                        ddl = CreateColumn(column).compile(dialect=conn.dialect)
+                        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+                        added.append(f"{name}.{column.name}")
+        return added
 
     def record_events(self, events: Iterable[Mapping[str, Any]]) -> int:
         from commons.domain.clock import parse_instant

@@ -94,10 +94,10 @@ class SqlAccessTokens(_SqlRepository):
         super().__init__(uow, access_token)
 
     def add(self, token_id: str, fields: Mapping[str, Any]) -> Record:
-        return self._insert({**fields, "id": token_id})
+        return self._insert_token({**fields, "id": token_id})
 
-    def _insert(self, fields: Mapping[str, Any]) -> Record:
-        # As _SqlRepository._insert, with the id given (it is part of the token).
+    def _insert_token(self, fields: Mapping[str, Any]) -> Record:
+        # As _SqlRepository._insert, answering created_at too (the token list shows it).
         now = now_ms()
         values = {
             **fields,

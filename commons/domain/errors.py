@@ -73,3 +73,9 @@ class Contended(Unavailable):
     """Another writer changed what a decision rested on before it was written. Nothing was
     written: the service decides again on fresh data (`repository.decisions`), and only when
     that keeps happening does the client get the 503."""
+
+
+class Locked(DomainError):
+    """The time entry is in a locked period (TT-16): only an admin's explicit override writes it."""
+
+    status = 423

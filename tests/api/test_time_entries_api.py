@@ -391,16 +391,18 @@ def test_report_totals_by_each_group_and_csv(app: Any, admin: Client, setup: dic
     base = "/time-entries/report?start_date=2024-05-01&end_date=2024-05-31"
     by_project = admin.get(base)
     assert {g["name"]: g["hours"] for g in by_project["totals"]} == {"Website": 4.0, "Mobile": 1.0}
-    assert by_project["total"] == {"seconds": 5 * 3600, "hours": 5.0} and len(by_project["entries"]) == 3
+    total = by_project["total"]
+    assert (total["seconds"], total["hours"], total["count"]) == (5 * 3600, 5.0, 3) and len(by_project["entries"]) == 3
     assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=owner")["totals"]} == {
         "ana@example.com": 3.0,
         "bob@example.com": 2.0,
     }
     assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=customer")["totals"]} == {"Acme": 5.0}
     assert {g["name"]: g["hours"] for g in admin.get(base + "&group_by=activity")["totals"]} == {"Development": 5.0}
+    # An entry counts on the day it starts (rounding is per entry, so an entry is in one group).
     assert {g["key"]: g["hours"] for g in admin.get(base + "&group_by=day")["totals"]} == {
-        "2024-05-01": 3.0,
-        "2024-05-02": 2.0,
+        "2024-05-01": 4.0,
+        "2024-05-02": 1.0,
     }
     by_day_ny = admin.get(base + "&group_by=day&timezone=America/New_York")["totals"]
     assert {g["key"]: g["hours"] for g in by_day_ny} == {"2024-05-01": 4.0, "2024-05-02": 1.0}
@@ -429,7 +431,8 @@ def test_report_totals_by_each_group_and_csv(app: Any, admin: Client, setup: dic
 
 def test_report_is_admin_only_and_bounded(user: Client, admin: Client) -> None:
     user.get("/time-entries/report", expect=403)
-    admin.get("/time-entries/report?group_by=week", expect=400)
+    admin.get("/time-entries/report?group_by=year", expect=400)
+    admin.get("/time-entries/report?group_by=week&then_by=week", expect=400)
     admin.get("/time-entries/report?start_date=2020-01-01&end_date=2024-01-01", expect=400)
 
 

@@ -363,7 +363,8 @@ def test_a_put_of_a_time_entry_needs_at_most_four_round_trips(cosmos: CosmosStor
     client.put(f"/time-entries/{entry['id']}", {"description": "warm"})  # a worker that served this user
     with counting_round_trips() as counter:
         client.put(f"/time-entries/{entry['id']}", {"description": "counted"})
-    # The lease with the entry, the overlap query, the batch (names from the short cache).
+    # The lease with the entry, the tenant's lock (money settings, TT-16), the overlap query,
+    # the batch (names from the short cache).
     assert counter[0] <= 4, counter[0]
 
 

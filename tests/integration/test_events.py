@@ -310,5 +310,5 @@ def test_every_trigger_retries_a_failed_batch_forever_with_backoff_and_has_its_o
         assert (retry.minimum_interval, retry.maximum_interval) == ("00:00:02", "00:15:00")
         [binding] = json.loads(function.get_function_json())["bindings"]
         prefixes.append(binding["leaseContainerPrefix"])
-    assert len(functions) == 8  # the six business containers, `webhook` and `access_token` (TT-15)
+    assert len(functions) == 9  # the six business containers, `webhook`, `money` and `access_token`
     assert not [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)]

@@ -168,3 +168,12 @@ def test_percentile_is_nearest_rank() -> None:
 def test_error_statuses_add_up_over_passes() -> None:
     passes = [{"error_statuses": {"409": 2}}, {}, {"error_statuses": {"409": 1, "500": 4}}]
     assert figures.error_statuses(passes) == {"409": 3, "500": 4}
+
+
+def test_the_month_report_is_a_growth_column_when_measured() -> None:
+    growth = {
+        1000: {"list": 10.0, "summary": 4.0, "report": 8.0},
+        100_000: {"list": 11.0, "summary": 4.0, "report": 9.6},
+    }
+    text = "\n".join(figures.growth_table(growth))
+    assert "month report p50 ms" in text and "| 1,000 | 10.00 | 4.00 | 8.00 |" in text and "1.20x met |" in text

@@ -11,13 +11,26 @@ from typing import Any
 from flask import Response, current_app, request, stream_with_context
 from flask_restx import Namespace, fields, inputs, reqparse
 
-from commons.data_access_layer.repository import GROUPS, Record
+from commons.data_access_layer.repository import Record
 from commons.domain.clock import format_instant, from_ms, zone_from
+from commons.domain.errors import Invalid
+from commons.domain.money import format_minor
 from time_tracker_api import sync
 from time_tracker_api.inputs import query_parser
-from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, body, if_match, store
+from time_tracker_api.resources import (
+    ERROR,
+    Base,
+    NullableBoolean,
+    NullableInteger,
+    NullableString,
+    body,
+    if_match,
+    store,
+)
 from time_tracker_api.security import current_identity
-from time_tracker_api.time_entries import service
+from time_tracker_api.time_entries import service, spreadsheet
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: Deeper pages are asked with `continuation`.
 MAX_OFFSET = 1_000_000
@@ -47,6 +60,9 @@ time_entry_input = ns.model(
         "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
         "timezone_offset": NullableInteger(
             description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300
+        ),
+        "billable": NullableBoolean(
+            description="Billable time (default: as the project, which defaults as its customer)", example=True
         ),
     },
 )
@@ -97,19 +113,50 @@ summary_model = ns.model(
     "WorkedTimeSummary",
     {"day": fields.Nested(duration), "week": fields.Nested(duration), "month": fields.Nested(duration)},
 )
+_figures = {
+    "seconds": fields.Integer(description="Raw duration inside the range, whole seconds per entry, summed"),
+    "rounded_seconds": fields.Integer(description="Rounded per entry by the tenant's rule, summed"),
+    "billable_seconds": fields.Integer(description="Rounded seconds of billable entries"),
+    "amount": fields.Integer(description="Billable amount, minor units of the currency (cents)"),
+    "cost": fields.Integer(description="Internal cost, minor units"),
+    "count": fields.Integer(description="Entries"),
+    "hours": fields.Float(description="seconds / 3600 to two decimals, for people (not additive)"),
+}
+sub_total = ns.model("ReportSubGroup", {"key": NullableString, "name": NullableString, **_figures})
 group_total = ns.model(
     "ReportGroup",
-    {"key": NullableString, "name": NullableString, "seconds": fields.Integer, "hours": fields.Float},
+    {
+        "key": NullableString,
+        "name": NullableString,
+        **_figures,
+        "groups": fields.List(fields.Nested(sub_total), description="With then_by: the second level"),
+    },
+)
+report_entry = ns.inherit(
+    "ReportEntry",
+    time_entry,
+    {
+        "seconds": fields.Integer,
+        "rounded_seconds": fields.Integer,
+        "hourly_rate": NullableInteger(description="Minor units per hour"),
+        "amount": fields.Integer,
+        "cost_rate": NullableInteger(description="Minor units per hour"),
+        "cost": fields.Integer,
+    },
 )
 report_model = ns.model(
     "Report",
     {
-        "group_by": fields.String(enum=list(GROUPS)),
+        "group_by": fields.String(enum=list(service.REPORT_GROUPS)),
+        "then_by": NullableString(description="The second level of totals, if any"),
         "start_date": NullableString,
         "end_date": NullableString,
-        "entries": fields.List(fields.Nested(time_entry)),
+        "currency": fields.String(example="EUR"),
+        "currency_digits": fields.Integer(example=2),
+        "rounding": fields.Raw(example={"mode": "up", "minutes": 15}),
+        "entries": fields.List(fields.Nested(report_entry)),
         "totals": fields.List(fields.Nested(group_total)),
-        "total": fields.Nested(ns.model("ReportTotal", {"seconds": fields.Integer, "hours": fields.Float})),
+        "total": fields.Nested(ns.model("ReportTotal", _figures)),
     },
 )
 
@@ -162,8 +209,15 @@ summary_args = _zone_args(query_parser(), "time_offset")
 summary_args.add_argument("timezone_offset", type=int, location="args", help="Same as time_offset")
 latest_args = _zone_args(query_parser())
 report_args = _list_args()
-report_args.add_argument("group_by", choices=GROUPS, default="project", location="args", help="How to total")
-report_args.add_argument("format", choices=("json", "csv"), location="args", help="csv, or send Accept: text/csv")
+report_args.add_argument(
+    "group_by", choices=service.REPORT_GROUPS, default="project", location="args", help="How to total"
+)
+report_args.add_argument(
+    "then_by", choices=service.REPORT_GROUPS, location="args", help="A second level of totals in each group"
+)
+report_args.add_argument(
+    "format", choices=("json", "csv", "xlsx"), location="args", help="csv or xlsx, or send the Accept type"
+)
 
 
 def _now() -> int:
@@ -172,6 +226,24 @@ def _now() -> int:
 
 def _rules() -> service.Rules:
     return service.Rules(skew_ms=current_app.extensions["time_tracker"].settings.clock_skew_seconds * 1000)
+
+
+OVERRIDE_HELP = (
+    "Admins: true to write an entry of a locked period (recorded in the audit trail); "
+    "anyone else asking for it gets 403"
+)
+LOCKED = "The entry is in a locked period (override_lock=true, admins only)"
+
+
+def _override() -> bool:
+    """`override_lock`: an admin's explicit choice to write an entry of a locked period."""
+    raw = request.args.get("override_lock")
+    if raw is None:
+        return False
+    try:
+        return bool(inputs.boolean(raw))
+    except ValueError:
+        raise Invalid("override_lock must be true or false", "override_lock") from None
 
 
 def _zone(args: dict[str, Any], offset_name: str = "timezone_offset") -> tzinfo:
@@ -227,6 +299,7 @@ def entry_json(record: Record) -> dict[str, Any]:
         "uri": get("uri"),
         "technologies": get("technologies") or [],
         "timezone_offset": get("timezone_offset"),
+        "billable": get("billable"),
         "running": end is None,
         "deleted": get("deleted"),
         "project_name": get("project_name"),
@@ -235,6 +308,11 @@ def entry_json(record: Record) -> dict[str, Any]:
         "activity_name": get("activity_name"),
         "owner_email": get("owner_email"),
     }
+
+
+def report_entry_json(record: Record) -> dict[str, Any]:
+    figures = ("seconds", "rounded_seconds", "hourly_rate", "amount", "cost_rate", "cost")
+    return {**entry_json(record), **{k: record[k] for k in figures}}
 
 
 def _entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -279,7 +357,8 @@ class TimeEntries(Base):
     @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
     @ns.response(409, "You already have a running time entry; stop it first", ERROR)
     @ns.response(422, service.OVERLAP, ERROR)
-    @ns.doc(id="clock_in")
+    @ns.doc(id="clock_in", params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}})
+    @ns.response(423, LOCKED, ERROR)
     def post(self) -> Any:
         """Clock in (without end_date) or record a past interval
 
@@ -287,7 +366,7 @@ class TimeEntries(Base):
         never overlap (422); intervals are half-open, so one may start where another ends. The
         project and its customer, and the activity, must be active.
         """
-        created = service.create(store(), current_identity(), body(), _now(), _rules())
+        created = service.create(store(), current_identity(), body(), _now(), _rules(), _override())
         payload, status, headers = _entity(created, 201)
         headers["Location"] = f"{request.root_path}{ns.path}/{created['id']}"
         return payload, status, headers
@@ -313,13 +392,17 @@ class Running(Base):
 class StopRunning(Base):
     @ns.response(200, "Stopped", time_entry)
     @ns.response(404, "You have no running time entry", ERROR)
-    @ns.doc(id="stop_running_time_entry")
+    @ns.doc(
+        id="stop_running_time_entry",
+        params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}},
+    )
+    @ns.response(423, LOCKED, ERROR)
     def put(self) -> Any:
         """Stop your running time entry now
 
         Sets end_date to now on your running entry, whichever it is.
         """
-        return _entity(service.stop(store(), current_identity(), None, if_match(), _now()))
+        return _entity(service.stop(store(), current_identity(), None, if_match(), _now(), _override()))
 
 
 @ns.route("/summary")
@@ -390,6 +473,28 @@ CSV_COLUMNS = (
     "uri",
     "description",
     "technologies",
+    "billable",
+    "seconds",
+    "rounded_seconds",
+    "hourly_rate",
+    "amount",
+    "cost_rate",
+    "cost",
+)
+#: Money columns: major units, exact decimals of the integer minor units.
+_MONEY = ("hourly_rate", "amount", "cost_rate", "cost")
+TOTAL_COLUMNS = (
+    "group_by",
+    "key",
+    "name",
+    "parent_key",
+    "seconds",
+    "rounded_seconds",
+    "billable_seconds",
+    "amount",
+    "cost",
+    "count",
+    "hours",
 )
 
 
@@ -405,21 +510,31 @@ def csv_cell(value: Any) -> str:
 
 
 def _csv_rows(report: dict[str, Any], zone: tzinfo, now: int) -> Iterator[str]:
-    """The entries, then a blank line and the totals of `group_by` (`group_by,key,name,
-    seconds,hours`, the grand total last), as the JSON report has them."""
-    yield from _csv_entries(report["entries"], zone, now)
+    """The entries, then a blank line and the totals of `group_by` (each group followed by
+    its `then_by` sub-groups, whose `parent_key` is the group's; the grand total last), with
+    the figures of the JSON report: seconds as integers, money in major units (exact)."""
+    digits = report["currency_digits"]
+    yield from _csv_entries(report["entries"], zone, now, digits)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([])
-    writer.writerow(("group_by", "key", "name", "seconds", "hours"))
+    writer.writerow(TOTAL_COLUMNS)
+
+    def figures(total: dict[str, Any]) -> list[Any]:
+        money = (format_minor(total["amount"], digits), format_minor(total["cost"], digits))
+        seconds = (total["seconds"], total["rounded_seconds"], total["billable_seconds"])
+        return [*seconds, *money, total["count"], f"{total['hours']:.2f}"]
+
     for total in report["totals"]:
-        row = (report["group_by"], total["key"], total["name"], total["seconds"], f"{total['hours']:.2f}")
-        writer.writerow([csv_cell(v) for v in row])
-    writer.writerow(["total", "", "", report["total"]["seconds"], f"{report['total']['hours']:.2f}"])
+        writer.writerow([csv_cell(v) for v in (report["group_by"], total["key"], total["name"], "", *figures(total))])
+        for sub in total.get("groups", ()):
+            row = (report["then_by"], sub["key"], sub["name"], total["key"], *figures(sub))
+            writer.writerow([csv_cell(v) for v in row])
+    writer.writerow(["total", "", "", "", *figures(report["total"])])
     yield buffer.getvalue()
 
 
-def _csv_entries(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]:
+def _csv_entries(entries: list[Record], zone: tzinfo, now: int, digits: int) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -437,6 +552,10 @@ def _csv_entries(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]
         row["date"] = from_ms(entry["start_at"], zone).date().isoformat()
         row["duration_hours"] = f"{(end - entry['start_at']) / 3_600_000:.2f}"
         row["technologies"] = ";".join(row["technologies"])
+        row["billable"] = "true" if entry["billable"] else "false"
+        row["seconds"], row["rounded_seconds"] = entry["seconds"], entry["rounded_seconds"]
+        for column in _MONEY:
+            row[column] = None if entry[column] is None else format_minor(entry[column], digits)
         writer.writerow([csv_cell(row.get(c)) for c in CSV_COLUMNS])
         yield flush()
 
@@ -445,32 +564,37 @@ def _csv_entries(entries: list[Record], zone: tzinfo, now: int) -> Iterator[str]
 @ns.response(401, "Missing or invalid token", ERROR)
 class Report(Base):
     @ns.expect(report_args)
-    @ns.response(200, "Entries and totals (JSON, or CSV with Accept: text/csv or format=csv)", report_model)
+    @ns.response(200, "Entries and totals (JSON, CSV or XLSX)", report_model)
     @ns.response(400, "Malformed filter or too large a report", ERROR)
     @ns.response(403, "You don't have enough permissions.", ERROR)
-    @ns.produces(["application/json", "text/csv"])
+    @ns.produces(["application/json", "text/csv", XLSX])
     @ns.doc(id="get_time_entries_report")
     def get(self) -> Any:
-        """Admin report over users, projects, activities and a date range, with totals
+        """Admin report over users, projects, activities and a date range, with totals and amounts
 
-        Entries with totals grouped by project, activity, customer, owner or day, and the grand
-        total. JSON, or CSV (format=csv or Accept: text/csv) with the entries followed by the totals
-        of group_by.
+        Each entry's duration inside the range (whole seconds), rounded by the tenant's rule, its
+        billable amount and cost (minor units, from the rate valid at its start), with totals grouped
+        by project, activity, customer, owner (user), day, week, month or billable, and a second level
+        with then_by. Every total is the sum of its rows. JSON, CSV (format=csv or Accept: text/csv)
+        or XLSX (format=xlsx or its Accept type) with the same figures.
         """
         args = report_args.parse_args()
         zone, now = _zone(args), _now()
         filters = _filters(args)
-        result = service.report(store(), current_identity(), filters, args["group_by"], zone, now)
+        result = service.report(store(), current_identity(), filters, args["group_by"], zone, now, args.get("then_by"))
         _owner_emails(result["entries"])
-        wants_csv = args.get("format") == "csv" or (
-            args.get("format") is None
-            and request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+        wanted = args.get("format") or {"text/csv": "csv", XLSX: "xlsx"}.get(
+            request.accept_mimetypes.best_match(["application/json", "text/csv", XLSX]) or "", "json"
         )
-        if wants_csv:
+        if wanted == "csv":
             response = Response(stream_with_context(_csv_rows(result, zone, now)), mimetype="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
             return response
-        result["entries"] = [entry_json(e) for e in _owner_emails(result["entries"])]
+        if wanted == "xlsx":
+            response = Response(spreadsheet.workbook(result, zone, now), mimetype=XLSX)
+            response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.xlsx"'
+            return response
+        result["entries"] = [report_entry_json(e) for e in result["entries"]]
         result["start_date"] = format_instant(result["start_date"]) if result["start_date"] > -(2**61) else None
         result["end_date"] = format_instant(result["end_date"]) if result["end_date"] < 2**61 else None
         return result
@@ -497,7 +621,11 @@ class TimeEntry(Base):
     @ns.response(409, "It would be your second running entry", ERROR)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
     @ns.response(422, service.OVERLAP, ERROR)
-    @ns.doc(id="update_time_entry")
+    @ns.doc(
+        id="update_time_entry",
+        params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}},
+    )
+    @ns.response(423, LOCKED, ERROR)
     def put(self, id: str) -> Any:
         """Edit one of your time entries; every field is optional
 
@@ -505,17 +633,23 @@ class TimeEntry(Base):
         previous entry ends that entry there, in the same step. Send If-Match to refuse a lost
         update (412).
         """
-        return _entity(service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules()))
+        return _entity(
+            service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules(), _override())
+        )
 
     @ns.response(204, "Deleted")
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
-    @ns.doc(id="delete_time_entry")
+    @ns.doc(
+        id="delete_time_entry",
+        params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}},
+    )
+    @ns.response(423, LOCKED, ERROR)
     def delete(self, id: str) -> Any:
         """Delete one of your time entries
 
         The entry disappears from every list and summary.
         """
-        service.delete(store(), current_identity(), id, if_match())
+        service.delete(store(), current_identity(), id, if_match(), _now(), _override())
         return None, 204
 
 
@@ -528,13 +662,14 @@ class Stop(Base):
     @ns.response(200, "Stopped now", time_entry)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
     @ns.response(422, "The specified time entry is already stopped", ERROR)
-    @ns.doc(id="clock_out")
+    @ns.doc(id="clock_out", params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}})
+    @ns.response(423, LOCKED, ERROR)
     def post(self, id: str) -> Any:
         """Stop a running time entry now (clock out)
 
         Sets end_date to now; 422 when it is already stopped.
         """
-        return _entity(service.stop(store(), current_identity(), id, if_match(), _now()))
+        return _entity(service.stop(store(), current_identity(), id, if_match(), _now(), _override()))
 
 
 @ns.route("/<string:id>/restart")
@@ -547,11 +682,15 @@ class Restart(Base):
     @ns.response(409, "Another entry is running", ERROR)
     @ns.response(412, "If-Match does not match the current ETag", ERROR)
     @ns.response(422, "Already running, or a later entry exists", ERROR)
-    @ns.doc(id="restart_time_entry")
+    @ns.doc(
+        id="restart_time_entry",
+        params={"override_lock": {"description": OVERRIDE_HELP, "type": "boolean", "in": "query"}},
+    )
+    @ns.response(423, LOCKED, ERROR)
     def post(self, id: str) -> Any:
         """Reopen a stopped time entry
 
         end_date becomes null again; refused while another entry runs (409) or when a later entry
         exists (422).
         """
-        return _entity(service.restart(store(), current_identity(), id, if_match(), _now()))
+        return _entity(service.restart(store(), current_identity(), id, if_match(), _now(), _override()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
@@ -25,12 +25,15 @@ from commons.domain.clock import (
     month_window,
     parse_instant,
     parse_query_bound,
-    split_by_day,
     summarize,
     summary_span,
 )
-from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unprocessable
+from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
+from commons.domain.money import Row, aggregate, row_for
+from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
+from time_tracker_api.money.service import Money, lock_of
+from time_tracker_api.money.service import read as read_money
 from time_tracker_api.security import require_admin
 
 Identity = Actor
@@ -105,6 +108,10 @@ def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         values["technologies"] = _technologies(body["technologies"])
     if "timezone_offset" in body:
         values["timezone_offset"] = _offset(body["timezone_offset"])
+    if body.get("billable") is not None:
+        if not isinstance(body["billable"], bool):
+            raise Invalid("billable must be true or false (null: as the project)", "billable")
+        values["billable"] = body["billable"]
     if body.get("start_date") is not None:
         values["start_at"] = parse_instant(body["start_date"], "start_date")
     elif "start_date" in body and partial:
@@ -152,6 +159,47 @@ def _customer_status(uow: UnitOfWork, refs: Mapping[str, Any]) -> str | None:
         return refs["customer_status"]  # type: ignore[no-any-return]
     customer = uow.customers.get_many([refs["customer_id"]]).get(refs["customer_id"]) if refs["customer_id"] else None
     return customer["status"] if customer else None
+
+
+def default_billable(refs: Mapping[str, Any]) -> bool:
+    """An entry's default: its project's `billable`, else its customer's, else billable."""
+    for level in ("project_billable", "customer_billable"):
+        if refs.get(level) is not None:
+            return bool(refs[level])
+    return True
+
+
+OVERRIDE = "Locked period override"
+
+
+def _period(uow: UnitOfWork, identity: Identity, starts: Iterable[int], override: bool, now: int) -> str | None:
+    """Refuse a write of entries starting before the tenant's lock (423), unless an admin
+    overrides it explicitly: then answer the note the write's audit event carries."""
+    starts = list(starts)
+    if not starts:
+        return None
+    boundary, zone = lock_of(uow, now)
+    if not any(is_locked(start, boundary) for start in starts):
+        return None
+    if not override:
+        assert boundary is not None
+        raise Locked(
+            f"This time entry is in a locked period (up to {describe(boundary, zone)} included); "
+            "only an admin can change it, with override_lock=true"
+        )
+    return OVERRIDE
+
+
+def check_override(identity: Identity, override: bool) -> None:
+    """`override_lock` is an admin's explicit flag: anyone else asking for it is refused."""
+    if override:
+        require_admin(identity)
+
+
+def _note(description: str | None, override_note: str | None) -> str | None:
+    if override_note is None:
+        return description
+    return f"{description} ({override_note})" if description else override_note
 
 
 def _named(entry: Record, refs: Mapping[str, Any] | None, owner_email: str | None) -> Record:
@@ -204,8 +252,11 @@ def _as_owner(store: Store, identity: Identity, decide: Callable[[UnitOfWork], T
     raise AssertionError("decisions() either returns or raises")  # pragma: no cover
 
 
-def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, rules: Rules) -> Record:
+def create(
+    store: Store, identity: Identity, body: Mapping[str, Any], now: int, rules: Rules, override: bool = False
+) -> Record:
     """Clock in (no end_date) or record a past interval."""
+    check_override(identity, override)
     values = entry_fields(body, partial=False)
     values.setdefault("start_at", now)
     values.setdefault("end_at", None)
@@ -213,9 +264,11 @@ def create(store: Store, identity: Identity, body: Mapping[str, Any], now: int, 
 
     def decide(uow: UnitOfWork) -> Record:
         refs = _references(uow, values["project_id"], values["activity_id"], ("project_id", "activity_id"))
+        note = _period(uow, identity, [values["start_at"]], override, now)
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
-        return _named(uow.time_entries.add({**values, "owner_id": identity.user_id}), refs, identity.email)
+        fields = {"billable": default_billable(refs), **values, "owner_id": identity.user_id}
+        return _named(uow.time_entries.add(fields, note), refs, identity.email)
 
     return _as_owner(store, identity, decide)
 
@@ -228,8 +281,10 @@ def update(
     if_match: IfMatch | None,
     now: int,
     rules: Rules,
+    override: bool = False,
 ) -> Record:
     """Edit an entry; with `update_last_entry_if_overlap`, shorten the entry it now overlaps."""
+    check_override(identity, override)
     changes = entry_fields(body, partial=True)
     flag = body.get("update_last_entry_if_overlap", False)
     if not isinstance(flag, bool):
@@ -248,18 +303,29 @@ def update(
             project_id: str = changes["project_id"] if "project_id" in changes else entry["project_id"]
             activity_id: str = changes["activity_id"] if "activity_id" in changes else entry["activity_id"]
             refs = _references(uow, project_id, activity_id, moved)
+        note = _period(uow, identity, [entry["start_at"], start], override, now)
+        values = dict(changes)
+        if refs is not None and "project_id" in moved and "billable" not in values:
+            values["billable"] = default_billable(refs)  # moved: as the new project says
         if shorten_previous and "start_at" in changes:
-            _shorten_previous(uow, identity, entry_id, start, end)
+            _shorten_previous(uow, identity, entry_id, start, end, override, now)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
-        return _named(
-            uow.time_entries.update(entry_id, changes, _version(entry, if_match), current=entry), refs, identity.email
-        )
+        written = uow.time_entries.update(entry_id, values, _version(entry, if_match), note, current=entry)
+        return _named(written, refs, identity.email)
 
     return _as_owner(store, identity, decide)
 
 
-def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_start: int, new_end: int | None) -> None:
+def _shorten_previous(
+    uow: UnitOfWork,
+    identity: Identity,
+    entry_id: str,
+    new_start: int,
+    new_end: int | None,
+    override: bool = False,
+    now: int = 0,
+) -> None:
     """End the owner's entry that is open across `new_start` at `new_start` (same transaction).
     Only a tail that the edited entry covers is cut: an entry that would lose time after the
     edited entry's end (or lose everything) stays, and the edit is refused as an overlap."""
@@ -268,11 +334,17 @@ def _shorten_previous(uow: UnitOfWork, identity: Identity, entry_id: str, new_st
             raise Unprocessable(OVERLAP)
         if new_end is not None and other["end_at"] > new_end:
             raise Unprocessable(OVERLAP)
-        uow.time_entries.update(other["id"], {"end_at": new_start}, current=other)
+        note = _period(uow, identity, [other["start_at"]], override, now)
+        uow.time_entries.update(other["id"], {"end_at": new_start}, None, note, current=other)
 
 
-def stop(store: Store, identity: Identity, entry_id: str | None, if_match: IfMatch | None, now: int) -> Record:
-    """Stop an entry (or, with no id, the caller's running entry) at `now`."""
+def stop(
+    store: Store, identity: Identity, entry_id: str | None, if_match: IfMatch | None, now: int, override: bool = False
+) -> Record:
+    """Stop an entry (or, with no id, the caller's running entry) at `now`. A running timer
+    that started before the lock may be stopped: its end falls after the lock, so the locked
+    days keep their time (periods.py); a stopped locked entry is refused like any write."""
+    check_override(identity, override)
 
     def decide(uow: UnitOfWork) -> Record:
         target = entry_id
@@ -282,6 +354,7 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: IfMat
                 raise NotFound("You have no running time entry")
             target = running["id"]
         entry = _owned(uow, identity, target, if_match)
+        note = _period(uow, identity, [entry["start_at"]] if entry["end_at"] is not None else [], override, now)
         if entry["end_at"] is not None:
             raise Unprocessable("The specified time entry is already stopped")
         end = max(now, entry["start_at"] + 1)  # an entry stopped in the ms it started lasts 1 ms
@@ -289,16 +362,22 @@ def stop(store: Store, identity: Identity, entry_id: str | None, if_match: IfMat
             raise Unprocessable(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
-        return uow.time_entries.update(target, {"end_at": end}, _version(entry, if_match), STOP, current=entry)
+        return uow.time_entries.update(
+            target, {"end_at": end}, _version(entry, if_match), _note(STOP, note), current=entry
+        )
 
     return _as_owner(store, identity, decide)
 
 
-def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None, now: int) -> Record:
+def restart(
+    store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None, now: int, override: bool = False
+) -> Record:
     """Reopen a stopped entry: it runs again from its original start."""
+    check_override(identity, override)
 
     def decide(uow: UnitOfWork) -> Record:
         entry = _owned(uow, identity, entry_id, if_match)
+        note = _period(uow, identity, [entry["start_at"]], override, now)
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
         if now - entry["start_at"] > MAX_ENTRY_MS:
@@ -306,19 +385,26 @@ def restart(store: Store, identity: Identity, entry_id: str, if_match: IfMatch |
         # Time runs again on the project: it and its customer must be active, as on clock-in.
         _references(uow, entry["project_id"], entry["activity_id"], ("project_id",))
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return uow.time_entries.update(entry_id, {"end_at": None}, _version(entry, if_match), RESTART, current=entry)
+        return uow.time_entries.update(
+            entry_id, {"end_at": None}, _version(entry, if_match), _note(RESTART, note), current=entry
+        )
 
     return _as_owner(store, identity, decide)
 
 
-def delete(store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None) -> None:
+def delete(
+    store: Store, identity: Identity, entry_id: str, if_match: IfMatch | None, now: int = 0, override: bool = False
+) -> None:
     """Mark the entry deleted, under the owner's lock like every other change of it, so that a
     PUT racing the DELETE is decided in order and never answers 412 to a client that sent no
     If-Match."""
 
+    check_override(identity, override)
+
     def decide(uow: UnitOfWork) -> None:
         entry = _owned(uow, identity, entry_id, if_match)
-        uow.time_entries.delete(entry_id, _version(entry, if_match))
+        note = _period(uow, identity, [entry["start_at"]], override, now)
+        uow.time_entries.delete(entry_id, _version(entry, if_match), note)
 
     _as_owner(store, identity, decide)
 
@@ -453,12 +539,26 @@ def recent_projects(store: Store, identity: Identity) -> list[Record]:
 
 # ---------------------------------------------------------------- reports
 
+#: What a report totals by (first and second level); `user` is another name for `owner`.
+REPORT_GROUPS = (*GROUPS, "user", "week", "month", "billable")
 
-def report(store: Store, identity: Identity, filters: Filters, group_by: str, zone: tzinfo, now: int) -> dict[str, Any]:
-    """Entries of a date range with totals per project, activity, customer, owner or day."""
+
+def report(
+    store: Store,
+    identity: Identity,
+    filters: Filters,
+    group_by: str,
+    zone: tzinfo,
+    now: int,
+    then_by: str | None = None,
+) -> dict[str, Any]:
+    """Entries of a date range priced and rounded by the tenant's rules, with totals per
+    group (and per sub-group with `then_by`): every total is the sum of its entries' figures."""
     require_admin(identity)
-    if group_by not in GROUPS:
-        raise Invalid(f"group_by must be one of {', '.join(GROUPS)}")
+    if group_by not in REPORT_GROUPS:
+        raise Invalid(f"group_by must be one of {', '.join(REPORT_GROUPS)}", "group_by")
+    if then_by is not None and (then_by not in REPORT_GROUPS or then_by == group_by):
+        raise Invalid(f"then_by must be one of {', '.join(REPORT_GROUPS)}, other than group_by", "then_by")
     with store.unit_of_work(identity) as uow:
         query = _query(uow, identity, replace(filters, user_ids=filters.user_ids or ("*",)), zone, now)
         # 366 local days, whatever DST changes they hold.
@@ -468,42 +568,109 @@ def report(store: Store, identity: Identity, filters: Filters, group_by: str, zo
         if total > MAX_LIST:
             raise Invalid(f"The report holds {total} entries, more than {MAX_LIST}; narrow the range or filters")
         entries = uow.time_entries.list(replace(query, limit=None, offset=0))
-        if group_by == "day":
-            totals = _totals_by_day(entries, query, zone, now)
-            names: dict[str | None, str | None] = {k: k for k in totals}
-        else:
-            column = f"{group_by}_id"
-            totals = uow.time_entries.totals(query, column, now)
-            names = _group_names(uow, group_by, totals)
-    groups = [
-        {"key": key, "name": names.get(key), "seconds": ms // 1000, "hours": round(ms / 3_600_000, 2)}
-        for key, ms in sorted(totals.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    ]
-    total_ms = sum(totals.values())
+        money = read_money(uow)
+        inherited = _inherited_billable(uow, entries)
+    lower = MIN_INSTANT if query.start is None else query.start
+    upper = min(now if query.end is None else query.end, now)
+    dimensions = (group_by,) if then_by is None else (group_by, then_by)
+    rows = [_priced(entry, money, inherited, lower, upper, zone, now, dimensions) for entry in entries]
+    groups, totals = aggregate(rows, group_by, then_by)
+    for group in groups:
+        _with_hours(group)
+        for sub in group.get("groups", ()):
+            _with_hours(sub)
     return {
         "group_by": group_by,
+        "then_by": then_by,
         "start_date": query.start,
         "end_date": query.end,
+        "currency": money.currency,
+        "currency_digits": money.digits,
+        "rounding": {"mode": money.rounding.mode, "minutes": money.rounding.minutes},
         "entries": entries,
         "totals": groups,
-        "total": {"seconds": total_ms // 1000, "hours": round(total_ms / 3_600_000, 2)},
+        "total": _with_hours(totals),
     }
 
 
-def _group_names(uow: UnitOfWork, group_by: str, totals: Mapping[str | None, int]) -> dict[str | None, str | None]:
-    keys = [k for k in totals if k]
-    if group_by == "owner":
-        return {k: v for k, v in uow.users.emails(keys).items()}
-    repository = {"project": uow.projects, "activity": uow.activities, "customer": uow.customers}[group_by]
-    return {k: v["name"] for k, v in repository.get_many(keys).items()}
+def _with_hours(figures: dict[str, Any]) -> dict[str, Any]:
+    """Hours are for people (two decimals, not additive); the sums hold in seconds."""
+    figures["hours"] = round(figures["seconds"] / 3600, 2)
+    return figures
 
 
-def _totals_by_day(entries: Iterable[Record], query: EntryQuery, zone: tzinfo, now: int) -> dict[str | None, int]:
-    lower = MIN_INSTANT if query.start is None else query.start
-    upper = min(now if query.end is None else query.end, now)
-    totals: dict[str | None, int] = {}
-    for entry in entries:
-        stop = now if entry["end_at"] is None else entry["end_at"]
-        for day, ms in split_by_day(max(entry["start_at"], lower), min(stop, upper), zone):
-            totals[day.isoformat()] = totals.get(day.isoformat(), 0) + ms
-    return totals
+def _inherited_billable(uow: UnitOfWork, entries: list[Record]) -> dict[str, bool]:
+    """Per project, what an entry stored before `billable` existed (null) counts as."""
+    projects = {e["project_id"] for e in entries if e.get("billable") is None}
+    if not projects:
+        return {}
+    found = uow.projects.get_many(projects)
+    customers = uow.customers.get_many({p["customer_id"] for p in found.values() if p.get("customer_id")})
+    result = {}
+    for project_id in projects:
+        project = found.get(project_id) or {}
+        customer = customers.get(project.get("customer_id") or "") or {}
+        result[project_id] = default_billable(
+            {"project_billable": project.get("billable"), "customer_billable": customer.get("billable")}
+        )
+    return result
+
+
+def _group_key(name: str, entry: Record, billable: bool, start: int, zone: tzinfo) -> tuple[str | None, str | None]:
+    """(key, name) of the entry's group by `name`; dates are those of its start (in the range)."""
+    if name == "project":
+        return entry["project_id"], entry.get("project_name")
+    if name == "activity":
+        return entry["activity_id"], entry.get("activity_name")
+    if name == "customer":
+        return entry.get("customer_id"), entry.get("customer_name")
+    if name in ("owner", "user"):
+        return entry["owner_id"], entry.get("owner_email")
+    if name == "billable":
+        return ("true", "Billable") if billable else ("false", "Not billable")
+    day = from_ms(start, zone).date()
+    if name == "day":
+        return day.isoformat(), day.isoformat()
+    if name == "week":
+        iso = day.isocalendar()
+        return (day - timedelta(days=day.weekday())).isoformat(), f"{iso[0]}-W{iso[1]:02d}"
+    month = f"{day.year:04d}-{day.month:02d}"
+    return month, month
+
+
+def _priced(
+    entry: Record,
+    money: Money,
+    inherited: Mapping[str, bool],
+    lower: int,
+    upper: int,
+    zone: tzinfo,
+    now: int,
+    dimensions: Sequence[str],
+) -> Row:
+    """The entry's report row (its part inside the window, a running entry up to now), and
+    its figures written onto the entry for the report's entry list."""
+    start = max(entry["start_at"], lower)
+    stop = now if entry["end_at"] is None else entry["end_at"]
+    seconds = max(0, min(stop, upper) - start) // 1000
+    billable = entry.get("billable")
+    if billable is None:
+        billable = inherited.get(entry["project_id"], True)
+    hourly = money.rates.find(
+        "hourly", entry["start_at"], entry["project_id"], entry.get("customer_id"), entry["owner_id"]
+    )
+    cost = money.rates.find("cost", entry["start_at"], entry["project_id"], entry.get("customer_id"), entry["owner_id"])
+    keys = {name: _group_key(name, entry, billable, start, zone) for name in dimensions}
+    row = row_for(
+        seconds, money.rounding, billable, hourly.amount if hourly else None, cost.amount if cost else None, keys
+    )
+    entry.update(
+        billable=billable,
+        seconds=row.seconds,
+        rounded_seconds=row.rounded_seconds,
+        hourly_rate=hourly.amount if hourly else None,
+        amount=row.amount,
+        cost_rate=cost.amount if cost else None,
+        cost=row.cost,
+    )
+    return row

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 ASC, DESC = "ascending", "descending"
 #: Business containers: their change feed is the audit trail.
-BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook")
+BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook", "money")
 #: Every container whose writes are audited (personal access tokens are not synced, but their
 #: creation and revocation are events): the events app reads the change feed of each.
 AUDITED = (*BUSINESS, "access_token")

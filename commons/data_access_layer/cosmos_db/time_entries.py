@@ -294,8 +294,10 @@ class CosmosTimeEntries:
             "project_name": project["name"] if project else None,
             "project_status": project["status"] if project else None,
             "customer_id": project.get("customer_id") if project else None,
+            "project_billable": project.get("billable") if project else None,
             "customer_name": customer["name"] if customer else None,
             "customer_status": customer["status"] if customer else None,
+            "customer_billable": customer.get("billable") if customer else None,
             "activity_name": activity["name"] if activity else None,
             "activity_status": activity["status"] if activity else None,
         }
@@ -331,9 +333,9 @@ class CosmosTimeEntries:
         batch.add(outbox)
         return answer
 
-    def add(self, fields: Mapping[str, Any]) -> Record:
+    def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
         now = now_ms()
-        context = event_context(self._uow.actor, "time_entry", CREATE, now)
+        context = event_context(self._uow.actor, "time_entry", CREATE, now, description)
         doc = new_document(self.partition.tenant, {"technologies": [], **fields}, context, now)
         return self._write(("create", (doc,), {}), doc, {**record(doc), "_etag": None}, None)
 
@@ -367,8 +369,8 @@ class CosmosTimeEntries:
         operation: Operation = ("replace", (entry_id, doc), {"if_match_etag": etag})
         return self._write(operation, doc, answer, if_match)
 
-    def delete(self, entry_id: str, if_match: str | None = None) -> None:
-        self.update(entry_id, {"deleted": str(uuid.uuid4())}, if_match, action=DELETE)
+    def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
+        self.update(entry_id, {"deleted": str(uuid.uuid4())}, if_match, description, action=DELETE)
 
 
 def _both(

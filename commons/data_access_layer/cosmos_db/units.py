@@ -229,6 +229,7 @@ class CosmosUnitOfWork:
     def __init__(self, store: CosmosStore, actor: Actor, *, write: bool = False) -> None:
         from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue
         from commons.data_access_layer.cosmos_db.events import CosmosEvents
+        from commons.data_access_layer.cosmos_db.money import CosmosMoney
         from commons.data_access_layer.cosmos_db.time_entries import CosmosTimeEntries
         from commons.data_access_layer.cosmos_db.users import CosmosUsers
 
@@ -250,6 +251,7 @@ class CosmosUnitOfWork:
         self.users = CosmosUsers(self)
         self.events = CosmosEvents(self)
         self._access_tokens: Any = None
+        self.money = CosmosMoney(self)
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
