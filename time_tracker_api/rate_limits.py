@@ -21,7 +21,8 @@ from commons.config import Settings
 from time_tracker_api.security import bearer_token, identity_from
 
 REPORT_RULES = frozenset({"/time-entries/report"})
-_EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
+#: Paths never counted (the contract documents 429 on every other operation).
+EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
 
 
 def _caller() -> tuple[str, str] | None:
@@ -54,7 +55,7 @@ def tenant_key() -> str:
 
 
 def _exempt() -> bool:
-    return request.method == "OPTIONS" or request.path == "/" or request.path.startswith(_EXEMPT_PREFIXES)
+    return request.method == "OPTIONS" or request.path == "/" or request.path.startswith(EXEMPT_PREFIXES)
 
 
 def _not_a_report() -> bool:
