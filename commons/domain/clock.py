@@ -95,6 +95,10 @@ def parse_query_bound(text: str, field: str, zone: tzinfo, *, end: bool = False)
     return parse_instant(value, field, naive_zone=zone)
 
 
+#: A UTC offset, in minutes either way (the widest real zones are +-14 h; ISO 8601 allows 18).
+MAX_OFFSET_MINUTES = 18 * 60
+
+
 def zone_from(offset_minutes: int | None = None, name: str | None = None, default: tzinfo = UTC) -> tzinfo:
     """The caller's zone: an IANA name wins over a JavaScript offset (minutes, west positive)."""
     if name:
@@ -104,8 +108,8 @@ def zone_from(offset_minutes: int | None = None, name: str | None = None, defaul
             raise Invalid(f"timezone {name!r} is not a known IANA time zone") from None
     if offset_minutes is None:
         return default
-    if not -18 * 60 <= offset_minutes <= 18 * 60:
-        raise Invalid("timezone_offset must be between -1080 and 1080 minutes")
+    if not -MAX_OFFSET_MINUTES <= offset_minutes <= MAX_OFFSET_MINUTES:
+        raise Invalid(f"timezone_offset must be between {-MAX_OFFSET_MINUTES} and {MAX_OFFSET_MINUTES} minutes")
     return timezone(timedelta(minutes=-offset_minutes))
 
 
