@@ -33,6 +33,11 @@ MAX_LENGTHS = {"name": 255, "description": 5000, "creation_date": 40, "technolog
 MAX_ID = 36
 
 
+def max_length(field: str) -> int:
+    """The longest text `field` may hold (ids, then the named limits, else 5000)."""
+    return MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
+
+
 def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
     if value is None:
         if required:
@@ -45,7 +50,7 @@ def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
         if required:
             raise Invalid(f"{field} can not be empty", field)
         return None
-    limit = MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
+    limit = max_length(field)
     if len(value) > limit:
         raise Invalid(f"{field} is too long (at most {limit} characters)", field)
     return value

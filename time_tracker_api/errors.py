@@ -11,17 +11,26 @@ from flask_restx import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from commons.domain.errors import DomainError
+from time_tracker_api.inputs import NOT_BLANK
 
 log = logging.getLogger(__name__)
 
 
-#: jsonschema's message for a blank required name (the models' `pattern: \\S`).
-_BLANK = re.compile(r"^'\s*' does not match '\\\\S'$")
+#: jsonschema's message for a blank text (the models' NOT_BLANK pattern).
+_BLANK = f" does not match {NOT_BLANK!r}"
+#: jsonschema's message for a missing required key.
+_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
 
 
 def readable(field: str, message: str) -> str:
-    """A validation message a person understands (jsonschema's patterns are not)."""
-    return f"{field} can not be empty" if _BLANK.match(message) else message
+    """A validation message a person understands (jsonschema's patterns and quotes are not):
+    the same words as the service's own checks."""
+    if message.endswith(_BLANK):
+        return f"{field} can not be empty"
+    required = _REQUIRED.match(message)
+    if required:
+        return f"{required['name']} is a required property"
+    return message
 
 
 def register_error_handlers(api: Api) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask_restx import Namespace, fields, inputs
 
 from commons.data_access_layer.repository import EventQuery, Record, Store
-from commons.domain.clock import parse_query_bound, zone_from
+from commons.domain.clock import MAX_OFFSET_MINUTES, parse_query_bound, zone_from
 from commons.domain.errors import Invalid
 from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import ERROR, Base, NullableString, store
@@ -47,7 +47,10 @@ args.add_argument("action", choices=("create", "update", "delete"), location="ar
 args.add_argument("start_date", location="args", help="From this instant (naive and bare dates in your zone)")
 args.add_argument("end_date", location="args", help="Until this instant (a bare date includes that day)")
 args.add_argument(
-    "timezone_offset", type=int, location="args", help="Your UTC offset in minutes, JavaScript sign (300 = UTC-5)"
+    "timezone_offset",
+    type=inputs.int_range(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES),
+    location="args",
+    help="Your UTC offset in minutes, JavaScript sign (300 = UTC-5)",
 )
 args.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York (wins over the offset)")
 args.add_argument("limit", type=inputs.int_range(1, 500), default=50, location="args", help="Page size (max 500)")

@@ -152,7 +152,15 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(operation, dict) or operation.get("operationId") in NOT_REPLAYED:
             continue
         operation.setdefault("parameters", []).append(
-            {"name": HEADER, "in": "header", "type": "string", "maxLength": MAX_KEY, "description": _DESCRIPTION}
+            {
+                "name": HEADER,
+                "in": "header",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_KEY,
+                "pattern": "^[ -~]+$",  # printable ASCII, as the service checks
+                "description": _DESCRIPTION,
+            }
         )
         responses = operation.setdefault("responses", {})
         for code, message in _ERRORS.items():

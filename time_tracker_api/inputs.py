@@ -24,6 +24,12 @@ from commons.domain.errors import Invalid
 #: orjson's own limit; deeper documents are refused, never recursed into.
 MAX_DEPTH = 1024
 
+#: The contract's pattern for "not blank": a character that `str.strip()` keeps. Python's
+#: whitespace is listed rather than written `\S`, which means another set in the server's
+#: validator (Python `re`: also \x1c-\x1f and \x85) than in JSON Schema (ECMA-262: also \ufeff,
+#: not \x1c-\x1f), so a client's validator and ours agree with the service's strip.
+NOT_BLANK = "[^\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
 
 def is_clean_text(value: str) -> bool:
     """Text every store can keep: no NUL, no lone surrogate."""

@@ -8,7 +8,7 @@ from typing import Any
 from flask_restx import Namespace, fields
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
-from time_tracker_api.inputs import query_parser
+from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import (
     ERROR,
     Base,
@@ -35,7 +35,10 @@ project_input = ns.model(
     {
         "name": name_field("Website redesign"),
         "description": NullableString(max_length=250, example="The 2024 redesign"),
-        "customer_id": NullableString(description="The customer (required on create)"),
+        # Required on create (the update model makes every field optional), never null or blank.
+        "customer_id": fields.String(
+            required=True, pattern=NOT_BLANK, description="The customer", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"
+        ),
         "project_type_id": NullableString(description="The project type"),
         "technologies": fields.List(fields.String, description="Technologies used", example=["python"]),
         "status": Status(description="active (default) or inactive"),

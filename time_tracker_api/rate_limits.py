@@ -28,7 +28,8 @@ from commons.config import Settings
 from time_tracker_api.security import verified_caller
 
 REPORT_RULES = frozenset({"/time-entries/report"})
-_EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
+#: Paths never counted (the contract documents 429 on every other operation).
+EXEMPT_PREFIXES = ("/health", "/swagger", "/swaggerui")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _caller() -> tuple[str, str] | None:
 
 
 def _exempt() -> bool:
-    return request.method == "OPTIONS" or request.path == "/" or request.path.startswith(_EXEMPT_PREFIXES)
+    return request.method == "OPTIONS" or request.path == "/" or request.path.startswith(EXEMPT_PREFIXES)
 
 
 def _is_report() -> bool:

@@ -15,7 +15,7 @@ from flask_restx.utils import unpack
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
 from commons.domain.preconditions import IfMatch, parse_if_match
 from time_tracker_api import catalogue, idempotency, sync
-from time_tracker_api.inputs import body, query_parser
+from time_tracker_api.inputs import NOT_BLANK, body, query_parser
 from time_tracker_api.security import current_identity
 
 #: Every error body. Each error response of the spec carries an example of its own message.
@@ -124,7 +124,16 @@ class Status(fields.Raw):
 
 def name_field(example: str, max_length: int = 50) -> fields.String:
     """A required name: 1 to `max_length` characters, not only blanks."""
-    return fields.String(required=True, min_length=1, max_length=max_length, pattern=r"\S", example=example)
+    return fields.String(required=True, min_length=1, max_length=max_length, pattern=NOT_BLANK, example=example)
+
+
+def declare_limits(model: Model) -> None:
+    """The lengths `catalogue.clean_fields` enforces, declared on the text fields (and the text
+    items of lists) that state none, so the contract says what the service refuses."""
+    for name, field in model.items():
+        text = field.container if isinstance(field, fields.List) else field
+        if isinstance(text, fields.String) and text.max_length is None:
+            text.max_length = catalogue.max_length(name)
 
 
 def register_catalogue(
@@ -147,6 +156,7 @@ def register_catalogue(
         return {**dict.fromkeys(declared), **record}
 
     ns.add_model(ERROR.name, ERROR)
+    declare_limits(input_model)
     update_model = optional(ns, input_model)
     list_parser = filters or query_parser()
     plain_filters = tuple(str(a.name) for a in list_parser.args)

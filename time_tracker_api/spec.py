@@ -5,7 +5,11 @@ flask-restx writes a few things Swagger 2.0 does not have, or that mislead a rea
 - `anyOf` for a nested model that may be null;
 - its own `ParseError`/`MaskError` responses and our error handlers' classes as top-level
   responses without a description;
-- one example for every error response (the `Error` model's).
+- one example for every error response (the `Error` model's);
+- nothing of the answers that the layers in front of every resource give: 400 for hostile input
+  (NUL characters in the path or query, malformed JSON; `inputs`), 401 without a valid token
+  (`resources.Base`) where one is needed, 413 for a body over MAX_BODY_BYTES and 429 past a
+  rate limit (`rate_limits`) - so `polish` declares them on every operation they can reach.
 `polish` fixes these on the generated document, so the code keeps describing itself with
 plain models and docstrings. `to_openapi3` converts the polished document to OpenAPI 3.1;
 no converter on PyPI is both maintained and small, and the subset flask-restx writes
@@ -67,16 +71,42 @@ def _error_examples(operation: dict[str, Any]) -> None:
         response["examples"] = {"application/json": {"message": message}}
 
 
+_ERROR_REF = {"$ref": "#/definitions/Error"}
+
+
+def _front_layer_responses(path: str, operation: dict[str, Any], security: list[Any]) -> None:
+    """The answers of `inputs`, the token check and `rate_limits`, which run before any
+    resource (see above)."""
+    from time_tracker_api.rate_limits import EXEMPT_PREFIXES
+
+    responses = operation["responses"]
+    if operation.get("security", security):
+        responses.setdefault("401", {"description": "Missing or invalid token", "schema": _ERROR_REF})
+    responses.setdefault("400", {"description": "Invalid input", "schema": _ERROR_REF})
+    if any(parameter.get("in") == "body" for parameter in operation.get("parameters", [])):
+        responses.setdefault("413", {"description": "The request body is too large", "schema": _ERROR_REF})
+    if not path.startswith(EXEMPT_PREFIXES):
+        responses.setdefault(
+            "429",
+            {
+                "description": "Too many requests",
+                "schema": _ERROR_REF,
+                "headers": {"Retry-After": {"type": "integer", "description": "Seconds to wait"}},
+            },
+        )
+
+
 def polish(schema: dict[str, Any]) -> dict[str, Any]:
     """The generated Swagger 2.0 document, valid and with an example per error response."""
     schema = copy.deepcopy(schema)
     _nullable(schema.get("definitions", {}))
     schema.pop("responses", None)
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if method == "parameters":
                 continue
             _nullable(operation.get("parameters", []))
+            _front_layer_responses(path, operation, schema.get("security", []))
             _error_examples(operation)
             operation["responses"].pop("default", None)
     return schema

@@ -7,7 +7,8 @@ from typing import Any
 from flask import current_app
 from flask_restx import Namespace, fields
 
-from commons.directory import ADMIN_ROLE, Directory, User, group_name
+from commons.directory import ADMIN_ROLE, ROLES, Directory, User, group_name
+from time_tracker_api.inputs import NOT_BLANK
 from time_tracker_api.resources import ERROR, Base, NullableString, body
 from time_tracker_api.security import Identity, current_identity, require_admin
 
@@ -27,7 +28,8 @@ user = ns.model(
     },
 )
 group_input = ns.model(
-    "UserGroup", {"group_name": fields.String(required=True, max_length=256, example="time-tracker-admin")}
+    "UserGroup",
+    {"group_name": fields.String(required=True, max_length=256, pattern=NOT_BLANK, example="time-tracker-admin")},
 )
 membership = ns.model("Membership", {"value": fields.Boolean})
 
@@ -90,6 +92,7 @@ class OneUser(Base):
 def _role_routes(prefix: str, documented: bool) -> None:
     for action, granted in (("grant", True), ("revoke", False)):
 
+        @ns.param("role_id", "admin or test", enum=sorted(ROLES))
         class RoleChange(Base):
             __doc__ = f"{action} a role"
 

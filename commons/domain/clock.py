@@ -8,6 +8,7 @@ produced in one place (`format_instant`).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -46,6 +47,7 @@ def from_ms(ms: int, zone: tzinfo = UTC) -> datetime:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MAX_ORDINAL = date.max.toordinal()
 # The pieces of a formatted instant, made once: a list of 200 entries formats 400 instants, and
 # building each with gmtime and an f-string was a sixth of the request (TT-17).
 _HOUR_MINUTE = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
@@ -55,7 +57,13 @@ _MILLI = [f"{m:03d}Z" for m in range(1000)]
 
 @lru_cache(maxsize=4096)
 def _day_prefix(day: int) -> str:
-    return date.fromordinal(_EPOCH_ORDINAL + day).isoformat() + "T"
+    ordinal = _EPOCH_ORDINAL + day
+    if 1 <= ordinal <= _MAX_ORDINAL:
+        return date.fromordinal(ordinal).isoformat() + "T"
+    # Outside datetime's years (a window's edge in a zone east of UTC on 0001-01-01 is in the
+    # year 0 in UTC): the C library's proleptic calendar, as before.
+    y, mo, d = time.gmtime(day * 86_400)[:3]
+    return f"{y:04d}-{mo:02d}-{d:02d}T"
 
 
 def format_instant(ms: int | None) -> str | None:
@@ -109,6 +117,10 @@ def parse_query_bound(text: str, field: str, zone: tzinfo, *, end: bool = False)
     return parse_instant(value, field, naive_zone=zone)
 
 
+#: A UTC offset, in minutes either way (the widest real zones are +-14 h; ISO 8601 allows 18).
+MAX_OFFSET_MINUTES = 18 * 60
+
+
 def zone_from(offset_minutes: int | None = None, name: str | None = None, default: tzinfo = UTC) -> tzinfo:
     """The caller's zone: an IANA name wins over a JavaScript offset (minutes, west positive)."""
     if name:
@@ -118,8 +130,8 @@ def zone_from(offset_minutes: int | None = None, name: str | None = None, defaul
             raise Invalid(f"timezone {name!r} is not a known IANA time zone") from None
     if offset_minutes is None:
         return default
-    if not -18 * 60 <= offset_minutes <= 18 * 60:
-        raise Invalid("timezone_offset must be between -1080 and 1080 minutes")
+    if not -MAX_OFFSET_MINUTES <= offset_minutes <= MAX_OFFSET_MINUTES:
+        raise Invalid(f"timezone_offset must be between {-MAX_OFFSET_MINUTES} and {MAX_OFFSET_MINUTES} minutes")
     return timezone(timedelta(minutes=-offset_minutes))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV31SpecValidator
 
-from tests.conftest import settings_for_tests
+from tests.conftest import Client, settings_for_tests
 from time_tracker_api import create_app
 
 
@@ -95,3 +95,31 @@ def test_each_error_response_has_an_example_of_its_own_status(specs: tuple[dict[
             assert response.get("description"), (method, path, code)
             if int(code) >= 400 and response.get("schema") == {"$ref": "#/definitions/Error"}:
                 assert response["examples"]["application/json"]["message"], (method, path, code)
+
+
+def test_every_operation_declares_the_front_layers_answers(specs: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    # The fuzz run found 400 (`?status=`) and 401 (the user changes) answered but undeclared.
+    for method, path, operation in operations(specs[0]):
+        responses = operation["responses"]
+        assert "400" in responses, (method, path)
+        assert ("401" in responses) == (operation.get("security", specs[0]["security"]) != []), (method, path)
+        has_body = any(p["in"] == "body" for p in operation.get("parameters", []))
+        assert ("413" in responses) == has_body, (method, path)
+        assert ("429" in responses) != path.startswith("/health"), (method, path)
+        for code in ("400", "401", "413", "429"):
+            if code in responses:
+                assert responses[code]["examples"]["application/json"]["message"], (method, path, code)
+
+
+@pytest.mark.parametrize(
+    "path", ["/users/{id}/groups/add", "/users/{id}/groups/remove", "/users/{id}/roles/test/grant"]
+)
+def test_user_changes_without_a_token_are_401_as_declared(anonymous: Client, path: str) -> None:
+    answer = anonymous.post(path.format(id="someone"), {"group_name": "time-tracker-admin"}, expect=401)
+    assert "bearer" in answer["message"].lower()
+
+
+def test_a_bad_query_value_is_a_declared_400(admin: Client) -> None:
+    assert admin.get("/activities?status=", expect=400)["errors"] == {
+        "status": "The value '' is not a valid choice for 'status'."
+    }

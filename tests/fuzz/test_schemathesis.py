@@ -11,7 +11,6 @@ import os
 import uuid
 from typing import Any
 
-import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import openapi
 from schemathesis.specs.openapi.checks import (
@@ -24,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 import migrations
 from commons.data_access_layer.sql import SqlStore
 from tests.conftest import settings_for_tests, token_for
+from tests.fuzz.checks import error_is_json_message
 from time_tracker_api import create_app
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
@@ -33,15 +33,6 @@ migrations.migrate(STORE)
 APP = create_app(settings_for_tests(), store=STORE)
 ADMIN = token_for(TENANT, admin=True, email="fuzz@example.com")
 schema = openapi.from_wsgi("/swagger.json", APP)
-
-
-@schemathesis.check
-def error_is_json_message(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every 4xx/5xx answer is JSON with a string `message`."""
-    if response.status_code >= 400:
-        body = response.json()
-        assert isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"], body
-    return None
 
 
 @schema.parametrize()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -232,3 +233,12 @@ def test_summary_durations_are_whole_numbers() -> None:
 def test_every_instant_is_formatted_as_the_calendar_says_to_the_millisecond(ms: int) -> None:
     moment = datetime(1970, 1, 1) + timedelta(milliseconds=ms)
     assert format_instant(ms) == moment.isoformat(timespec="milliseconds") + "Z"
+
+
+@given(st.integers(min_value=-62_200_000_000_000, max_value=-62_135_596_800_001))
+def test_instants_before_the_year_1_are_formatted_by_the_proleptic_calendar_not_refused(ms: int) -> None:
+    # A month window of 0001-01 in a zone east of UTC starts in the year 0 (UTC): a report
+    # over it once answered 500.
+    seconds, milli = divmod(ms, 1000)
+    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
+    assert format_instant(ms) == f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{milli:03d}Z"

@@ -12,11 +12,11 @@ from flask import Response, current_app, request, stream_with_context
 from flask_restx import Namespace, fields, inputs, reqparse
 
 from commons.data_access_layer.repository import Record
-from commons.domain.clock import format_instant, from_ms, zone_from
+from commons.domain.clock import MAX_OFFSET_MINUTES, format_instant, from_ms, zone_from
 from commons.domain.errors import Invalid
 from commons.domain.money import format_minor
 from time_tracker_api import sync
-from time_tracker_api.inputs import query_parser
+from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import (
     ERROR,
     Base,
@@ -40,14 +40,20 @@ ns.add_model(ERROR.name, ERROR)
 
 _DATE_HELP = "ISO 8601: 2024-05-01T09:30:00.000Z, with an offset, or naive (UTC)"
 
+#: What the service accepts, declared: an id is not blank (NOT_BLANK), an offset is within a day's bounds.
+OFFSET = {"min": -MAX_OFFSET_MINUTES, "max": MAX_OFFSET_MINUTES}
+
 time_entry_input = ns.model(
     "TimeEntryInput",
     {
         "project_id": fields.String(
-            required=True, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"
+            required=True, pattern=NOT_BLANK, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"
         ),
         "activity_id": fields.String(
-            required=True, description="The activity", example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60"
+            required=True,
+            pattern=NOT_BLANK,
+            description="The activity",
+            example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60",
         ),
         "description": NullableString(max_length=1500, description="What was done", example="Reviewed the release"),
         "start_date": NullableString(
@@ -56,10 +62,10 @@ time_entry_input = ns.model(
         "end_date": NullableString(
             description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"
         ),
-        "uri": NullableString(description="A ticket id or link", example="TT-54"),
+        "uri": NullableString(max_length=service.MAX_URI, description="A ticket id or link", example="TT-54"),
         "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
         "timezone_offset": NullableInteger(
-            description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300
+            description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300, **OFFSET
         ),
         "billable": NullableBoolean(
             description="Billable time (default: as the project, which defaults as its customer)", example=True
@@ -70,8 +76,10 @@ time_entry_update = ns.model(
     "TimeEntryUpdate",
     {
         **{k: v for k, v in time_entry_input.items() if k not in ("project_id", "activity_id")},
-        "project_id": fields.String(description="The project"),
-        "activity_id": fields.String(description="The activity"),
+        "project_id": fields.String(pattern=NOT_BLANK, description="The project"),
+        "activity_id": fields.String(pattern=NOT_BLANK, description="The activity"),
+        # On an edit, start_date may be left out but not emptied: an entry always has a start.
+        "start_date": fields.String(description=f"When it started. {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"),
         "update_last_entry_if_overlap": fields.Boolean(
             description="When the new start_date falls inside your previous entry, end that entry there"
         ),
@@ -168,7 +176,8 @@ ZONE_HELP = (
 
 
 def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offset") -> reqparse.RequestParser:
-    parser.add_argument(offset_name, type=int, location="args", help=ZONE_HELP)
+    offsets = inputs.int_range(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES)
+    parser.add_argument(offset_name, type=offsets, location="args", help=ZONE_HELP)
     parser.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York (wins over the offset)")
     return parser
 
@@ -206,7 +215,12 @@ list_args = sync.add_arguments(_list_args(), limit=False)
 WINDOW_FILTERS = ("start_date", "end_date", "month", "year", "project_id", "activity_id", "customer_id", "uri")
 paged_args = _list_args(paged=True)
 summary_args = _zone_args(query_parser(), "time_offset")
-summary_args.add_argument("timezone_offset", type=int, location="args", help="Same as time_offset")
+summary_args.add_argument(
+    "timezone_offset",
+    type=inputs.int_range(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES),
+    location="args",
+    help="Same as time_offset",
+)
 latest_args = _zone_args(query_parser())
 report_args = _list_args()
 report_args.add_argument(

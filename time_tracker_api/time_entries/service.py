@@ -17,6 +17,7 @@ from commons.data_access_layer.repository import GROUPS, ChangeQuery, EntryQuery
 from commons.domain.clock import (
     MAX_ENTRY_HOURS,
     MAX_ENTRY_MS,
+    MAX_OFFSET_MINUTES,
     MIN_INSTANT,
     OPEN_END,
     Window,
@@ -39,6 +40,7 @@ from time_tracker_api.security import require_admin
 Identity = Actor
 
 MAX_DESCRIPTION = 1500
+MAX_URI = 2000
 MAX_TECHNOLOGIES = 10
 MAX_LIST = 10_000
 RECENT_ENTRIES = 20
@@ -84,8 +86,9 @@ def _technologies(value: Any) -> list[str]:
 def _offset(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not -1080 <= value <= 1080:
-        raise Invalid("timezone_offset must be an integer number of minutes between -1080 and 1080")
+    bound = MAX_OFFSET_MINUTES
+    if isinstance(value, bool) or not isinstance(value, int) or not -bound <= value <= bound:
+        raise Invalid(f"timezone_offset must be an integer number of minutes between {-bound} and {bound}")
     return value
 
 
@@ -103,7 +106,7 @@ def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     if "description" in body:
         values["description"] = _text(body, "description", MAX_DESCRIPTION)
     if "uri" in body:
-        values["uri"] = _text(body, "uri", 2000)
+        values["uri"] = _text(body, "uri", MAX_URI)
     if "technologies" in body:
         values["technologies"] = _technologies(body["technologies"])
     if "timezone_offset" in body:
