@@ -15,7 +15,7 @@ import builtins
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Table, and_, or_, select
@@ -26,16 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from commons.data_access_layer.events import CREATE, Actor, event_context
 from commons.data_access_layer.repository import Conflict, Invalid, NotFound, PreconditionFailed, Record
-from commons.data_access_layer.sql import (
-    _ID,
-    _TENANT,
-    SqlStore,
-    SqlUnitOfWork,
-    metadata,
-    now_ms,
-    sql_errors,
-)
+from commons.data_access_layer.sql.base import now_ms
+from commons.data_access_layer.sql.engine import sql_errors
+from commons.data_access_layer.sql.tables import _ID, _TENANT, metadata
+from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 from commons.domain.webhooks import PENDING
+
+if TYPE_CHECKING:
+    from commons.data_access_layer.sql.store import SqlStore
 
 webhook = Table(
     "webhook",
