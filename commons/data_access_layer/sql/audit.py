@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import (
     Table,
     and_,
@@ -22,12 +19,12 @@ from sqlalchemy.engine import Connection
 
 from commons.data_access_layer.repository import (
     EventQuery,
-    Invalid,
     Record,
 )
 from commons.data_access_layer.sql.base import now_ms
 from commons.data_access_layer.sql.engine import sql_errors
 from commons.data_access_layer.sql.tables import _ID, change_log, event_checkpoint, event_log
+from commons.domain import cursors
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.store import SqlStore
@@ -37,21 +34,6 @@ if TYPE_CHECKING:
 def insert_ignore(conn: Connection, table: Table, keys: builtins.list[str]) -> Any:
     insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     return insert(table).on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
-
-
-def _encode_cursor(date_at: int, event_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([date_at, event_id])).decode()
-
-
-def _decode_cursor(token: str) -> tuple[int, str]:
-    try:
-        date_at, event_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error):
-        raise Invalid("continuation is not a token this API gave") from None
-    # Only what _encode_cursor writes: an instant in range and an id.
-    if not (isinstance(date_at, int) and abs(date_at) < 2**62 and isinstance(event_id, str) and len(event_id) <= _ID):
-        raise Invalid("continuation is not a token this API gave")
-    return date_at, event_id
 
 
 def event_record(row: Mapping[str, Any]) -> Record:
@@ -87,12 +69,12 @@ class SqlEvents:
         if query.end is not None:
             stmt = stmt.where(e.c.date_at < query.end)
         if query.continuation:
-            date_at, event_id = _decode_cursor(query.continuation)
+            date_at, event_id = cursors.decode_position(query.continuation, _ID)
             stmt = stmt.where(or_(e.c.date_at < date_at, and_(e.c.date_at == date_at, e.c.id < event_id)))
         stmt = stmt.order_by(e.c.date_at.desc(), e.c.id.desc()).limit(query.limit + 1)
         rows = [dict(r._mapping) for r in self._uow.conn.execute(stmt)]
         token = (
-            _encode_cursor(rows[query.limit - 1]["date_at"], rows[query.limit - 1]["id"])
+            cursors.encode((rows[query.limit - 1]["date_at"], rows[query.limit - 1]["id"]))
             if len(rows) > query.limit
             else None
         )

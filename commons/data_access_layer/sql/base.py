@@ -4,7 +4,6 @@ soft-delete visibility and conditional (ETag) writes."""
 from __future__ import annotations
 
 import builtins
-import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,13 +21,11 @@ from commons.data_access_layer.repository import (
     Record,
 )
 from commons.data_access_layer.sql.tables import _INTERNAL
+from commons.domain.clock import now_ms
+from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _new_etag() -> str:
@@ -149,7 +146,7 @@ class _SqlRepository:
         """Conditional write: it applies only to the version read (`current`, else read here)."""
         row = self._load(item_id, lock=True)._mapping if current is None else {**current, "etag": current["_etag"]}
         if if_match is not None and if_match != row["etag"]:
-            raise PreconditionFailed(f"{self.label} was changed by someone else (ETag mismatch); reload it and retry")
+            raise PreconditionFailed(stale(self.label))
         now = now_ms()
         values = dict(changes)
         values.update(
@@ -166,7 +163,7 @@ class _SqlRepository:
         )
         params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
         if self._uow.execute_write(stmt, self.label, params).rowcount != 1:
-            raise PreconditionFailed(f"{self.label} was changed by someone else; reload it and retry")
+            raise PreconditionFailed(stale(self.label))
         written = {**row, **values}
         self._uow.log_change(self.container, written)
         return _record_from(written, self.marker)

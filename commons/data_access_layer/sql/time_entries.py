@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import uuid
 from collections.abc import Mapping
@@ -29,6 +27,7 @@ from commons.data_access_layer.repository import (
 )
 from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause
 from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
+from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 
 if TYPE_CHECKING:
@@ -198,14 +197,11 @@ class SqlTimeEntries(_SqlRepository):
         """One page of `size` entries and the token of the next (an offset, on SQL)."""
         offset = 0
         if continuation:
-            try:
-                offset = int(base64.urlsafe_b64decode(continuation.encode()).decode())
-            except (ValueError, binascii.Error):
-                raise Invalid("continuation is not a token this API gave") from None
-            if not 0 <= offset <= 10_000_000:
-                raise Invalid("continuation is not a token this API gave")
+            offset = cursors.decode(continuation)
+            if type(offset) is not int or not 0 <= offset <= 10_000_000:
+                raise Invalid(cursors.NOT_OURS)
         found = self.list(replace(query, limit=size + 1, offset=offset))
-        token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if len(found) > size else None
+        token = cursors.encode(offset + size) if len(found) > size else None
         return found[:size], token
 
     def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
