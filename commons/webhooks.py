@@ -42,6 +42,7 @@ from standardwebhooks.webhooks import Webhook
 from commons.config import Settings
 from commons.data_access_layer.repository import PreconditionFailed, Record, Store
 from commons.data_access_layer.webhooks import Webhooks
+from commons.domain.clock import now_ms
 from commons.domain.errors import DomainError, NotFound
 from commons.domain.webhooks import (
     CANCELLED,
@@ -72,10 +73,6 @@ PAUSE_MS = 3_600_000
 #: leaves the delivery to another after that).
 LEASE_GRACE_MS = 30_000
 USER_AGENT = "TimeTracker-Webhooks/1"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Sequence:

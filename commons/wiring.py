@@ -32,7 +32,7 @@ def build_webhooks(store: Store) -> Webhooks:
         from commons.data_access_layer.cosmos_db.webhooks import CosmosWebhooks
 
         return CosmosWebhooks(store)  # type: ignore[arg-type]
-    from commons.data_access_layer.sql_webhooks import SqlWebhooks
+    from commons.data_access_layer.sql.webhooks import SqlWebhooks
 
     return SqlWebhooks(store)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ def up() -> None:
 
         target.create_containers(list(ALL))  # brings index policies up to date
     else:
-        from commons.data_access_layer.sql_integrations import create_sync_indexes
+        from commons.data_access_layer.sql.integrations import create_sync_indexes
 
         create_sync_indexes(target)  # type: ignore[arg-type]
 

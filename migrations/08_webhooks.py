@@ -8,7 +8,7 @@ CONTAINERS = ["webhook", "webhook_delivery"]
 def up() -> None:
     target = store()
     if target.engine_name != "cosmos":
-        import commons.data_access_layer.sql_webhooks  # noqa: F401 - puts the tables in the metadata
+        import commons.data_access_layer.sql.webhooks  # noqa: F401 - puts the tables in the metadata
     target.create_containers(CONTAINERS)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.directory import Directory
+from commons.domain.clock import now_ms
 from commons.wiring import build_directory, build_store
 from time_tracker_api import headers, idempotency, inputs, rate_limits, spec
 from time_tracker_api.errors import register_error_handlers
@@ -36,7 +36,7 @@ class Services:
     verifier: TokenVerifier
     directory: Directory
     #: Epoch milliseconds now; replaceable in tests.
-    clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+    clock: Callable[[], int] = now_ms
 
 
 class TrailingSlash:

@@ -19,8 +19,7 @@ from commons.data_access_layer.repository import (
     UnitOfWork,
     decisions,
 )
-from commons.data_access_layer.sql import now_ms
-from commons.domain.clock import format_instant
+from commons.domain.clock import format_instant, now_ms
 from commons.domain.errors import Invalid, NotFound
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.security import Identity, require_admin
@@ -212,3 +211,36 @@ def delete_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: 
     for attempt in decisions():
         with attempt, store.unit_of_work(identity, write=True) as uow:
             uow.catalogue(spec).delete(item_id, _expected(uow, spec, item_id, if_match))
+
+
+# ---------------------------------------------------------------- projects with their relations
+
+
+def _relation(record: Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"id": record["id"], "name": record["name"], "description": record.get("description")}
+
+
+def _customer(record: Record | None) -> dict[str, Any] | None:
+    relation = _relation(record)
+    if relation is not None and record is not None:
+        relation["status"] = record.get("status")
+    return relation
+
+
+def with_relations(uow: UnitOfWork, projects: list[Record]) -> list[Record]:
+    """Attach `customer`, `customer_name` and `project_type` with two queries for any count."""
+    customers = uow.customers.get_many({p["customer_id"] for p in projects if p.get("customer_id")})
+    types = uow.project_types.get_many({p["project_type_id"] for p in projects if p.get("project_type_id")})
+    for item in projects:
+        owner = customers.get(item.get("customer_id") or "")
+        item["customer"] = _customer(owner) or {
+            "id": item.get("customer_id"),
+            "name": None,
+            "description": None,
+            "status": None,
+        }
+        item["customer_name"] = owner["name"] if owner else None
+        item["project_type"] = _relation(types.get(item.get("project_type_id") or ""))
+    return projects

@@ -7,7 +7,8 @@ from typing import Any
 
 from flask_restx import Namespace, fields
 
-from commons.data_access_layer.repository import PROJECTS, Record, Store, UnitOfWork
+from commons.data_access_layer.repository import PROJECTS, Record, Store
+from time_tracker_api.catalogue import with_relations
 from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import (
     ERROR,
@@ -22,6 +23,7 @@ from time_tracker_api.resources import (
     store,
 )
 from time_tracker_api.security import Identity, current_identity
+from time_tracker_api.time_entries.service import recent_projects
 
 ns = Namespace(
     "projects",
@@ -79,36 +81,6 @@ filters.add_argument(
 )
 
 
-def _relation(record: Record | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {"id": record["id"], "name": record["name"], "description": record.get("description")}
-
-
-def _customer(record: Record | None) -> dict[str, Any] | None:
-    relation = _relation(record)
-    if relation is not None and record is not None:
-        relation["status"] = record.get("status")
-    return relation
-
-
-def with_relations(uow: UnitOfWork, projects: list[Record]) -> list[Record]:
-    """Attach `customer`, `customer_name` and `project_type` with two queries for any count."""
-    customers = uow.customers.get_many({p["customer_id"] for p in projects if p.get("customer_id")})
-    types = uow.project_types.get_many({p["project_type_id"] for p in projects if p.get("project_type_id")})
-    for item in projects:
-        owner = customers.get(item.get("customer_id") or "")
-        item["customer"] = _customer(owner) or {
-            "id": item.get("customer_id"),
-            "name": None,
-            "description": None,
-            "status": None,
-        }
-        item["customer_name"] = owner["name"] if owner else None
-        item["project_type"] = _relation(types.get(item.get("project_type_id") or ""))
-    return projects
-
-
 def list_projects(store: Store, identity: Identity, args: Mapping[str, Any]) -> list[Record]:
     """Projects of every customer, each with its customer's status (`customer_status` filters on it)."""
     wanted = {k: v for k, v in args.items() if v is not None}
@@ -130,8 +102,6 @@ class RecentProjects(Base):
 
         The projects of your latest entries that are still active, for the clock-in picker.
         """
-        from time_tracker_api.time_entries.service import recent_projects
-
         return [public(p) for p in recent_projects(store(), current_identity())]
 
 

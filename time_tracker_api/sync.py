@@ -14,17 +14,15 @@ late (or by a host whose clock is a little behind), which a cursor past it would
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from flask import current_app
 from flask_restx import inputs, reqparse
 
 from commons.data_access_layer.repository import ChangeQuery, Record
+from commons.domain import cursors
 from commons.domain.clock import format_instant, parse_instant
 from commons.domain.errors import Invalid
 
@@ -71,18 +69,12 @@ def add_arguments(parser: reqparse.RequestParser, *, limit: bool = True) -> reqp
 
 
 def encode_cursor(after: tuple[int, str]) -> str:
-    return _CURSOR + base64.urlsafe_b64encode(orjson.dumps(list(after))).decode().rstrip("=")
+    return _CURSOR + cursors.encode(after)
 
 
 def _decode_cursor(token: str) -> tuple[int, str]:
-    raw = token[len(_CURSOR) :]
-    try:
-        at, item_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, TypeError, binascii.Error):
-        raise Invalid("updated_since is not an instant nor a Sync-Cursor this API gave", "updated_since") from None
-    if not (isinstance(at, int) and abs(at) < 2**62 and isinstance(item_id, str) and len(item_id) <= 64):
-        raise Invalid("updated_since is not an instant nor a Sync-Cursor this API gave", "updated_since")
-    return at, item_id
+    message = "updated_since is not an instant nor a Sync-Cursor this API gave"
+    return cursors.decode_position(token[len(_CURSOR) :], 64, message, "updated_since")
 
 
 def requested(args: Mapping[str, Any], other_filters: tuple[str, ...] = ()) -> Sync | None:

@@ -34,6 +34,11 @@ MAX_DATE_MS = 253_370_764_800_000 - 1  # 9998-12-31T23:59:59.999Z
 _SPACE_OFFSET = re.compile(r"^(.*\d)\s(\d{2}:?\d{2})$")
 
 
+def now_ms() -> int:
+    """The clock, read once at the edge (a request, a runner's pass) and passed in from there."""
+    return time.time_ns() // 1_000_000
+
+
 def to_ms(moment: datetime) -> int:
     """An aware datetime as epoch milliseconds (naive values are taken as UTC)."""
     if moment.tzinfo is None:

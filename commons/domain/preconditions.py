@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from commons.domain.errors import PreconditionFailed
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
-STALE = "{label} was changed by someone else (ETag mismatch); reload it and retry"
+
+
+def stale(label: str) -> str:
+    """The one message of a write that found another version than the one it was meant for."""
+    return f"{label}: changed by someone else (ETag mismatch); reload it and retry"
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class IfMatch:
 
     def check(self, current: str, label: str = "Item") -> None:
         if not self.matches(current):
-            raise PreconditionFailed(STALE.format(label=label))
+            raise PreconditionFailed(stale(label))
 
     def expected(self, current: Callable[[], str], label: str = "Item") -> str:
         """The version a conditional write must find: the one tag listed (the store compares

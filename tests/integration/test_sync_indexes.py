@@ -45,7 +45,7 @@ def test_the_change_query_uses_the_changes_index(store: Any, tenant: str) -> Non
 def test_migration_07_adds_the_sync_indexes_to_tables_made_before_it(tmp_path: Any) -> None:
     import migrations
     from commons.data_access_layer.sql import SqlStore
-    from commons.data_access_layer.sql_integrations import SYNC_INDEXES, _index_names
+    from commons.data_access_layer.sql.integrations import SYNC_INDEXES, _index_names
 
     target = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
     try:

@@ -33,6 +33,7 @@ from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound
 from commons.domain.money import Row, aggregate, row_for
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
+from time_tracker_api.catalogue import with_relations
 from time_tracker_api.money.service import Money, lock_of
 from time_tracker_api.money.service import read as read_money
 from time_tracker_api.security import require_admin
@@ -528,8 +529,6 @@ def summary(store: Store, identity: Identity, zone: tzinfo, now: int) -> dict[st
 
 def recent_projects(store: Store, identity: Identity) -> list[Record]:
     """Active projects (of active customers) from the caller's last entries, most recent first."""
-    from time_tracker_api.projects import with_relations
-
     with store.unit_of_work(identity) as uow:
         entries = uow.time_entries.list(EntryQuery(owners=(identity.user_id,), limit=RECENT_ENTRIES))
         order = list(dict.fromkeys(e["project_id"] for e in entries))

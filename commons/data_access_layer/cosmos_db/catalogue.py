@@ -19,7 +19,6 @@ from commons.data_access_layer.cosmos_db.documents import (
     ITEMS_ONLY,
     changed,
     new_document,
-    now_ms,
     outbox_event,
     record,
     rewritten,
@@ -35,6 +34,7 @@ from commons.data_access_layer.repository import (
     PreconditionFailed,
     Record,
 )
+from commons.domain.clock import now_ms
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork

@@ -11,10 +11,7 @@ Item queries therefore always say `NOT IS_DEFINED(c._kind)`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +27,8 @@ from commons.data_access_layer.repository import (
     Record,
     Unavailable,
 )
+from commons.domain import cursors
+from commons.domain.preconditions import stale
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +47,6 @@ _SYSTEM = frozenset(
 _KEPT = ("created_at", "_last_event_ctx")
 
 SDK_ERRORS = (exceptions.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def record(doc: Mapping[str, Any], marker: bool = True) -> Record:
@@ -132,18 +127,18 @@ UNANSWERED = "The database did not answer in time; a change may have been saved,
 
 
 def changed(label: str) -> str:
-    return f"{label} was changed by someone else (ETag mismatch); reload it and retry"
+    return stale(label)
 
 
 def decode_token(token: str | None) -> str | None:
     """The SDK's continuation from the URL-safe token the API gave."""
     if token is None:
         return None
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid("continuation is not a token this API gave") from None
+    continuation = cursors.decode(token)
+    if not isinstance(continuation, str):
+        raise Invalid(cursors.NOT_OURS)
+    return continuation
 
 
 def encode_token(continuation: str | None) -> str | None:
-    return base64.urlsafe_b64encode(continuation.encode()).decode() if continuation else None
+    return cursors.encode(continuation) if continuation else None

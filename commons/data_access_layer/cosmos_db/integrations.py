@@ -24,7 +24,6 @@ from commons.data_access_layer.cosmos_db.documents import (
     ITEMS_ONLY,
     SDK_ERRORS,
     new_document,
-    now_ms,
     outbox_event,
     record,
     rewritten,
@@ -34,6 +33,7 @@ from commons.data_access_layer.cosmos_db.documents import (
 from commons.data_access_layer.cosmos_db.units import status_error
 from commons.data_access_layer.events import CREATE, DELETE, event_context
 from commons.data_access_layer.repository import ChangeQuery, Contended, IdempotencyClaim, NotFound, Record
+from commons.domain.clock import now_ms
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from commons.data_access_layer.cosmos_db.documents import new_document, now_ms, outbox_event, record, rewritten
+from commons.data_access_layer.cosmos_db.documents import new_document, outbox_event, record, rewritten
 from commons.data_access_layer.cosmos_db.units import status_error
 from commons.data_access_layer.events import CREATE, UPDATE, event_context
 from commons.data_access_layer.repository import Contended, NotFound, PreconditionFailed, Record
+from commons.domain.clock import now_ms
+from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
@@ -44,7 +46,7 @@ class CosmosMoney:
         else:
             stored = self._stored if self._stored is not None and self._stored.get("_etag") == if_match else None
             if stored is None:
-                raise PreconditionFailed(f"{LABEL} were changed by someone else (ETag mismatch); reload and retry")
+                raise PreconditionFailed(stale(LABEL))
             doc = rewritten(stored, {"settings": dict(settings)}, context, now)
             operation = ("replace", (ID, doc), {"if_match_etag": if_match})
         answer = {**record(doc, False), "_etag": None}

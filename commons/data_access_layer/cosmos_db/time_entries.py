@@ -18,7 +18,6 @@ from commons.data_access_layer.cosmos_db.documents import (
     decode_token,
     encode_token,
     new_document,
-    now_ms,
     outbox_event,
     record,
     rewritten,
@@ -33,7 +32,7 @@ from commons.data_access_layer.repository import (
     PreconditionFailed,
     Record,
 )
-from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
+from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END, now_ms
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork

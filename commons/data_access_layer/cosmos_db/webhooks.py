@@ -24,6 +24,7 @@ from commons.data_access_layer.cosmos_db.documents import translate as translate
 from commons.data_access_layer.cosmos_db.units import BatchFailed, Partition
 from commons.data_access_layer.events import CREATE, Actor, event_context
 from commons.data_access_layer.repository import Invalid, NotFound, Record
+from commons.domain.clock import now_ms
 from commons.domain.webhooks import PENDING
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class CosmosWebhooks:
     # ------------------------------------------------------------------ endpoints
 
     def add_endpoint(self, actor: Actor, fields: Mapping[str, Any]) -> Record:
-        now = _now()
+        now = now_ms()
         doc = {
             **fields,
             "id": str(uuid.uuid4()),
@@ -96,7 +97,7 @@ class CosmosWebhooks:
         return sorted((_record(d) for d in docs), key=lambda r: (r["created_at"], r["id"]))
 
     def write_endpoint(self, endpoint: Record, etag: str, actor: Actor | None = None, action: str = "update") -> Record:
-        now = _now()
+        now = now_ms()
         doc = {**_body(endpoint), "updated_at": now}
         part = self._endpoints(doc["tenant_id"])
         try:
@@ -201,9 +202,3 @@ class CosmosWebhooks:
             return _record(self._deliveries(doc["tenant_id"]).replace(doc, etag))
         except SDK_ERRORS as error:
             raise translate_error(error, "Delivery") from error
-
-
-def _now() -> int:
-    from commons.data_access_layer.cosmos_db.documents import now_ms
-
-    return now_ms()

@@ -9,15 +9,12 @@ every business write does (the secret is left out of it).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Table, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,17 +22,17 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from commons.data_access_layer.events import CREATE, Actor, event_context
-from commons.data_access_layer.repository import Conflict, Invalid, NotFound, PreconditionFailed, Record
-from commons.data_access_layer.sql import (
-    _ID,
-    _TENANT,
-    SqlStore,
-    SqlUnitOfWork,
-    metadata,
-    now_ms,
-    sql_errors,
-)
+from commons.data_access_layer.repository import Conflict, NotFound, PreconditionFailed, Record
+from commons.data_access_layer.sql.base import now_ms
+from commons.data_access_layer.sql.engine import sql_errors
+from commons.data_access_layer.sql.tables import _ID, _TENANT, metadata
+from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
+from commons.domain import cursors
+from commons.domain.preconditions import stale
 from commons.domain.webhooks import PENDING
+
+if TYPE_CHECKING:
+    from commons.data_access_layer.sql.store import SqlStore
 
 webhook = Table(
     "webhook",
@@ -163,7 +160,7 @@ class SqlWebhooks:
                 .values(etag=new_etag, document=record, deleted=record.get("deleted"))
             )
             if done.rowcount != 1:
-                raise PreconditionFailed("Webhook was changed by someone else (ETag mismatch); reload it and retry")
+                raise PreconditionFailed(stale("Webhook"))
             if actor is not None:
                 self._log(conn, actor, {**record, "_etag": new_etag})
         return {**record, "_etag": new_etag}
@@ -204,12 +201,12 @@ class SqlWebhooks:
         d = webhook_delivery
         stmt = select(d).where(d.c.tenant_id == tenant, d.c.endpoint_id == endpoint_id)
         if continuation:
-            seq, last_id = _decode(continuation)
+            seq, last_id = cursors.decode_position(continuation, 40)
             stmt = stmt.where(or_(d.c.seq < seq, and_(d.c.seq == seq, d.c.id < last_id)))
         stmt = stmt.order_by(d.c.seq.desc(), d.c.id.desc()).limit(limit + 1)
         with self._reading() as conn:
             rows = conn.execute(stmt).fetchall()
-        token = _encode(rows[limit - 1].seq, rows[limit - 1].id) if len(rows) > limit else None
+        token = cursors.encode((rows[limit - 1].seq, rows[limit - 1].id)) if len(rows) > limit else None
         return [_record(r) for r in rows[:limit]], token
 
     def due(self, now: int, limit: int) -> builtins.list[Record]:
@@ -257,22 +254,8 @@ class SqlWebhooks:
             except IntegrityError:
                 raise Conflict("Delivery could not be written") from None
             if done.rowcount != 1:
-                raise PreconditionFailed("Delivery was changed by someone else")
+                raise PreconditionFailed(stale("Delivery"))
         return {**body, "_etag": new_etag}
-
-
-def _encode(seq: int, last_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([seq, last_id])).decode()
-
-
-def _decode(token: str) -> tuple[int, str]:
-    try:
-        seq, last_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error):
-        raise Invalid("continuation is not a token this API gave") from None
-    if not (isinstance(seq, int) and abs(seq) < 2**62 and isinstance(last_id, str) and len(last_id) <= 40):
-        raise Invalid("continuation is not a token this API gave")
-    return seq, last_id
 
 
 __all__ = ["SqlWebhooks", "webhook", "webhook_delivery"]

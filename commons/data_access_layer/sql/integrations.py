@@ -1,5 +1,5 @@
 """The SQL engine's part for integrators (TT-15): personal access tokens and Idempotency-Key
-claims. Tables live on `sql.metadata` (sql.py imports this module at its end, so migrations
+claims. Tables live on `tables.metadata` (the package imports this module, so migrations
 create them with the others)."""
 
 from __future__ import annotations
@@ -28,25 +28,17 @@ from sqlalchemy import (
 
 from commons.data_access_layer.events import CREATE, DELETE, event_context
 from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
-from commons.data_access_layer.sql import (
-    _ID,
-    _NAMED_COLUMNS,
-    _NAMED_SOURCE,
-    _TENANT,
-    CATALOGUE_TABLES,
-    _common_columns,
-    _record_from,
-    _SqlRepository,
-    _statement,
-    insert_ignore,
-    metadata,
-    now_ms,
-    sql_errors,
-    time_entry,
-)
+from commons.data_access_layer.sql.audit import insert_ignore
+from commons.data_access_layer.sql.base import _record_from, _SqlRepository, _statement, now_ms
+from commons.data_access_layer.sql.engine import sql_errors
+from commons.data_access_layer.sql.tables import _ID, _TENANT, CATALOGUE_TABLES, _common_columns, metadata, time_entry
+from commons.data_access_layer.sql.time_entries import _NAMED_COLUMNS, _NAMED_SOURCE
 
 if TYPE_CHECKING:
-    from commons.data_access_layer.sql import SqlCatalogue, SqlStore, SqlTimeEntries, SqlUnitOfWork
+    from commons.data_access_layer.sql.catalogue import SqlCatalogue
+    from commons.data_access_layer.sql.store import SqlStore
+    from commons.data_access_layer.sql.time_entries import SqlTimeEntries
+    from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 
 access_token = Table(
     "access_token",

@@ -1,0 +1,152 @@
+"""Engines per dialect (SQLite pragmas and write lock, PostgreSQL timeouts), and database
+errors as the contract's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from commons.data_access_layer.repository import (
+    Invalid,
+    Unavailable,
+)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return bool(code == "23505")
+    return "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s: int = 5) -> Engine:
+    """One engine per process, tuned per dialect."""
+    if _is_sqlite(url):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide when a transaction begins.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # A writer takes the write lock first, so that its reads and checks stay true.
+            immediate = conn.get_execution_options().get("tt_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    # PostgreSQL: the server ends a statement that runs too long (statement_timeout); a server
+    # that does not answer at all (frozen, a dead link) is given up by the client after the
+    # same time plus a grace period; opening a connection has its own timeout. Each becomes
+    # Unavailable (503) and the pool starts afresh, so the service recovers on its own.
+    engine = create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=connect_timeout_s,
+        connect_args={
+            "connect_timeout": connect_timeout_s,
+            "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
+        },
+    )
+    io_timeout_s = statement_timeout_s + CLIENT_GRACE_S
+
+    @event.listens_for(engine, "do_connect")
+    def _bounded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.io_timeout_s = io_timeout_s
+        return connection
+
+    return engine
+
+
+#: How much longer than statement_timeout the client waits for a server that does not answer.
+CLIENT_GRACE_S = 1.0
+
+
+def _bounded_connection_class() -> Any:
+    import psycopg
+
+    class _BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        """A psycopg connection whose every wait for the server is bounded: past
+        `io_timeout_s` the connection is closed (so the pool drops it) and the call fails."""
+
+        io_timeout_s: float = 10.0
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, self.io_timeout_s if timeout is None else timeout)
+            except psycopg.errors._WaitTimeout:
+                self.pgconn.finish()  # non-blocking: the socket is closed, the server may be frozen
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {self.io_timeout_s:g} s; connection closed"
+                ) from None
+
+    return _BoundedConnection
+
+
+class _LazyClass:
+    """psycopg is imported only by processes that use PostgreSQL."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._class: Any = None
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self._class is None:
+            self._class = self._build()
+        return self._class.connect(*args, **kwargs)
+
+
+BoundedConnection = _LazyClass(_bounded_connection_class)
+
+
+@contextmanager
+def sql_errors() -> Iterator[None]:
+    """A database that cannot be reached, or a connection lost midway, is Unavailable (503)."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Unavailable("The database is unavailable; try again shortly") from exc
+    except DataError as exc:
+        # A value the column cannot hold (too long, out of range, not text): the request's fault.
+        raise Invalid("A value is too long, out of range or not valid text") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("The database connection was lost; try again") from exc
+        raise

@@ -1,0 +1,158 @@
+"""The SQL store: units of work, containers (migrations), the change feed, events."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from filelock import FileLock
+from sqlalchemy import (
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.repository import (
+    CATALOGUES,
+    Unavailable,
+)
+from commons.data_access_layer.sql.audit import SqlChangeFeed
+from commons.data_access_layer.sql.base import now_ms
+from commons.data_access_layer.sql.engine import _is_sqlite, build_engine, sql_errors
+from commons.data_access_layer.sql.tables import event_log, metadata, migration
+from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
+
+
+class SqlStore:
+    """The SQL implementation of `Store`."""
+
+    def __init__(self, url: str, statement_timeout_s: float = 10.0, connect_timeout_s: int = 5) -> None:
+        self.url = url
+        self.engine_name = "sqlite" if _is_sqlite(url) else "postgresql"
+        self.engine = build_engine(url, statement_timeout_s, connect_timeout_s)
+        self._writer = self.engine.execution_options(tt_write=True)
+        self.remembered: set[tuple[Any, ...]] = set()
+        database = self.engine.url.database if self.engine_name == "sqlite" else None
+        self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
+        # filelock: flock on POSIX, LockFileEx on Windows (fcntl would not even import there).
+        self._lock_file = FileLock(self._lock_path, thread_local=False) if self._lock_path else None
+        self._thread_lock = threading.Lock()
+        from commons.data_access_layer.sql.integrations import SqlIdempotencyKeys
+
+        self.idempotency = SqlIdempotencyKeys(self)
+
+    @contextmanager
+    def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
+        engine = self._writer if write else self.engine
+        with sql_errors(), self._writer_turn(write), engine.begin() as conn:
+            yield SqlUnitOfWork(conn, actor, self.remembered)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A short writing transaction outside any unit of work (Idempotency-Key claims)."""
+        with self._writer_turn(True), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _writer_turn(self, write: bool) -> Iterator[None]:
+        """SQLite writers queue here (threads, then processes through a file lock) instead of
+        in SQLite's busy handler, which sleeps and retries and so inflates tail latency."""
+        if not write or self._lock_file is None:
+            yield
+            return
+        with self._thread_lock, self._lock_file:
+            yield
+
+    def create_containers(self, names: Iterable[str]) -> builtins.list[str]:
+        created = []
+        with sql_errors(), self.engine.begin() as conn:
+            for name in names:
+                table = metadata.tables.get(name)
+                if table is None:
+                    continue  # a container only other engines need (guards, leases)
+                if not self.engine.dialect.has_table(conn, name):
+                    table.create(conn)
+                    created.append(name)
+        return created
+
+    def change_feed(self, name: str) -> SqlChangeFeed:
+        return SqlChangeFeed(self, name)
+
+    def add_missing_columns(self, names: Iterable[str]) -> builtins.list[str]:
+        """Add the (nullable) columns that the named tables lack in the database: migrations
+        that give existing tables new fields. Answers `table.column` of those added."""
+        from sqlalchemy import inspect
+        from sqlalchemy.schema import CreateColumn
+
+        added = []
+        with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
+            for name in names:
+                table = metadata.tables[name]
+                present = {c["name"] for c in inspect(conn).get_columns(name)}
+                for column in table.columns:
+                    if column.name not in present:
+                        ddl = CreateColumn(column).compile(dialect=conn.dialect)
+                        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+                        added.append(f"{name}.{column.name}")
+        return added
+
+    def record_events(self, events: Iterable[Mapping[str, Any]]) -> int:
+        from commons.domain.clock import parse_instant
+
+        rows = [
+            {
+                "tenant_id": e["tenant_id"],
+                "id": e["id"],
+                "item_id": e["item_id"],
+                "container_id": e["container_id"],
+                "user_id": e.get("user_id"),
+                "action": e["action"],
+                "description": e.get("description"),
+                "session_id": e.get("session_id"),
+                "date_at": parse_instant(e["date"], "date"),
+            }
+            for e in events
+        ]
+        if not rows:
+            return 0
+        insert = postgresql_insert if self.engine_name == "postgresql" else sqlite_insert
+        stmt = insert(event_log).on_conflict_do_nothing(index_elements=[event_log.c.tenant_id, event_log.c.id])
+        with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
+            return int(conn.execute(stmt, rows).rowcount or 0)
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable("The database is unavailable") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.release(force=True)
+
+    # migrate-anything storage, kept here because it is SQL
+    def migration_records(self) -> builtins.list[tuple[str, str]]:
+        self.create_containers(["migration"])
+        with sql_errors(), self.engine.connect() as conn:
+            rows = conn.execute(select(migration.c.name, migration.c.code).order_by(migration.c.name))
+            return [(r.name, r.code) for r in rows]
+
+    def save_migration_record(self, name: str, code: str) -> None:
+        with sql_errors(), self.engine.begin() as conn:
+            conn.execute(migration.insert().values(name=name, code=code, applied_at=now_ms()))
+
+    def remove_migration_record(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(migration.delete().where(migration.c.name == name))
+
+
+ALL_CATALOGUE_CONTAINERS = tuple(spec.container for spec in CATALOGUES)

@@ -1,0 +1,311 @@
+"""Time entries on SQL: the window queries (on the `end_at` index) and the entries' names joined."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    func,
+    select,
+    union_all,
+)
+
+from commons.data_access_layer.events import DELETE, UPDATE
+from commons.data_access_layer.repository import (
+    ChangeQuery,
+    EntryQuery,
+    Invalid,
+    NotFound,
+    Record,
+)
+from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause
+from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
+from commons.domain import cursors
+from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
+
+if TYPE_CHECKING:
+    from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
+
+
+def _named_entries() -> tuple[Any, builtins.list[Any]]:
+    """time_entry joined to the names clients show with it (one statement for any page)."""
+    te = time_entry
+    source = (
+        te.outerjoin(project, and_(project.c.tenant_id == te.c.tenant_id, project.c.id == te.c.project_id))
+        .outerjoin(customer, and_(customer.c.tenant_id == te.c.tenant_id, customer.c.id == project.c.customer_id))
+        .outerjoin(activity, and_(activity.c.tenant_id == te.c.tenant_id, activity.c.id == te.c.activity_id))
+        .outerjoin(app_user, and_(app_user.c.tenant_id == te.c.tenant_id, app_user.c.id == te.c.owner_id))
+    )
+    columns = [
+        *(c for c in te.c if c.name not in _INTERNAL[1:]),
+        project.c.name.label("project_name"),
+        project.c.customer_id.label("customer_id"),
+        customer.c.name.label("customer_name"),
+        activity.c.name.label("activity_name"),
+        app_user.c.email.label("owner_email"),
+    ]
+    return source, columns
+
+
+_NAMED_SOURCE, _NAMED_COLUMNS = _named_entries()
+
+
+def _query_shape(query: EntryQuery) -> tuple[Any, ...]:
+    owners = None if query.owners is None else ("one" if len(query.owners) == 1 else "many")
+    window = query.start is not None or query.end is not None
+    return (owners, query.project_ids is not None, bool(query.activity_id), bool(query.uri), window)
+
+
+def _query_params(query: EntryQuery, tenant: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"tenant": tenant}
+    if query.owners is not None:
+        params["owners" if len(query.owners) != 1 else "owner"] = (
+            list(query.owners) if len(query.owners) != 1 else query.owners[0]
+        )
+    if query.project_ids is not None:
+        params["projects"] = list(query.project_ids)
+    if query.activity_id:
+        params["activity"] = query.activity_id
+    if query.uri:
+        params["uri"] = query.uri
+    if query.start is not None or query.end is not None:
+        start = MIN_INSTANT if query.start is None else query.start
+        end = OPEN_END if query.end is None else query.end
+        params.update(start=start, end=end, end_limit=min(end, OPEN_END) + MAX_ENTRY_MS)
+    return params
+
+
+def _entry_where(shape: tuple[Any, ...]) -> builtins.list[Any]:
+    """The WHERE clauses of a query shape, with bound parameters (see `_query_params`)."""
+    t = time_entry
+    owners, projects, activity_filter, uri_filter, window = shape
+    clauses = _visible_clause(t, True)
+    if owners == "one":
+        clauses.append(t.c.owner_id == bindparam("owner"))
+    elif owners == "many":
+        clauses.append(t.c.owner_id.in_(bindparam("owners", expanding=True)))
+    if projects:
+        clauses.append(t.c.project_id.in_(bindparam("projects", expanding=True)))
+    if activity_filter:
+        clauses.append(t.c.activity_id == bindparam("activity"))
+    if uri_filter:
+        clauses.append(t.c.uri == bindparam("uri"))
+    if not window:
+        return clauses
+    # Entries overlapping [start, end): stopped ones end inside the window or, since they
+    # last at most MAX_ENTRY_MS, at most that much after it: a bounded range of the end_at
+    # index, so the cost follows the window (for the current month exactly it), not the
+    # history. Running ones come from their own branch. Two selects in a UNION keep each
+    # branch on its index whatever the planner's statistics ("+ 0" keeps the start_at index
+    # out of the running branch).
+    start: Any = bindparam("start")
+    end: Any = bindparam("end")
+    stopped = select(t.c.id).where(
+        *clauses, t.c.end_at > start, t.c.end_at <= bindparam("end_limit"), t.c.start_at < end
+    )
+    running = select(t.c.id).where(*clauses, t.c.end_at.is_(None), t.c.start_at + 0 < end)
+    return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(union_all(stopped, running))]
+
+
+class SqlTimeEntries(_SqlRepository):
+    """Time entries of one tenant. Rules live in the service; this makes them atomic.
+
+    Reads answer entries joined with `project_name`, `customer_id`, `customer_name`,
+    `activity_name` and `owner_email`.
+    """
+
+    label = "Time entry"
+    container = "time_entry"
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow, time_entry)
+
+    def lock_owner(self, owner_id: str) -> None:
+        if self._uow.conn.dialect.name == "postgresql":
+            stmt = _statement(
+                ("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
+            )
+            self._uow.conn.execute(stmt, {"key": f"time_entry:{self._tenant}:{owner_id}"})
+        # SQLite: a writing unit of work holds the database write lock from its first statement.
+
+    def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> builtins.list[Record]:
+        def build() -> Any:
+            return select(*_NAMED_COLUMNS).select_from(_NAMED_SOURCE).where(*build_where())
+
+        rows = self._uow.conn.execute(_statement(("named", key), build), {"tenant": self._tenant, **params})
+        return _records(rows, True)
+
+    def get(self, entry_id: str) -> Record:
+        t = self._table
+        found = self._named("by_id", lambda: [*_visible_clause(t, True), t.c.id == bindparam("id")], {"id": entry_id})
+        if not found:
+            raise NotFound("Time entry not found")
+        return found[0]
+
+    def running(self, owner_id: str) -> Record | None:
+        t = self._table
+
+        def where() -> builtins.list[Any]:
+            return [*_visible_clause(t, True), t.c.owner_id == bindparam("owner"), t.c.end_at.is_(None)]
+
+        found = self._named("running", where, {"owner": owner_id})
+        return found[0] if found else None
+
+    def overlapping(
+        self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None
+    ) -> builtins.list[Record]:
+        t = self._table
+        query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
+        shape = _query_shape(query)
+        stmt = _statement(
+            ("overlapping", shape), lambda: select(t).where(*_entry_where(shape), t.c.id != bindparam("exclude"))
+        )
+        rows = self._uow.conn.execute(stmt, {**_query_params(query, self._tenant), "exclude": exclude_id or ""})
+        return _records(rows, True)
+
+    def list(self, query: EntryQuery) -> builtins.list[Record]:
+        t = self._table
+        shape = _query_shape(query)
+        paged = (query.limit is not None, bool(query.offset))
+
+        def build() -> Any:
+            stmt = (
+                select(*_NAMED_COLUMNS)
+                .select_from(_NAMED_SOURCE)
+                .where(*_entry_where(shape))
+                .order_by(t.c.start_at.desc(), t.c.id)
+            )
+            if paged[0]:
+                stmt = stmt.limit(bindparam("limit", type_=Integer, literal_execute=True))
+            if paged[1]:
+                stmt = stmt.offset(bindparam("offset", type_=Integer, literal_execute=True))
+            return stmt
+
+        params = _query_params(query, self._tenant)
+        params.update(limit=query.limit, offset=query.offset)
+        rows = self._uow.conn.execute(_statement(("list", shape, paged), build), params)
+        return _records(rows, True)
+
+    def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
+        """One page of `size` entries and the token of the next (an offset, on SQL)."""
+        offset = 0
+        if continuation:
+            offset = cursors.decode(continuation)
+            if type(offset) is not int or not 0 <= offset <= 10_000_000:
+                raise Invalid(cursors.NOT_OURS)
+        found = self.list(replace(query, limit=size + 1, offset=offset))
+        token = cursors.encode(offset + size) if len(found) > size else None
+        return found[:size], token
+
+    def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
+        t = self._table
+        shape = _query_shape(query)
+        stmt = _statement(("spans", shape), lambda: select(t.c.start_at, t.c.end_at).where(*_entry_where(shape)))
+        return [(row[0], row[1]) for row in self._uow.conn.execute(stmt, _query_params(query, self._tenant)).fetchall()]
+
+    def count(self, query: EntryQuery) -> int:
+        shape = _query_shape(query)
+        stmt = _statement(
+            ("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape))
+        )
+        return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
+
+    def changes(self, query: ChangeQuery) -> builtins.list[Record]:
+        from commons.data_access_layer.sql.integrations import time_entry_changes
+
+        return time_entry_changes(self, query)
+
+    def latest_per_project(self, owner_id: str, start: int, end: int) -> builtins.list[Record]:
+        t = self._table
+        query = EntryQuery(owners=(owner_id,), start=start, end=end)
+        shape = _query_shape(query)
+
+        def where() -> builtins.list[Any]:
+            rank = func.row_number().over(partition_by=t.c.project_id, order_by=(t.c.start_at.desc(), t.c.id))
+            ranked = select(t.c.id, rank.label("rank")).where(*_entry_where(shape)).subquery()
+            return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
+
+        found = self._named("latest", where, _query_params(query, self._tenant))
+        return sorted(found, key=lambda e: (-e["start_at"], e["id"]))
+
+    def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
+        t = self._table
+        start = MIN_INSTANT if query.start is None else query.start
+        end = now if query.end is None else min(query.end, now)
+        least, greatest = (
+            (func.least, func.greatest) if self._uow.conn.dialect.name == "postgresql" else (func.min, func.max)
+        )
+        clipped = least(func.coalesce(t.c.end_at, now), end) - greatest(t.c.start_at, start)
+        if by == "customer_id":
+            key = project.c.customer_id
+            source = t.join(project, and_(project.c.tenant_id == t.c.tenant_id, project.c.id == t.c.project_id))
+        else:
+            key, source = t.c[by], t  # type: ignore[assignment]
+        stmt = (
+            select(key.label("key"), func.sum(greatest(clipped, 0)).label("ms"))
+            .select_from(source)
+            .where(*_entry_where(_query_shape(query)))
+            .group_by(key)
+        )
+        rows = self._uow.conn.execute(stmt, _query_params(query, self._tenant))
+        return {row.key: int(row.ms or 0) for row in rows}
+
+    def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
+        def build() -> Any:
+            tenant: Any = bindparam("tenant")
+            p = project.alias("p")
+            a = activity.alias("a")
+
+            def of_project(column: Any) -> Any:
+                return select(column).where(p.c.tenant_id == tenant, p.c.id == bindparam("project")).scalar_subquery()
+
+            def of_activity(column: Any) -> Any:
+                return select(column).where(a.c.tenant_id == tenant, a.c.id == bindparam("activity")).scalar_subquery()
+
+            def of_customer(column: Any) -> Any:
+                return (
+                    select(column)
+                    .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
+                    .scalar_subquery()
+                )
+
+            return select(
+                of_project(p.c.name).label("project_name"),
+                of_project(p.c.status).label("project_status"),
+                of_project(p.c.customer_id).label("customer_id"),
+                of_project(p.c.billable).label("project_billable"),
+                of_customer(customer.c.name).label("customer_name"),
+                of_customer(customer.c.status).label("customer_status"),
+                of_customer(customer.c.billable).label("customer_billable"),
+                of_activity(a.c.name).label("activity_name"),
+                of_activity(a.c.status).label("activity_status"),
+            )
+
+        params = {"tenant": self._tenant, "project": project_id, "activity": activity_id}
+        row = self._uow.conn.execute(_statement(("references",), build), params).one()
+        return dict(row._mapping)
+
+    def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
+        values = dict(fields)
+        values.setdefault("technologies", [])
+        return self._insert(values, description)
+
+    def update(
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        if_match: str | None = None,
+        description: str | None = None,
+        current: Record | None = None,
+    ) -> Record:
+        return self._write(entry_id, changes, if_match, UPDATE, description, current)
+
+    def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
+        self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE, description)

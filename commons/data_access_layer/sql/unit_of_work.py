@@ -1,0 +1,132 @@
+"""One SQL transaction with the repositories of the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Table,
+    bindparam,
+    literal_column,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.repository import (
+    ACTIVITIES,
+    CUSTOMERS,
+    PROJECT_TYPES,
+    PROJECTS,
+    TECHNOLOGIES,
+    CatalogueSpec,
+    Conflict,
+)
+from commons.data_access_layer.sql.audit import SqlEvents
+from commons.data_access_layer.sql.base import _statement, now_ms
+from commons.data_access_layer.sql.catalogue import SqlCatalogue
+from commons.data_access_layer.sql.engine import _is_unique_violation
+from commons.data_access_layer.sql.money import SqlMoney
+from commons.data_access_layer.sql.tables import change_log
+from commons.data_access_layer.sql.time_entries import SqlTimeEntries
+from commons.data_access_layer.sql.users import SqlUsers
+
+
+class SqlUnitOfWork:
+    """The repositories of one actor over one connection and transaction."""
+
+    def __init__(self, conn: Connection, actor: Actor, remembered: set[tuple[Any, ...]]) -> None:
+        self.conn = conn
+        self.actor = actor
+        #: Callers whose e-mail this process already stored (shared by the store's units).
+        self.remembered = remembered
+        self.customers = SqlCatalogue(self, CUSTOMERS)
+        self.project_types = SqlCatalogue(self, PROJECT_TYPES)
+        self.projects = SqlCatalogue(self, PROJECTS)
+        self.activities = SqlCatalogue(self, ACTIVITIES)
+        self.technologies = SqlCatalogue(self, TECHNOLOGIES)
+        self.time_entries = SqlTimeEntries(self)
+        self.users = SqlUsers(self)
+        self.events = SqlEvents(self)
+        self._access_tokens: Any = None
+        self.money = SqlMoney(self)
+        self._by_container = {
+            c.spec.container: c
+            for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
+        }
+
+    def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
+        return self._by_container[spec.container]
+
+    @property
+    def access_tokens(self) -> Any:
+        """Personal access tokens (integrations.py), made on first use: most units never
+        touch them."""
+        if self._access_tokens is None:
+            from commons.data_access_layer.sql.integrations import SqlAccessTokens
+
+            self._access_tokens = SqlAccessTokens(self)
+        return self._access_tokens
+
+    @staticmethod
+    def _change(container: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The outbox row of a write: the document as a change feed delivers it."""
+        document = {
+            k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")
+        }
+        document["_last_event_ctx"] = row["last_event_ctx"]
+        document["_etag"] = row.get("etag") or row.get("_etag")
+        return {
+            "tenant_id": row["tenant_id"],
+            "container_id": container,
+            "item_id": row["id"],
+            "document": document,
+            "created_at": now_ms(),
+        }
+
+    def insert_logged(self, table: Table, container: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """PostgreSQL: INSERT the row in a data-modifying CTE of the outbox INSERT."""
+        keys = tuple(sorted(values))
+
+        def build() -> Any:
+            written = (
+                table.insert().values({k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys}).cte("written")
+            )
+            log = change_log.insert().values(
+                tenant_id=bindparam("log_tenant_id"),
+                container_id=bindparam("log_container_id"),
+                item_id=bindparam("log_item_id"),
+                document=bindparam("log_document", type_=JSON),
+                created_at=bindparam("log_created_at"),
+                txid=literal_column("pg_current_xact_id()::text::bigint"),
+            )
+            return log.add_cte(written)
+
+        params = {f"v_{k}": values[k] for k in keys}
+        params.update({f"log_{k}": v for k, v in self._change(container, values).items()})
+        return _statement(("insert_logged", table.name, keys), build), params
+
+    def log_change(self, container: str, row: Mapping[str, Any]) -> None:
+        """The written document into the outbox (on PostgreSQL with the writing transaction's
+        id, which orders the feed: see SqlChangeFeed)."""
+        if self.conn.dialect.name == "postgresql":
+            stmt = _statement(
+                ("insert", "change_log", "txid"),
+                lambda: change_log.insert().values(txid=literal_column("pg_current_xact_id()::text::bigint")),
+            )
+        else:
+            stmt = _statement(("insert", "change_log"), change_log.insert)
+        self.conn.execute(stmt, self._change(container, row))
+
+    def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
+        # No savepoint: a rejected row aborts the whole unit of work, which is what we want.
+        try:
+            return self.conn.execute(stmt, params)
+        except IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise
+            if label == SqlTimeEntries.label:
+                raise Conflict("You already have a running time entry; stop it first") from None
+            raise Conflict(f"{label} with that name already exists") from None
