@@ -53,7 +53,7 @@ def add_arguments(parser: reqparse.RequestParser, *, limit: bool = True) -> reqp
     )
     parser.add_argument(
         "include_deleted",
-        type=inputs.boolean,
+        type=_boolean,
         default=False,
         location="args",
         help="Sync (with updated_since): also deleted items, as tombstones with deleted set",
@@ -75,6 +75,16 @@ def encode_cursor(after: tuple[int, str]) -> str:
 def _decode_cursor(token: str) -> tuple[int, str]:
     message = "updated_since is not an instant nor a Sync-Cursor this API gave"
     return cursors.decode_position(token[len(_CURSOR) :], 64, message, "updated_since")
+
+
+def _boolean(value: Any) -> bool:
+    """`true`/`false` (and 1/0, yes/no); an empty value is refused, not read as false."""
+    if value == "":
+        raise ValueError("include_deleted must be true or false")
+    return bool(inputs.boolean(value))
+
+
+_boolean.__schema__ = {"type": "boolean"}  # type: ignore[attr-defined]  # what flask-restx documents
 
 
 def requested(args: Mapping[str, Any], other_filters: tuple[str, ...] = ()) -> Sync | None:

@@ -9,6 +9,7 @@ from flask import current_app, request
 from flask_restx import Namespace, fields
 
 from time_tracker_api import access_tokens
+from time_tracker_api.inputs import NOT_BLANK
 from time_tracker_api.resources import ERROR, Base, NullableString, body, store
 from time_tracker_api.security import current_identity, via_access_token
 
@@ -24,7 +25,9 @@ ns.add_model(ERROR.name, ERROR)
 token_input = ns.model(
     "AccessTokenInput",
     {
-        "name": fields.String(required=True, max_length=100, example="Nightly export script"),
+        "name": fields.String(
+            required=True, min_length=1, max_length=100, pattern=NOT_BLANK, example="Nightly export script"
+        ),
         "read_only": fields.Boolean(description="Only GET requests (default false)", example=True),
         "expires_at": NullableString(
             description="When it stops working (ISO 8601; at most 366 days away); null: never",

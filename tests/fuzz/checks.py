@@ -64,6 +64,12 @@ DOCUMENTED_REJECTIONS: list[tuple[str, str]] = [
     # README "Sync lists": `updated_since` lists every change, so it takes no other filter
     # (Swagger 2.0 cannot say that two parameters exclude each other).
     (r"^updated_since lists every change; it does not combine with |^include_deleted needs updated_since$", "sync"),
+    # README "Money and periods": a rate is for one level (a customer, a project, a user, or a
+    # project member: project and user together); the report's then_by differs from group_by.
+    (r"^A rate is for a customer, a project, a user or a project member|^then_by must be one of ", "money"),
+    # README "Webhooks": targets are https URLs of a public host, without credentials or fragment
+    # (a `format: uri` would not say the scheme, and the address is known only once resolved).
+    (r"^url must |^url is not a valid URL$|^The host .* (does not resolve|resolves to a private)", "webhook targets"),
     # README "Idempotency-Key" (IETF draft): a key already used with another body is 422; it
     # depends on the requests before.
     (r"^This Idempotency-Key was used for another request", "idempotency keys"),
