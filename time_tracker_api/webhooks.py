@@ -24,6 +24,7 @@ from commons.domain.webhooks import (
     EVENT_TYPES,
     MAX_DESCRIPTION,
     PENDING,
+    SUBSCRIPTIONS,
     validate_subscriptions,
 )
 from commons.webhooks import checked_target, ping
@@ -264,7 +265,7 @@ webhook_input = ns.model(
             example="https://example.com/hooks/tt",
         ),
         "events": fields.List(
-            fields.String,
+            fields.String(enum=list(SUBSCRIPTIONS)),
             required=True,
             min_items=1,
             description=_EVENTS_HELP,
@@ -278,7 +279,7 @@ webhook_update = ns.model(
     "WebhookUpdate",
     {
         "url": fields.String(max_length=2000, example="https://example.com/hooks/tt"),
-        "events": fields.List(fields.String, min_items=1, example=["*"]),
+        "events": fields.List(fields.String(enum=list(SUBSCRIPTIONS)), min_items=1, example=["*"]),
         "description": NullableString(max_length=MAX_DESCRIPTION),
         "active": fields.Boolean(description="true enables again an endpoint that was disabled", example=True),
     },

@@ -59,11 +59,15 @@ def event_types(event: Mapping[str, Any], running: bool | None = None) -> tuple[
     return (plain,)
 
 
+#: What an endpoint may subscribe to: the event types and the wildcards.
+SUBSCRIPTIONS = (*EVENT_TYPES, *(f"{e}.*" for e in ENTITIES), "*")
+
+
 def validate_subscriptions(wanted: object) -> list[str]:
     """The `events` of an endpoint: a non-empty list of known types or wildcards."""
     if not isinstance(wanted, list) or not wanted or not all(isinstance(w, str) for w in wanted):
         raise Invalid("events must be a non-empty list of event types", "events")
-    allowed = {*EVENT_TYPES, "*", *(f"{e}.*" for e in ENTITIES)}
+    allowed = set(SUBSCRIPTIONS)
     unknown = sorted({w for w in wanted if w not in allowed})
     if unknown:
         raise Invalid(f"Unknown event types: {', '.join(unknown)} (see GET /webhooks/event-types)", "events")

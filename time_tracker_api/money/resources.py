@@ -7,7 +7,9 @@ from typing import Any
 from flask import current_app, request
 from flask_restx import Namespace, fields
 
-from time_tracker_api.inputs import body
+from commons.domain.money import MAX_RATE, MAX_ROUNDING_MINUTES
+from commons.domain.periods import MAX_ROLLING_DAYS
+from time_tracker_api.inputs import NOT_BLANK, body
 from time_tracker_api.money import service
 from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, if_match, store
 from time_tracker_api.security import current_identity
@@ -22,7 +24,9 @@ rounding = ns.model(
     "Rounding",
     {
         "mode": fields.String(enum=["none", "up", "down", "nearest"], example="up", description="Per entry"),
-        "minutes": fields.Integer(min=1, max=1440, example=15, description="To a multiple of this many minutes"),
+        "minutes": fields.Integer(
+            min=1, max=MAX_ROUNDING_MINUTES, example=15, description="To a multiple of this many minutes"
+        ),
     },
 )
 lock = ns.model(
@@ -30,7 +34,10 @@ lock = ns.model(
     {
         "locked_until": NullableString(example="2024-05-31", description="Locked up to this day (included)"),
         "older_than_days": NullableInteger(
-            example=45, description="Also locked: days more than this many days before today"
+            min=1,
+            max=MAX_ROLLING_DAYS,
+            example=45,
+            description="Also locked: days more than this many days before today",
         ),
     },
 )
@@ -39,15 +46,24 @@ lock_view = ns.inherit(
     lock,
     {"locked_before": NullableString(readonly=True, description="Entries starting before this instant are locked")},
 )
+
+
+def _id(description: str) -> NullableString:
+    """An optional id: 1 to 64 characters, not blank (as the service checks)."""
+    return NullableString(min_length=1, max_length=64, pattern=NOT_BLANK, description=description)
+
+
 rate_input = ns.model(
     "RateInput",
     {
         "kind": fields.String(enum=["hourly", "cost"], default="hourly", description="hourly: billed; cost: internal"),
-        "amount": fields.Integer(required=True, min=0, example=9500, description="Minor units (cents) per hour"),
+        "amount": fields.Integer(
+            required=True, min=0, max=MAX_RATE, example=9500, description="Minor units (cents) per hour"
+        ),
         "valid_from": NullableString(example="2024-01-01", description="First day it applies (default: always)"),
-        "customer_id": NullableString(description="A customer's rate"),
-        "project_id": NullableString(description="A project's rate (with user_id: a project member's)"),
-        "user_id": NullableString(description="A user's rate (with project_id: a project member's)"),
+        "customer_id": _id("A customer's rate"),
+        "project_id": _id("A project's rate (with user_id: a project member's)"),
+        "user_id": _id("A user's rate (with project_id: a project member's)"),
     },
 )
 rate = ns.inherit(
@@ -61,7 +77,7 @@ rate = ns.inherit(
 settings_input = ns.model(
     "MoneySettingsInput",
     {
-        "currency": fields.String(example="EUR", description="ISO 4217; one per tenant"),
+        "currency": fields.String(pattern="^[A-Z]{3}$", example="EUR", description="ISO 4217; one per tenant"),
         "timezone": fields.String(example="Europe/Madrid", description="Of lock dates and rate dates"),
         "rounding": fields.Nested(rounding),
     },
