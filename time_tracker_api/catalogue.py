@@ -21,8 +21,8 @@ from commons.data_access_layer.repository import (
 )
 from commons.domain.clock import format_instant, now_ms
 from commons.domain.errors import Invalid, NotFound
+from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
-from time_tracker_api.security import Identity, require_admin
 
 STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
 _ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")

@@ -9,19 +9,21 @@ Three modes, chosen by the settings (never silently unverified):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import jwt
 from flask import current_app, g, has_request_context, request
 
 from commons.config import Settings
-from commons.data_access_layer.events import Actor
-from commons.domain.errors import Forbidden, Unauthorized
+from commons.domain.errors import Unauthorized
+from commons.domain.identity import Identity
 from commons.domain.tokens import looks_like_token
 from time_tracker_api.inputs import is_clean_text
 from time_tracker_api.jwks import SigningKeys
@@ -37,7 +39,6 @@ _B2C_ISSUER = re.compile(
 )
 _GUID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}(?![0-9a-fA-F])")
 
-Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
 VERIFIED_TTL_SECONDS = 300
 VERIFIED_CACHE_SIZE = 4096
@@ -270,30 +271,12 @@ def current_identity() -> Identity:
     """The verified caller of this request (the directory is told about them)."""
     identity = g.get("identity")
     if identity is None:
-        identity = verified_caller()
-        current_app.extensions["time_tracker"].directory.seen(identity)
+        caller = verified_caller()
+        directory = current_app.extensions["time_tracker"].directory
+        directory.seen(caller)
+        identity = replace(caller, directory_admin=functools.cache(lambda: bool(directory.is_admin(caller))))
         g.identity = identity
     return identity
-
-
-def is_admin(identity: Identity) -> bool:
-    """An admin by the token's claims, or by the directory as it is now: the directory is
-    read (once per request, and only when a rule asks), never a per-process cache, so a
-    revoke holds at once for every worker."""
-    if identity.is_admin:
-        return True
-    if not has_request_context():
-        return False
-    memo = g.setdefault("directory_admin", {})
-    key = (identity.tenant_id, identity.user_id)
-    if key not in memo:
-        memo[key] = bool(current_app.extensions["time_tracker"].directory.is_admin(identity))
-    return bool(memo[key])
-
-
-def require_admin(identity: Identity) -> None:
-    if not is_admin(identity):
-        raise Forbidden("You don't have enough permissions.")
 
 
 def mint_token(

@@ -17,6 +17,7 @@ from commons.config import Settings
 from commons.data_access_layer.repository import Record, Store
 from commons.domain.clock import format_instant
 from commons.domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
 from commons.domain.webhooks import (
     DELIVERED,
@@ -31,7 +32,7 @@ from commons.webhooks import checked_target, ping
 from commons.wiring import build_webhooks
 from time_tracker_api.inputs import body, query_parser
 from time_tracker_api.resources import ERROR, Base, NullableString, if_match, store
-from time_tracker_api.security import Identity, current_identity, require_admin
+from time_tracker_api.security import current_identity
 
 # ----------------------------------------------------------------------------- service
 

@@ -17,10 +17,10 @@ from typing import Any
 from commons.data_access_layer.repository import Record, Store, UnitOfWork, decisions
 from commons.domain.clock import MIN_INSTANT, _local_midnight, format_instant, zone_from
 from commons.domain.errors import Conflict, Invalid, NotFound
+from commons.domain.identity import Identity, is_admin, require_admin
 from commons.domain.money import MAX_RATE, RATE_KINDS, Rate, RateBook, Rounding, currency_digits, level_of
 from commons.domain.periods import lock_boundary, parse_lock_date, parse_rolling_days
 from commons.domain.preconditions import IfMatch
-from time_tracker_api.security import Identity, is_admin, require_admin
 
 DEFAULT_CURRENCY = "USD"
 MAX_RATES = 2000

@@ -30,13 +30,13 @@ from commons.domain.clock import (
     summary_span,
 )
 from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
+from commons.domain.identity import require_admin
 from commons.domain.money import Row, aggregate, row_for
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.catalogue import with_relations
 from time_tracker_api.money.service import Money, lock_of
 from time_tracker_api.money.service import read as read_money
-from time_tracker_api.security import require_admin
 
 Identity = Actor
 
