@@ -52,7 +52,7 @@ def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
     limit = max_length(field)
     if len(value) > limit:
         raise Invalid(f"{field} is too long (at most {limit} characters)", field)
-    return value
+    return str(value)
 
 
 def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:

@@ -117,7 +117,7 @@ class Status(fields.Raw):
     __schema_example__ = "active"
 
     def schema(self) -> dict[str, Any]:
-        schema = super().schema()
+        schema: dict[str, Any] = super().schema()
         schema["enum"] = ["active", "inactive", 0, 1]
         return schema
 

@@ -16,17 +16,8 @@ from commons.domain.clock import MAX_OFFSET_MINUTES, format_instant, from_ms, zo
 from commons.domain.errors import Invalid
 from commons.domain.money import format_minor
 from time_tracker_api import sync
-from time_tracker_api.inputs import NOT_BLANK, query_parser
-from time_tracker_api.resources import (
-    ERROR,
-    Base,
-    NullableBoolean,
-    NullableInteger,
-    NullableString,
-    body,
-    if_match,
-    store,
-)
+from time_tracker_api.inputs import NOT_BLANK, body, query_parser
+from time_tracker_api.resources import ERROR, Base, NullableBoolean, NullableInteger, NullableString, if_match, store
 from time_tracker_api.security import current_identity
 from time_tracker_api.time_entries import service, spreadsheet
 
