@@ -45,9 +45,13 @@ node_modules/.installed: package.json package-lock.json
 install-test: $(VENV)/.test-installed services node_modules/.installed
 
 # mypy --strict first (pyproject.toml says what it checks): a type error fails the run in seconds.
+# The tests run in TEST_WORKERS processes (pytest-xdist; each starts its own engines); coverage
+# follows them (and every Python subprocess) and combines their data for the report.
+TEST_WORKERS ?= auto
 test: install-test
 	$(VENV)/bin/mypy
-	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/coverage erase
+	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	$(VENV)/bin/coverage report --skip-covered --skip-empty | tail -n 25
 
 clean:
