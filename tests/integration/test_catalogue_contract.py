@@ -11,8 +11,16 @@ from commons.data_access_layer.repository import CUSTOMERS, PROJECT_TYPES, PROJE
 from commons.domain.errors import Conflict, NotFound, PreconditionFailed
 
 
+@pytest.fixture
+def store(contract_store: Store) -> Store:
+    """Every engine of the contract, the memory engine included."""
+    return contract_store
+
+
 def stored_context(store: Store, container: str, tenant: str, item_id: str) -> dict:
     """The `_last_event_ctx` as stored, read below the contract."""
+    if store.engine_name == "memory":
+        return store.stored(container, tenant, item_id)["_last_event_ctx"]  # type: ignore[attr-defined]
     if store.engine_name == "cosmos":
         return store.proxy(container).read_item(item_id, partition_key=tenant)["_last_event_ctx"]  # type: ignore[attr-defined]
     from sqlalchemy import select
