@@ -29,7 +29,7 @@ def store(contract_store: Store) -> Store:
     return contract_store
 
 
-def person(actor: Actor, name: str, email: str | None = None) -> Actor:
+def person(actor: Actor, name: str | None, email: str | None = None) -> Actor:
     return Actor(user_id=str(uuid.uuid4()), tenant_id=actor.tenant_id, email=email, name=name)
 
 
@@ -90,6 +90,19 @@ def test_users_are_listed_by_name_within_their_tenant(store: Store, actor: Actor
         assert [u["name"] for u in uow.users.list()] == ["Ana", "Bob", "Cid"]
     with store.unit_of_work(other(actor)) as uow:
         assert uow.users.list() == []
+
+
+def test_a_user_without_a_name_is_listed_first(store: Store, actor: Actor, request: pytest.FixtureRequest) -> None:
+    if store.engine_name == "postgresql":
+        # Found by TT-14: ORDER BY name puts NULL first on SQLite, last on PostgreSQL; Cosmos
+        # and memory sort it first (as an empty name).
+        request.applymarker(pytest.mark.xfail(reason="PostgreSQL orders NULL names last", strict=True))
+    for name in ("Ana", None):
+        someone = person(actor, name, "someone@example.com")
+        with store.unit_of_work(someone, write=True) as uow:
+            uow.users.remember(someone)
+    with store.unit_of_work(actor) as uow:
+        assert [u["name"] for u in uow.users.list()] == [None, "Ana"]
 
 
 # ---------------------------------------------------------------- money

@@ -67,6 +67,20 @@ def test_duplicate_live_name_conflicts_case_insensitively(store: Store, actor: A
         uow.activities.add({"name": "development"})
 
 
+def test_duplicate_live_name_conflicts_whatever_the_case_of_non_ascii_letters(
+    store: Store, actor: Actor, request: pytest.FixtureRequest
+) -> None:
+    if store.engine_name in ("sqlite", "postgresql"):
+        # Found by TT-14: SQL's lower() folds ASCII only (SQLite always, PostgreSQL in the C
+        # locale the tests run; under a UTF-8 locale it folds these too), Cosmos and memory
+        # fold every letter (Python's str.lower).
+        request.applymarker(pytest.mark.xfail(reason="SQL lower() folds ASCII letters only", strict=True))
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "Ñandú"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "ñANDÚ"})
+
+
 def test_same_name_in_another_tenant_is_allowed(store: Store, actor: Actor) -> None:
     for who in (actor, other(actor)):
         with store.unit_of_work(who, write=True) as uow:
