@@ -108,10 +108,14 @@ def test_answers_and_inputs_are_copies_of_what_is_stored(store: MemoryStore, act
 
 
 def test_an_unknown_field_is_a_bug_not_data(store: MemoryStore, actor: Actor) -> None:
-    with pytest.raises(ValueError, match="no field"), store.unit_of_work(actor, write=True) as uow:
+    with pytest.raises(ValueError, match="no field colour"), store.unit_of_work(actor, write=True) as uow:
         uow.customers.add({"name": "C", "colour": "red"})
     with pytest.raises(ValueError, match="unknown filter"), store.unit_of_work(actor) as uow:
         uow.customers.list({"colour": "red"})
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = uow.customers.add({"name": "C"})
+    with pytest.raises(ValueError, match="no field id"), store.unit_of_work(actor, write=True) as uow:
+        uow.customers.update(customer["id"], {"id": "moved"})
 
 
 def test_the_change_feed_delivers_every_write_in_order_from_a_named_checkpoint(

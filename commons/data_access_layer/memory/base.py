@@ -87,7 +87,7 @@ class MemoryRepository:
         current: Mapping[str, Any] | None = None,
     ) -> Record:
         """Conditional write: it applies only to the version read (`current`, else read here)."""
-        check_columns(self.container, changes)
+        check_columns(self.container, changes, keys=False)
         self._uow.begin_write()
         read = self._load(item_id) if current is None else current
         if if_match is not None and if_match != read["_etag"]:

@@ -86,11 +86,13 @@ def clone(data: Mapping[str, Any]) -> Row:
     return {k: copy.deepcopy(v) if isinstance(v, (list, dict)) else v for k, v in data.items()}
 
 
-def check_columns(container: str, fields: Mapping[str, Any]) -> None:
-    """A field the container does not have is a bug of the caller (SQL refuses it too)."""
-    unknown = set(fields) - set(COLUMNS[container]) - {"tenant_id", "id"}
+def check_columns(container: str, fields: Mapping[str, Any], *, keys: bool = True) -> None:
+    """A field the container does not have is a bug of the caller (SQL refuses it too), and
+    so is a change of the keys (`keys=False`: a write of an existing row)."""
+    allowed = set(COLUMNS[container]) | ({"tenant_id", "id"} if keys else set())
+    unknown = set(fields) - allowed
     if unknown:
-        raise ValueError(f"{container} has no field {', '.join(sorted(unknown))}")
+        raise ValueError(f"{container} has no field {', '.join(sorted(unknown))} to write")
 
 
 def as_record(data: Mapping[str, Any], marker: bool) -> Record:

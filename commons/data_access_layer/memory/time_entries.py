@@ -6,7 +6,7 @@ import builtins
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.memory.base import MemoryRepository
@@ -15,9 +15,6 @@ from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.domain.errors import Conflict, Invalid
-
-if TYPE_CHECKING:
-    from commons.data_access_layer.memory.unit_of_work import MemoryUnitOfWork
 
 RUNNING = "You already have a running time entry; stop it first"
 TOTALS_BY = ("project_id", "activity_id", "owner_id", "customer_id")
@@ -59,9 +56,6 @@ class MemoryTimeEntries(MemoryRepository):
 
     label = "Time entry"
     container = "time_entry"
-
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        super().__init__(uow)
 
     def lock_owner(self, owner_id: str) -> None:
         # The store's write lock serialises every writer: take it now, if not held yet.
