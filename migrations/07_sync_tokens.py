@@ -14,7 +14,7 @@ def up() -> None:
         from commons.data_access_layer.cosmos_db.containers import CONTAINERS as ALL
 
         target.create_containers(list(ALL))  # brings index policies up to date
-    else:
+    elif target.engine_name in ("sqlite", "postgresql"):
         from commons.data_access_layer.sql.integrations import create_sync_indexes
 
         create_sync_indexes(target)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import pytest
 import migrations
 from commons.config import Settings
 from commons.data_access_layer.events import Actor
+from commons.data_access_layer.memory import MemoryStore
 from commons.data_access_layer.sql import SqlStore
 from tests.tools.cosmos import COSMOS_KEY, start_cosmos_server
 from tests.tools.postgres import PostgresServer, start_postgres
@@ -158,19 +159,44 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+#: The repository contract suites run on the memory engine too (the API suites do not: it
+#: would lengthen the run without testing more of the API).
+CONTRACT_ENGINES = [*ENGINES, "memory"]
+
+
+@pytest.fixture(scope="session")
+def memory_store() -> MemoryStore:
+    target = MemoryStore()
+    migrations.migrate(target)  # nothing to create, but the steps are recorded as on the others
+    return target
+
+
+@pytest.fixture(params=CONTRACT_ENGINES)
+def contract_store(request: pytest.FixtureRequest) -> Any:
+    """The store of each engine the contract suites run on."""
+    return engine_store(str(request.param), request)
+
+
 @pytest.fixture
 def store(engine: str, request: pytest.FixtureRequest) -> SqlStore:
+    return engine_store(engine, request)  # type: ignore[no-any-return]
+
+
+def engine_store(engine: str, request: pytest.FixtureRequest) -> Any:
+    """The session's store of `engine` (skipped, or failed with CI=true, when it cannot start)."""
+    if engine == "memory":
+        return request.getfixturevalue("memory_store")
     if engine == "sqlite":
-        return request.getfixturevalue("sqlite_store")  # type: ignore[no-any-return]
+        return request.getfixturevalue("sqlite_store")
     if engine.startswith("cosmos"):
         target = request.getfixturevalue("cosmos_store" if engine == "cosmos" else "cosmos_adverse_store")
         if target is None:
             unavailable(f"The Cosmos test server could not start: {_cosmos_error[-1] if _cosmos_error else 'unknown'}")
-        return target  # type: ignore[no-any-return]
+        return target
     target = request.getfixturevalue("postgres_store")
     if target is None:
         unavailable(f"PostgreSQL could not start: {_postgres_error[-1] if _postgres_error else 'unknown'}")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def new_id() -> str:

@@ -11,8 +11,16 @@ from commons.data_access_layer.repository import CUSTOMERS, PROJECT_TYPES, PROJE
 from commons.domain.errors import Conflict, NotFound, PreconditionFailed
 
 
+@pytest.fixture
+def store(contract_store: Store) -> Store:
+    """Every engine of the contract, the memory engine included."""
+    return contract_store
+
+
 def stored_context(store: Store, container: str, tenant: str, item_id: str) -> dict:
     """The `_last_event_ctx` as stored, read below the contract."""
+    if store.engine_name == "memory":
+        return store.stored(container, tenant, item_id)["_last_event_ctx"]  # type: ignore[attr-defined]
     if store.engine_name == "cosmos":
         return store.proxy(container).read_item(item_id, partition_key=tenant)["_last_event_ctx"]  # type: ignore[attr-defined]
     from sqlalchemy import select
@@ -57,6 +65,20 @@ def test_duplicate_live_name_conflicts_case_insensitively(store: Store, actor: A
         uow.activities.add({"name": "Development"})
     with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
         uow.activities.add({"name": "development"})
+
+
+def test_duplicate_live_name_conflicts_whatever_the_case_of_non_ascii_letters(
+    store: Store, actor: Actor, request: pytest.FixtureRequest
+) -> None:
+    if store.engine_name in ("sqlite", "postgresql"):
+        # Found by TT-14: SQL's lower() folds ASCII only (SQLite always, PostgreSQL in the C
+        # locale the tests run; under a UTF-8 locale it folds these too), Cosmos and memory
+        # fold every letter (Python's str.lower).
+        request.applymarker(pytest.mark.xfail(reason="SQL lower() folds ASCII letters only", strict=True))
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "Ñandú"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "ñANDÚ"})
 
 
 def test_same_name_in_another_tenant_is_allowed(store: Store, actor: Actor) -> None:

@@ -121,9 +121,15 @@ class SqlStore:
         if not rows:
             return 0
         insert = postgresql_insert if self.engine_name == "postgresql" else sqlite_insert
-        stmt = insert(event_log).on_conflict_do_nothing(index_elements=[event_log.c.tenant_id, event_log.c.id])
+        stmt = (
+            insert(event_log)
+            .on_conflict_do_nothing(index_elements=[event_log.c.tenant_id, event_log.c.id])
+            .returning(event_log.c.id)
+        )
+        # The rows RETURNING answers are the new ones: an executemany's rowcount is -1 on
+        # PostgreSQL (psycopg), where the count of new events was then -1.
         with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
-            return int(conn.execute(stmt, rows).rowcount or 0)
+            return len(conn.execute(stmt, rows).all())
 
     def ping(self) -> None:
         try:
