@@ -251,6 +251,9 @@ def _demo_examples(store: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the API for development and feed the audit log beside it: one command, one Ctrl-C."""
     import logging
+    import signal
+
+    from werkzeug.serving import make_server
 
     import migrations
     from commons.wiring import build_store
@@ -283,10 +286,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if token:
         print(f"A development admin token (8 hours; Authorize with 'Bearer <token>'):\n{token}", flush=True)
+    server = make_server(args.host, args.port, app, threaded=True)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        # A clean stop, not a KeyboardInterrupt raised wherever the main thread happens to be
+        # (inside a logging handler's lock, say, which then stays held). shutdown() waits for
+        # serve_forever to return, so it runs in a thread of its own.
+        stopping.set()
+        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
     try:
-        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        server.serve_forever()
     finally:
         stopping.set()
+        server.server_close()
         events.join(timeout=5)
         dispatcher.join(timeout=5)
     return 0

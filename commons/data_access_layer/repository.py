@@ -198,8 +198,10 @@ class TimeEntries(Protocol):
         (None where the item does not exist)."""
 
     def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
-        """Insert an entry (answered without the joined names); Conflict when it would be the
-        owner's second running entry. `description` goes into the write's event."""
+        """Insert an entry (answered without the joined names). `description` goes into the
+        write's event. At most one running entry per owner: SQL refuses a second with Conflict
+        (a unique index); Cosmos has no constraint below the service, which keeps the rule under
+        `lock_owner` (every writer of entries takes it and checks `running` first)."""
 
     def update(
         self,
@@ -225,8 +227,9 @@ class Money(Protocol):
         """The settings record, None while the tenant has none."""
 
     def put(self, settings: Mapping[str, Any], if_match: str | None, description: str | None = None) -> Record:
-        """Create (`if_match` None; Conflict when one exists already) or replace the settings
-        at version `if_match` (PreconditionFailed when stale)."""
+        """Create (`if_match` None) or replace the settings at version `if_match`, the one this
+        unit read. Contended when another writer got there first (a second creator, or a newer
+        version): the caller decides again on fresh data (`decisions`)."""
 
 
 class Users(Protocol):
@@ -305,7 +308,9 @@ class AccessTokens(Protocol):
         """Mark the token revoked (a soft delete; a revoked token stays listed)."""
 
     def touch(self, token: Record, now: int) -> None:
-        """Record a use at `now` (bookkeeping: no event, no new version; a lost race is fine)."""
+        """Record a use at `now` (bookkeeping: no event; a lost race is fine). SQL keeps the
+        version; on Cosmos every write makes a new `_etag`, so nothing may compare a token's
+        version across a use (nothing does: tokens take no If-Match)."""
 
 
 class UnitOfWork(Protocol):

@@ -118,13 +118,7 @@ def test_names_of_items_that_do_not_exist_are_none(store: Store, actor: Actor) -
     assert [got[n] for n in names] == [None] * 5
 
 
-def test_a_field_never_written_reads_as_none(
-    store: Store, actor: Actor, refs: dict, request: pytest.FixtureRequest
-) -> None:
-    if store.engine_name == "cosmos":
-        # Found by this suite: a Cosmos document holds only the fields written, so a record
-        # lacks the others (the services read them with `.get`, the API's models fill None).
-        request.applymarker(pytest.mark.xfail(reason="Cosmos: unwritten fields are absent", strict=True))
+def test_a_field_never_written_reads_as_none(store: Store, actor: Actor, refs: dict) -> None:
     added = add(store, actor, fields(refs, actor.user_id, at(9), at(10)))
     with store.unit_of_work(actor) as uow:
         got = uow.time_entries.get(added["id"])
@@ -153,9 +147,9 @@ def test_a_second_running_entry_of_the_owner_is_a_conflict(
     store: Store, actor: Actor, refs: dict, request: pytest.FixtureRequest
 ) -> None:
     if store.engine_name == "cosmos":
-        # Found by this suite: Cosmos keeps the rule only through the owner lease that the
-        # service takes (`lock_owner` + its own check); its repository stores a second
-        # running entry. The contract says Conflict: see the report of TT-14.
+        # The contract: Cosmos keeps the rule only under the owner lease that every writer of
+        # entries takes (`lock_owner`, then its own check of `running`); its repository alone
+        # stores a second running entry.
         request.applymarker(
             pytest.mark.xfail(reason="Cosmos: no running-entry constraint below the service", strict=True)
         )

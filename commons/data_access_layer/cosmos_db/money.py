@@ -10,8 +10,7 @@ from commons.data_access_layer.cosmos_db.documents import new_document, outbox_e
 from commons.data_access_layer.events import CREATE, UPDATE, event_context
 from commons.data_access_layer.repository import Record
 from commons.domain.clock import now_ms
-from commons.domain.errors import Contended, NotFound, PreconditionFailed
-from commons.domain.preconditions import stale
+from commons.domain.errors import Contended, NotFound
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
@@ -46,7 +45,7 @@ class CosmosMoney:
         else:
             stored = self._stored if self._stored is not None and self._stored.get("_etag") == if_match else None
             if stored is None:
-                raise PreconditionFailed(stale(LABEL))
+                raise Contended(f"{LABEL} were changed at the same time; try again")
             doc = rewritten(stored, {"settings": dict(settings)}, context, now)
             operation = ("replace", (ID, doc), {"if_match_etag": if_match})
         answer = {**record(doc, False), "_etag": None}

@@ -29,6 +29,20 @@ from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END, now_ms
 from commons.domain.errors import Contended, NotFound, PreconditionFailed
 
+#: Fields a stored entry may lack (never written, or stored before they existed): a document
+#: holds only what was written, a record has every field, as the SQL engines' rows do.
+_OPTIONAL = ("description", "uri", "timezone_offset", "billable", "end_at")
+
+
+def entry_record(doc: Mapping[str, Any]) -> Record:
+    """The contract's record of a stored entry."""
+    entry = record(doc)
+    for field in _OPTIONAL:
+        entry.setdefault(field, None)
+    entry.setdefault("technologies", [])
+    return entry
+
+
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
 
@@ -149,7 +163,7 @@ class CosmosTimeEntries:
         return docs
 
     def _named(self, docs: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
-        entries = [record(d) for d in docs]
+        entries = [entry_record(d) for d in docs]
         if not entries:
             return entries
         uow = self._uow
@@ -208,7 +222,7 @@ class CosmosTimeEntries:
             EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
         )
         docs = self._query(where, **values)
-        return [record(d) for d in self._with_pending(docs, owner_id, start, end) if d["id"] != exclude_id]
+        return [entry_record(d) for d in self._with_pending(docs, owner_id, start, end) if d["id"] != exclude_id]
 
     def _docs(self, query: EntryQuery, top: int | None = None) -> builtins.list[dict[str, Any]]:
         where, values, order = entry_filter(query)
@@ -331,7 +345,7 @@ class CosmosTimeEntries:
         now = now_ms()
         context = event_context(self._uow.actor, "time_entry", CREATE, now, description)
         doc = new_document(self.partition.tenant, {"technologies": [], **fields}, context, now)
-        return self._write(("create", (doc,), {}), doc, {**record(doc), "_etag": None}, None)
+        return self._write(("create", (doc,), {}), doc, {**entry_record(doc), "_etag": None}, None)
 
     def update(
         self,
@@ -359,7 +373,7 @@ class CosmosTimeEntries:
         context = event_context(self._uow.actor, "time_entry", action, now, description)
         doc = rewritten(stored, changes, context, now)
         names = {k: current[k] for k in NAMES if current is not None and k in current}
-        answer = {**record(doc), "_etag": None, **names}
+        answer = {**entry_record(doc), "_etag": None, **names}
         operation: Operation = ("replace", (entry_id, doc), {"if_match_etag": etag})
         return self._write(operation, doc, answer, if_match)
 

@@ -84,7 +84,7 @@ class SqlUsers:
     def list(self) -> builtins.list[Record]:
         u = app_user
         rows = self._uow.conn.execute(
-            select(u).where(u.c.tenant_id == self._uow.actor.tenant_id).order_by(u.c.name, u.c.id)
+            select(u).where(u.c.tenant_id == self._uow.actor.tenant_id).order_by(u.c.name.asc().nulls_first(), u.c.id)
         )
         return [self._user(row) for row in rows]
 
