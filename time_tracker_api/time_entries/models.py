@@ -13,6 +13,8 @@ from time_tracker_api import sync
 from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import ERROR, NullableBoolean, NullableInteger, NullableString
 from time_tracker_api.time_entries import service
+from time_tracker_api.time_entries.queries import MAX_LIST
+from time_tracker_api.time_entries.reports import REPORT_GROUPS
 
 #: Deeper pages are asked with `continuation`.
 MAX_OFFSET = 1_000_000
@@ -137,7 +139,7 @@ report_entry = ns.inherit(
 report_model = ns.model(
     "Report",
     {
-        "group_by": fields.String(enum=list(service.REPORT_GROUPS)),
+        "group_by": fields.String(enum=list(REPORT_GROUPS)),
         "then_by": NullableString(description="The second level of totals, if any"),
         "start_date": NullableString,
         "end_date": NullableString,
@@ -186,9 +188,7 @@ def _list_args(paged: bool = False) -> reqparse.RequestParser:
         )
         parser.add_argument("continuation", location="args", help="The token of the previous page (instead of start)")
     else:
-        parser.add_argument(
-            "limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many"
-        )
+        parser.add_argument("limit", type=inputs.int_range(1, MAX_LIST), location="args", help="At most this many")
     return parser
 
 
@@ -205,11 +205,9 @@ summary_args.add_argument(
 )
 latest_args = _zone_args(query_parser())
 report_args = _list_args()
+report_args.add_argument("group_by", choices=REPORT_GROUPS, default="project", location="args", help="How to total")
 report_args.add_argument(
-    "group_by", choices=service.REPORT_GROUPS, default="project", location="args", help="How to total"
-)
-report_args.add_argument(
-    "then_by", choices=service.REPORT_GROUPS, location="args", help="A second level of totals in each group"
+    "then_by", choices=REPORT_GROUPS, location="args", help="A second level of totals in each group"
 )
 report_args.add_argument(
     "format", choices=("json", "csv", "xlsx"), location="args", help="csv or xlsx, or send the Accept type"

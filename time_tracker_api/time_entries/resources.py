@@ -15,7 +15,7 @@ from commons.domain.errors import Invalid
 from time_tracker_api import sync
 from time_tracker_api.resources import ERROR, Base, body, if_match, store
 from time_tracker_api.security import current_identity
-from time_tracker_api.time_entries import service, spreadsheet
+from time_tracker_api.time_entries import queries, reports, service, spreadsheet
 from time_tracker_api.time_entries.csv_report import csv_rows
 from time_tracker_api.time_entries.models import (
     WINDOW_FILTERS,
@@ -71,11 +71,11 @@ def _zone(args: dict[str, Any], offset_name: str = "timezone_offset") -> tzinfo:
     return zone_from(offset, args.get("timezone"))
 
 
-def _filters(args: dict[str, Any]) -> service.Filters:
+def _filters(args: dict[str, Any]) -> queries.Filters:
     limit = args.get("limit")
     if "length" in args:
-        limit = args["length"] or service.MAX_LIST
-    return service.Filters(
+        limit = args["length"] or queries.MAX_LIST
+    return queries.Filters(
         user_ids=tuple(args.get("user_id") or ()),
         start_date=args.get("start_date"),
         end_date=args.get("end_date"),
@@ -85,7 +85,7 @@ def _filters(args: dict[str, Any]) -> service.Filters:
         activity_id=args.get("activity_id"),
         customer_id=args.get("customer_id"),
         uri=args.get("uri"),
-        limit=limit if limit is not None else service.MAX_LIST,
+        limit=limit if limit is not None else queries.MAX_LIST,
         offset=args.get("start") or 0,
     )
 
@@ -132,9 +132,9 @@ class TimeEntries(Base):
         wanted = sync.requested(args, WINDOW_FILTERS)
         if wanted is not None:
             query = sync.query(wanted, _now())
-            changed = service.list_changes(store(), current_identity(), tuple(args.get("user_id") or ()), query)
+            changed = queries.list_changes(store(), current_identity(), tuple(args.get("user_id") or ()), query)
             return sync.answer(wanted, _owner_emails(changed), entry_json)
-        entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
+        entries = queries.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
         return [entry_json(e) for e in _owner_emails(entries)]
 
     # Documented by the model, validated by the service (one pass, clearer messages).
@@ -169,7 +169,7 @@ class Running(Base):
 
         The entry with end_date null, or 204 with an empty body when nothing runs.
         """
-        entry = service.running(store(), current_identity())
+        entry = queries.running(store(), current_identity())
         return (None, 204) if entry is None else _entity(entry)
 
 
@@ -205,7 +205,7 @@ class Summary(Base):
         every duration is whole hours, minutes and seconds.
         """
         args = summary_args.parse_args()
-        return service.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
+        return queries.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
 
 
 @ns.route("/latest")
@@ -220,7 +220,7 @@ class Latest(Base):
         One entry per project you worked on this month, newest first (for quick restarts).
         """
         args = latest_args.parse_args()
-        return [entry_json(e) for e in service.latest(store(), current_identity(), _zone(args), _now())]
+        return [entry_json(e) for e in queries.latest(store(), current_identity(), _zone(args), _now())]
 
 
 @ns.route("/paginated")
@@ -239,7 +239,7 @@ class Paginated(Base):
         """
         args = paged_args.parse_args()
         filters, token = _filters(args), args.get("continuation")
-        page = service.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
+        page = queries.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
         data = [entry_json(e) for e in _owner_emails(page["data"])]
         return {"records_total": page["records_total"], "data": data, "continuation": page["continuation"]}
 
@@ -265,7 +265,7 @@ class Report(Base):
         args = report_args.parse_args()
         zone, now = _zone(args), _now()
         filters = _filters(args)
-        result = service.report(store(), current_identity(), filters, args["group_by"], zone, now, args.get("then_by"))
+        result = reports.report(store(), current_identity(), filters, args["group_by"], zone, now, args.get("then_by"))
         _owner_emails(result["entries"])
         wanted = args.get("format") or {"text/csv": "csv", XLSX: "xlsx"}.get(
             request.accept_mimetypes.best_match(["application/json", "text/csv", XLSX]) or "", "json"
@@ -297,7 +297,7 @@ class TimeEntry(Base):
 
         The entry with its joined names and its ETag.
         """
-        return _entity(service.get(store(), current_identity(), id))
+        return _entity(queries.get(store(), current_identity(), id))
 
     @ns.expect(time_entry_update, validate=False)
     @ns.response(200, "Updated", time_entry)
