@@ -12,7 +12,7 @@ from commons.domain.clock import MAX_OFFSET_MINUTES, format_instant
 from time_tracker_api import sync
 from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import ERROR, NullableBoolean, NullableInteger, NullableString
-from time_tracker_api.time_entries import service
+from time_tracker_api.time_entries.inputs import MAX_DESCRIPTION, MAX_TECHNOLOGIES, MAX_URI
 from time_tracker_api.time_entries.queries import MAX_LIST
 from time_tracker_api.time_entries.reports import REPORT_GROUPS
 
@@ -39,15 +39,19 @@ time_entry_input = ns.model(
             description="The activity",
             example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60",
         ),
-        "description": NullableString(max_length=1500, description="What was done", example="Reviewed the release"),
+        "description": NullableString(
+            max_length=MAX_DESCRIPTION, description="What was done", example="Reviewed the release"
+        ),
         "start_date": NullableString(
             description=f"When it started (default: now). {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"
         ),
         "end_date": NullableString(
             description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"
         ),
-        "uri": NullableString(max_length=service.MAX_URI, description="A ticket id or link", example="TT-54"),
-        "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
+        "uri": NullableString(max_length=MAX_URI, description="A ticket id or link", example="TT-54"),
+        "technologies": fields.List(
+            fields.String, max_items=MAX_TECHNOLOGIES, description="Technologies used", example=["python"]
+        ),
         "timezone_offset": NullableInteger(
             description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300, **OFFSET
         ),

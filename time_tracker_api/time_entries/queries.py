@@ -39,22 +39,24 @@ def running(store: Store, identity: Identity) -> Record | None:
         return uow.time_entries.running(identity.user_id)
 
 
-def owners_for(identity: Identity, user_ids: Sequence[str]) -> tuple[str, ...] | None:
-    """Whose entries: the caller's own, or (admins) `*` for everyone or a list of ids."""
-    wanted = list(dict.fromkeys(u.strip() for raw in user_ids for u in raw.split(",") if u.strip()))
+def owners_for(identity: Identity, user_ids: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Whose entries: the caller's own, or (admins) `*` for everyone or a list of ids (cleaned:
+    `cleaning.id_list`)."""
+    wanted = list(user_ids or ())
     if not wanted or wanted == [identity.user_id]:
         return (identity.user_id,)
     require_admin(identity)
     if "*" in wanted:
         return None
-    return tuple(dict.fromkeys(wanted))
+    return tuple(wanted)
 
 
 @dataclass(frozen=True)
 class Filters:
     """The query-string filters of the list endpoints, parsed."""
 
-    user_ids: tuple[str, ...] = ()
+    #: None: not asked (a report then covers everyone); empty: asked for no one in particular.
+    user_ids: tuple[str, ...] | None = None
     start_date: str | None = None
     end_date: str | None = None
     month: int | None = None
@@ -105,7 +107,7 @@ def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinf
         return uow.time_entries.list(query)
 
 
-def list_changes(store: Store, identity: Identity, user_ids: Sequence[str], query: ChangeQuery) -> list[Record]:
+def list_changes(store: Store, identity: Identity, user_ids: Sequence[str] | None, query: ChangeQuery) -> list[Record]:
     """A sync page (`updated_since`) of the entries of the caller, or (admins) of `user_ids`."""
     with store.unit_of_work(identity) as uow:
         return uow.time_entries.changes(replace(query, owners=owners_for(identity, user_ids)))

@@ -39,7 +39,13 @@ def report(
     if then_by is not None and (then_by not in REPORT_GROUPS or then_by == group_by):
         raise Invalid(f"then_by must be one of {', '.join(REPORT_GROUPS)}, other than group_by", "then_by")
     with store.unit_of_work(identity) as uow:
-        query = entry_query(uow, identity, replace(filters, user_ids=filters.user_ids or ("*",)), zone, now)
+        query = entry_query(
+            uow,
+            identity,
+            replace(filters, user_ids=("*",) if filters.user_ids is None else filters.user_ids),
+            zone,
+            now,
+        )
         # 366 local days, whatever DST changes they hold.
         if query.end is not None and query.start is not None and query.end - query.start > 366 * 86_400_000 + 7_200_000:
             raise Invalid("A report covers at most 366 days")

@@ -7,15 +7,16 @@ from datetime import tzinfo
 from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
-from flask_restx import inputs
+from flask_restx import inputs as restx_inputs
 
 from commons.data_access_layer.repository import Record
+from commons.domain import cleaning
 from commons.domain.clock import format_instant, zone_from
 from commons.domain.errors import Invalid
 from time_tracker_api import sync
 from time_tracker_api.resources import ERROR, Base, body, if_match, store
 from time_tracker_api.security import current_identity
-from time_tracker_api.time_entries import queries, reports, service, spreadsheet
+from time_tracker_api.time_entries import inputs, queries, reports, service, spreadsheet
 from time_tracker_api.time_entries.csv_report import csv_rows
 from time_tracker_api.time_entries.models import (
     WINDOW_FILTERS,
@@ -59,7 +60,7 @@ def _override() -> bool:
     if raw is None:
         return False
     try:
-        return bool(inputs.boolean(raw))
+        return bool(restx_inputs.boolean(raw))
     except ValueError:
         raise Invalid("override_lock must be true or false", "override_lock") from None
 
@@ -71,12 +72,17 @@ def _zone(args: dict[str, Any], offset_name: str = "timezone_offset") -> tzinfo:
     return zone_from(offset, args.get("timezone"))
 
 
+def _user_ids(args: dict[str, Any]) -> tuple[str, ...] | None:
+    """`user_id`, comma separated or repeated; None when not given."""
+    return None if args.get("user_id") is None else cleaning.id_list(args["user_id"])
+
+
 def _filters(args: dict[str, Any]) -> queries.Filters:
     limit = args.get("limit")
     if "length" in args:
         limit = args["length"] or queries.MAX_LIST
     return queries.Filters(
-        user_ids=tuple(args.get("user_id") or ()),
+        user_ids=_user_ids(args),
         start_date=args.get("start_date"),
         end_date=args.get("end_date"),
         month=args.get("month"),
@@ -132,7 +138,7 @@ class TimeEntries(Base):
         wanted = sync.requested(args, WINDOW_FILTERS)
         if wanted is not None:
             query = sync.query(wanted, _now())
-            changed = queries.list_changes(store(), current_identity(), tuple(args.get("user_id") or ()), query)
+            changed = queries.list_changes(store(), current_identity(), _user_ids(args), query)
             return sync.answer(wanted, _owner_emails(changed), entry_json)
         entries = queries.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
         return [entry_json(e) for e in _owner_emails(entries)]
@@ -152,10 +158,13 @@ class TimeEntries(Base):
         never overlap (422); intervals are half-open, so one may start where another ends. The
         project and its customer, and the activity, must be active.
         """
-        created = service.create(store(), current_identity(), body(), _now(), _rules(), _override())
-        payload, status, headers = _entity(created, 201)
+        identity, payload, override = current_identity(), body(), _override()
+        service.check_override(identity, override)  # 403 before the body's fields are judged
+        entry = inputs.new_entry(payload)
+        created = service.create(store(), identity, entry, _now(), _rules(), override)
+        answer, status, headers = _entity(created, 201)
         headers["Location"] = f"{request.root_path}{ns.path}/{created['id']}"
-        return payload, status, headers
+        return answer, status, headers
 
 
 @ns.route("/running")
@@ -317,9 +326,10 @@ class TimeEntry(Base):
         previous entry ends that entry there, in the same step. Send If-Match to refuse a lost
         update (412).
         """
-        return _entity(
-            service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules(), _override())
-        )
+        identity, payload, condition, override = current_identity(), body(), if_match(), _override()
+        service.check_override(identity, override)  # 403 before the body's fields are judged
+        edit = inputs.entry_changes(payload)
+        return _entity(service.update(store(), identity, id, edit, condition, _now(), _rules(), override))
 
     @ns.response(204, "Deleted")
     @ns.response(412, "If-Match does not match the current ETag", ERROR)

@@ -14,23 +14,16 @@ from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Record, Store, UnitOfWork, decisions
-from commons.domain.clock import (
-    MAX_ENTRY_HOURS,
-    MAX_ENTRY_MS,
-    MAX_OFFSET_MINUTES,
-    parse_instant,
-)
+from commons.domain.clock import MAX_ENTRY_HOURS, MAX_ENTRY_MS
 from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.money.service import lock_of
 from time_tracker_api.security import require_admin
+from time_tracker_api.time_entries.inputs import EntryChanges, NewEntry
 
 Identity = Actor
 
-MAX_DESCRIPTION = 1500
-MAX_URI = 2000
-MAX_TECHNOLOGIES = 10
 STOP = "Stop time entry"
 RESTART = "Restart time entry"
 OVERLAP = "There is another time entry in that date range"
@@ -42,73 +35,6 @@ class Rules:
     """Tunable limits of the rules (from the settings)."""
 
     skew_ms: int = 60_000
-
-
-# ---------------------------------------------------------------- input cleaning
-
-
-def _text(body: Mapping[str, Any], field: str, limit: int | None = None) -> str | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string", field)
-    value = value.strip()
-    if limit is not None and len(value) > limit:
-        raise Invalid(f"{field} is too long (at most {limit} characters)", field)
-    return value or None
-
-
-def _technologies(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid("technologies must be an array of strings", "technologies")
-    unique = list(dict.fromkeys(v.strip() for v in value if v.strip()))
-    if len(unique) > MAX_TECHNOLOGIES:
-        raise Invalid(f"technologies can hold at most {MAX_TECHNOLOGIES} items")
-    return unique
-
-
-def _offset(value: Any) -> int | None:
-    if value is None:
-        return None
-    bound = MAX_OFFSET_MINUTES
-    if isinstance(value, bool) or not isinstance(value, int) or not -bound <= value <= bound:
-        raise Invalid(f"timezone_offset must be an integer number of minutes between {-bound} and {bound}")
-    return value
-
-
-def entry_fields(body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-    """The writable fields present in `body`, normalised; unknown keys are ignored."""
-    values: dict[str, Any] = {}
-    for field in ("project_id", "activity_id"):
-        if field in body:
-            value = _text(body, field)
-            if value is None:
-                raise Invalid(f"{field.split('_')[0].capitalize()} id can not be empty", field)
-            values[field] = value
-        elif not partial:
-            raise Invalid(f"{field} is a required property", field)
-    if "description" in body:
-        values["description"] = _text(body, "description", MAX_DESCRIPTION)
-    if "uri" in body:
-        values["uri"] = _text(body, "uri", MAX_URI)
-    if "technologies" in body:
-        values["technologies"] = _technologies(body["technologies"])
-    if "timezone_offset" in body:
-        values["timezone_offset"] = _offset(body["timezone_offset"])
-    if body.get("billable") is not None:
-        if not isinstance(body["billable"], bool):
-            raise Invalid("billable must be true or false (null: as the project)", "billable")
-        values["billable"] = body["billable"]
-    if body.get("start_date") is not None:
-        values["start_at"] = parse_instant(body["start_date"], "start_date")
-    elif "start_date" in body and partial:
-        raise Invalid("start_date can not be empty", "start_date")
-    if "end_date" in body:
-        values["end_at"] = None if body["end_date"] is None else parse_instant(body["end_date"], "end_date")
-    return values
 
 
 def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
@@ -242,12 +168,10 @@ def _as_owner(store: Store, identity: Identity, decide: Callable[[UnitOfWork], T
     raise AssertionError("decisions() either returns or raises")  # pragma: no cover
 
 
-def create(
-    store: Store, identity: Identity, body: Mapping[str, Any], now: int, rules: Rules, override: bool = False
-) -> Record:
+def create(store: Store, identity: Identity, entry: NewEntry, now: int, rules: Rules, override: bool = False) -> Record:
     """Clock in (no end_date) or record a past interval."""
     check_override(identity, override)
-    values = entry_fields(body, partial=False)
+    values = entry.values()
     values.setdefault("start_at", now)
     values.setdefault("end_at", None)
     _check_times(values["start_at"], values["end_at"], now, rules)
@@ -267,19 +191,16 @@ def update(
     store: Store,
     identity: Identity,
     entry_id: str,
-    body: Mapping[str, Any],
+    edit: EntryChanges,
     if_match: IfMatch | None,
     now: int,
     rules: Rules,
     override: bool = False,
 ) -> Record:
-    """Edit an entry; with `update_last_entry_if_overlap`, shorten the entry it now overlaps."""
+    """Edit an entry; with `shorten_previous`, shorten the entry it now overlaps."""
     check_override(identity, override)
-    changes = entry_fields(body, partial=True)
-    flag = body.get("update_last_entry_if_overlap", False)
-    if not isinstance(flag, bool):
-        raise Invalid("update_last_entry_if_overlap must be true or false")
-    shorten_previous = flag
+    changes = edit.values()
+    shorten_previous = edit.shorten_previous
 
     def decide(uow: UnitOfWork) -> Record:
         entry = owned(uow, identity, entry_id, if_match)
