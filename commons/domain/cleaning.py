@@ -8,14 +8,26 @@ same way wherever it is written (the API's input modules call these before any r
 - `technologies`: a list of strings, stripped, blanks and repeats dropped, at most `at_most`.
 
 Each answers the clean value or raises `Invalid` (naming the field where the API always did).
+A field a body left out is `UNSET` in the typed values the input modules build (null is a value:
+it clears the field).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 from typing import Any
 
 from commons.domain.errors import Invalid
+
+
+class Unset(Enum):
+    """A field the body left out (unlike null, which it may send to clear a field)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 def text(

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from commons.domain import cleaning
+from commons.domain.cleaning import UNSET, Unset
 from commons.domain.clock import MAX_OFFSET_MINUTES, parse_instant
 from commons.domain.errors import Invalid
 
@@ -17,14 +17,6 @@ MAX_DESCRIPTION = 1500
 MAX_URI = 2000
 MAX_TECHNOLOGIES = 10
 
-
-class Unset(Enum):
-    """A field the body left out (unlike null, which it may send to clear a field)."""
-
-    UNSET = "unset"
-
-
-UNSET = Unset.UNSET
 
 #: The stored fields, in the order they are checked and written.
 STORED = (
