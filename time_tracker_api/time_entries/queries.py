@@ -9,6 +9,7 @@ from datetime import tzinfo
 from typing import Any
 
 from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record, Store, UnitOfWork
+from commons.directory import Directory
 from commons.domain.clock import (
     MIN_INSTANT,
     OPEN_END,
@@ -23,6 +24,7 @@ from commons.domain.clock import (
 from commons.domain.errors import Invalid
 from time_tracker_api.catalogue import with_relations
 from time_tracker_api.security import require_admin
+from time_tracker_api.time_entries.names import all_named
 from time_tracker_api.time_entries.service import Identity, owned
 
 MAX_LIST = 10_000
@@ -101,20 +103,36 @@ def entry_query(uow: UnitOfWork, identity: Identity, filters: Filters, zone: tzi
     )
 
 
-def list_entries(store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int) -> list[Record]:
+def list_entries(
+    store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int, directory: Directory | None = None
+) -> list[Record]:
     with store.unit_of_work(identity) as uow:
         query = entry_query(uow, identity, filters, zone, now)
-        return uow.time_entries.list(query)
+        entries = uow.time_entries.list(query)
+    return all_named(entries, directory, identity)
 
 
-def list_changes(store: Store, identity: Identity, user_ids: Sequence[str] | None, query: ChangeQuery) -> list[Record]:
+def list_changes(
+    store: Store,
+    identity: Identity,
+    user_ids: Sequence[str] | None,
+    query: ChangeQuery,
+    directory: Directory | None = None,
+) -> list[Record]:
     """A sync page (`updated_since`) of the entries of the caller, or (admins) of `user_ids`."""
     with store.unit_of_work(identity) as uow:
-        return uow.time_entries.changes(replace(query, owners=owners_for(identity, user_ids)))
+        changed = uow.time_entries.changes(replace(query, owners=owners_for(identity, user_ids)))
+    return all_named(changed, directory, identity)
 
 
 def paginated(
-    store: Store, identity: Identity, filters: Filters, zone: tzinfo, now: int, continuation: str | None = None
+    store: Store,
+    identity: Identity,
+    filters: Filters,
+    zone: tzinfo,
+    now: int,
+    continuation: str | None = None,
+    directory: Directory | None = None,
 ) -> dict[str, Any]:
     """A page by offset (`start`), or by the token of the previous page (`continuation`)."""
     with store.unit_of_work(identity) as uow:
@@ -123,8 +141,9 @@ def paginated(
         if continuation is not None or filters.offset == 0:
             size = filters.limit or MAX_LIST
             data, token = uow.time_entries.page(replace(query, limit=None, offset=0), size, continuation or None)
-            return {"records_total": total, "data": data, "continuation": token}
-        return {"records_total": total, "data": uow.time_entries.list(query), "continuation": None}
+        else:
+            data, token = uow.time_entries.list(query), None
+    return {"records_total": total, "data": all_named(data, directory, identity), "continuation": token}
 
 
 def latest(store: Store, identity: Identity, zone: tzinfo, now: int) -> list[Record]:

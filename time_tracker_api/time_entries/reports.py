@@ -9,12 +9,14 @@ from datetime import timedelta, tzinfo
 from typing import Any
 
 from commons.data_access_layer.repository import GROUPS, Record, Store, UnitOfWork
+from commons.directory import Directory
 from commons.domain.clock import MIN_INSTANT, from_ms
 from commons.domain.errors import Invalid
 from commons.domain.money import Row, aggregate, row_for
 from time_tracker_api.money.service import Money
 from time_tracker_api.money.service import read as read_money
 from time_tracker_api.security import require_admin
+from time_tracker_api.time_entries.names import all_named
 from time_tracker_api.time_entries.queries import MAX_LIST, Filters, entry_query
 from time_tracker_api.time_entries.service import Identity, default_billable
 
@@ -30,9 +32,12 @@ def report(
     zone: tzinfo,
     now: int,
     then_by: str | None = None,
+    directory: Directory | None = None,
 ) -> dict[str, Any]:
     """Entries of a date range priced and rounded by the tenant's rules, with totals per
-    group (and per sub-group with `then_by`): every total is the sum of its entries' figures."""
+    group (and per sub-group with `then_by`): every total is the sum of its entries' figures.
+    The owner groups are named by the e-mails the store remembers; the entries carry those of
+    an external directory when there is one."""
     require_admin(identity)
     if group_by not in REPORT_GROUPS:
         raise Invalid(f"group_by must be one of {', '.join(REPORT_GROUPS)}", "group_by")
@@ -72,7 +77,7 @@ def report(
         "currency": money.currency,
         "currency_digits": money.digits,
         "rounding": {"mode": money.rounding.mode, "minutes": money.rounding.minutes},
-        "entries": entries,
+        "entries": all_named(entries, directory, identity),
         "totals": groups,
         "total": _with_hours(totals),
     }

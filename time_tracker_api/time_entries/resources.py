@@ -10,6 +10,7 @@ from flask import Response, current_app, request, stream_with_context
 from flask_restx import inputs as restx_inputs
 
 from commons.data_access_layer.repository import Record
+from commons.directory import Directory
 from commons.domain import cleaning
 from commons.domain.clock import format_instant, zone_from
 from commons.domain.errors import Invalid
@@ -96,15 +97,8 @@ def _filters(args: dict[str, Any]) -> queries.Filters:
     )
 
 
-def _owner_emails(entries: list[Record]) -> list[Record]:
-    """With an external directory (Graph), owners' e-mails come from it: one batched, cached
-    lookup for the whole page. (The store's own directory is joined by the query.)"""
-    directory = current_app.extensions["time_tracker"].directory
-    if directory.external and entries:
-        emails = directory.emails(current_identity(), {e["owner_id"] for e in entries})
-        for entry in entries:
-            entry["owner_email"] = emails.get(entry["owner_id"], entry.get("owner_email"))
-    return entries
+def _directory() -> Directory:
+    return current_app.extensions["time_tracker"].directory  # type: ignore[no-any-return]
 
 
 def _entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -138,12 +132,13 @@ class TimeEntries(Base):
         wanted = sync.requested(args, WINDOW_FILTERS)
         if wanted is not None:
             query = sync.query(wanted, _now())
-            changed = queries.list_changes(store(), current_identity(), _user_ids(args), query)
-            return sync.answer(wanted, _owner_emails(changed), entry_json)
-        entries = queries.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
-        return [entry_json(e) for e in _owner_emails(entries)]
+            changed = queries.list_changes(store(), current_identity(), _user_ids(args), query, _directory())
+            return sync.answer(wanted, changed, entry_json)
+        filters, zone = _filters(args), _zone(args)
+        entries = queries.list_entries(store(), current_identity(), filters, zone, _now(), _directory())
+        return [entry_json(e) for e in entries]
 
-    # Documented by the model, validated by the service (one pass, clearer messages).
+    # Documented by the model, validated by `inputs` (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
     @ns.response(201, "Created", time_entry, headers={"Location": "The new entry's path", "ETag": "Its version"})
     @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
@@ -248,8 +243,8 @@ class Paginated(Base):
         """
         args = paged_args.parse_args()
         filters, token = _filters(args), args.get("continuation")
-        page = queries.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
-        data = [entry_json(e) for e in _owner_emails(page["data"])]
+        page = queries.paginated(store(), current_identity(), filters, _zone(args), _now(), token, _directory())
+        data = [entry_json(e) for e in page["data"]]
         return {"records_total": page["records_total"], "data": data, "continuation": page["continuation"]}
 
 
@@ -274,8 +269,8 @@ class Report(Base):
         args = report_args.parse_args()
         zone, now = _zone(args), _now()
         filters = _filters(args)
-        result = reports.report(store(), current_identity(), filters, args["group_by"], zone, now, args.get("then_by"))
-        _owner_emails(result["entries"])
+        identity, group_by, then_by = current_identity(), args["group_by"], args.get("then_by")
+        result = reports.report(store(), identity, filters, group_by, zone, now, then_by, _directory())
         wanted = args.get("format") or {"text/csv": "csv", XLSX: "xlsx"}.get(
             request.accept_mimetypes.best_match(["application/json", "text/csv", XLSX]) or "", "json"
         )

@@ -21,6 +21,7 @@ from commons.domain.preconditions import IfMatch
 from time_tracker_api.money.service import lock_of
 from time_tracker_api.security import require_admin
 from time_tracker_api.time_entries.inputs import EntryChanges, NewEntry
+from time_tracker_api.time_entries.names import named
 
 Identity = Actor
 
@@ -50,9 +51,6 @@ def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
         raise Invalid("You cannot end a time entry in the future")
     if end - start > MAX_ENTRY_MS:
         raise Invalid(f"A time entry can not last more than {MAX_ENTRY_HOURS} hours")
-
-
-NAMES = ("project_name", "customer_id", "customer_name", "activity_name")
 
 
 def _references(uow: UnitOfWork, project_id: str, activity_id: str, check: Iterable[str]) -> dict[str, Any]:
@@ -118,13 +116,6 @@ def _note(description: str | None, override_note: str | None) -> str | None:
     return f"{description} ({override_note})" if description else override_note
 
 
-def _named(entry: Record, refs: Mapping[str, Any] | None, owner_email: str | None) -> Record:
-    if refs is not None:
-        entry.update({name: refs[name] for name in NAMES})
-    entry.setdefault("owner_email", owner_email)
-    return entry
-
-
 def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclude: str | None = None) -> None:
     """One running entry per owner, no overlaps: call with the owner's lock held.
 
@@ -182,7 +173,7 @@ def create(store: Store, identity: Identity, entry: NewEntry, now: int, rules: R
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
         fields = {"billable": default_billable(refs), **values, "owner_id": identity.user_id}
-        return _named(uow.time_entries.add(fields, note), refs, identity.email)
+        return named(uow.time_entries.add(fields, note), references=refs, caller_email=identity.email)
 
     return _as_owner(store, identity, decide)
 
@@ -223,7 +214,7 @@ def update(
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
         written = uow.time_entries.update(entry_id, values, _version(entry, if_match), note, current=entry)
-        return _named(written, refs, identity.email)
+        return named(written, references=refs, caller_email=identity.email)
 
     return _as_owner(store, identity, decide)
 
