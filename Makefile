@@ -44,7 +44,9 @@ node_modules/.installed: package.json package-lock.json
 
 install-test: $(VENV)/.test-installed services node_modules/.installed
 
+# mypy --strict first (pyproject.toml says what it checks): a type error fails the run in seconds.
 test: install-test
+	$(VENV)/bin/mypy
 	$(VENV)/bin/coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(VENV)/bin/coverage report --skip-covered --skip-empty | tail -n 25
 

@@ -29,13 +29,13 @@ class StoreMigrationStorage(Storage):
     """migrate-anything's record of applied steps, kept in the store's `migration` container."""
 
     def save_migration(self, name: str, code: str) -> None:
-        store().save_migration_record(name, code)  # type: ignore[attr-defined]
+        store().save_migration_record(name, code)
 
     def list_migrations(self) -> list[tuple[str, str]]:
-        return store().migration_records()  # type: ignore[attr-defined]
+        return store().migration_records()
 
     def remove_migration(self, name: str) -> None:
-        store().remove_migration_record(name)  # type: ignore[attr-defined]
+        store().remove_migration_record(name)
 
 
 def not_reversible() -> None:

@@ -107,13 +107,13 @@ def _served(adverse: int | None) -> Iterator[str | None]:
     proc.wait(timeout=10)
 
 
-def _cosmos_store(url: str | None, *, discovery: bool = False) -> Iterator[Any]:
+def _cosmos_store(url: str | None, *, discovery: bool = False, database: str = "tt-tests") -> Iterator[Any]:
     if url is None:
         yield None
         return
     from commons.data_access_layer.cosmos_db import CosmosStore
 
-    target = CosmosStore(cosmos_settings(url, "tt-tests", discovery=discovery))
+    target = CosmosStore(cosmos_settings(url, database, discovery=discovery))
     migrations.migrate(target)
     yield target
     target.dispose()
@@ -137,6 +137,20 @@ def cosmos_store(cosmos_server: str | None) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def cosmos_adverse_store(cosmos_adverse_server: str | None) -> Iterator[Any]:
     yield from _cosmos_store(cosmos_adverse_server, discovery=True)
+
+
+def module_cosmos_database(server: str, *, discovery: bool = False) -> Any:
+    """A module-scoped replacement of `cosmos_store`/`cosmos_adverse_store` on a database of the
+    module's own. For tests of the change feed: a new checkpoint reads a container's feed from its
+    beginning (as it must in production), so on the shared database each test would read every
+    write of the session before it; on its own database, only the module's."""
+
+    @pytest.fixture(scope="module")
+    def _store(request: pytest.FixtureRequest) -> Iterator[Any]:
+        database = f"tt-{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
+        yield from _cosmos_store(request.getfixturevalue(server), discovery=discovery, database=database)
+
+    return _store
 
 
 @pytest.fixture(params=ENGINES)

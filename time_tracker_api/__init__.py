@@ -68,7 +68,7 @@ class PublishedApi(Api):
         cached = self.__dict__.get("_polished")
         if cached is None:
             cached = self.__dict__["_polished"] = idempotency.document(spec.polish(Swagger(self).as_dict()))
-        return cached  # type: ignore[no-any-return]
+        return cached
 
 
 def build_api(app: Flask) -> Api:

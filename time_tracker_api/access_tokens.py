@@ -51,7 +51,7 @@ def _status(record: Record, now: int) -> str:
 
 def _whose(identity: Actor, user_id: str) -> str:
     """`me` or an id: the caller's own tokens, or (admins) anyone's in the tenant."""
-    from time_tracker_api.security import require_admin
+    from commons.domain.identity import require_admin
 
     owner = identity.user_id if user_id in ("me", identity.user_id) else user_id
     if owner != identity.user_id:
@@ -97,7 +97,7 @@ def create(store: Store, identity: Actor, new: TokenInput, now: int, via_token: 
 def list_tokens(store: Store, identity: Actor, user_id: str | None, now: int) -> list[dict[str, Any]]:
     """One user's tokens (`me` for the caller's), or with None every token of the tenant (admin)."""
     if user_id is None:
-        from time_tracker_api.security import require_admin
+        from commons.domain.identity import require_admin
 
         require_admin(identity)
         owner = None

@@ -22,9 +22,9 @@ from commons.data_access_layer.repository import (
 )
 from commons.domain.clock import format_instant, now_ms
 from commons.domain.errors import Invalid, NotFound
+from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.catalogue_inputs import ItemChanges
-from time_tracker_api.security import Identity, require_admin
 
 
 def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str, Any], item_id: str | None) -> None:

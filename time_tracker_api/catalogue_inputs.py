@@ -61,7 +61,7 @@ def _status(value: Any) -> str:
 def _billable(value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise Invalid("billable must be true, false or null", "billable")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def item_changes(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool) -> ItemChanges:

@@ -10,7 +10,19 @@ from flask import current_app
 from flask_restx import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from commons.domain.errors import DomainError
+from commons.domain.errors import (
+    BadGateway,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Locked,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
 from time_tracker_api.inputs import NOT_BLANK
 
 log = logging.getLogger(__name__)
@@ -20,6 +32,27 @@ log = logging.getLogger(__name__)
 _BLANK = f" does not match {NOT_BLANK!r}"
 #: jsonschema's message for a missing required key.
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
+
+
+#: Every domain error's HTTP status; a subclass answers its nearest listed ancestor's.
+STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    Unprocessable: 422,
+    Locked: 423,
+    BadGateway: 502,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error (`Contended` is an `Unavailable`: 503)."""
+    return next(STATUS[kind] for kind in type(error).__mro__ if kind in STATUS)
 
 
 def readable(field: str, message: str) -> str:
@@ -37,8 +70,8 @@ def register_error_handlers(api: Api) -> None:
     @api.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
         if error.field is not None:
-            return {"message": error.message, "errors": {error.field: error.message}}, error.status
-        return {"message": error.message}, error.status
+            return {"message": error.message, "errors": {error.field: error.message}}, status_of(error)
+        return {"message": error.message}, status_of(error)
 
     @api.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -10,9 +10,10 @@ from flask_restx import Namespace, fields, inputs
 from commons.data_access_layer.repository import EventQuery, Record, Store
 from commons.domain.clock import MAX_OFFSET_MINUTES, parse_query_bound, zone_from
 from commons.domain.errors import Invalid
+from commons.domain.identity import Identity, require_admin
 from time_tracker_api.inputs import query_parser
 from time_tracker_api.resources import ERROR, Base, NullableString, store
-from time_tracker_api.security import Identity, current_identity, require_admin
+from time_tracker_api.security import current_identity
 
 ns = Namespace("events", description="Audit events of your tenant (admin)")
 ns.add_model(ERROR.name, ERROR)

@@ -8,6 +8,7 @@ from typing import Any
 from flask_restx import Namespace, fields
 
 from commons.data_access_layer.repository import PROJECTS, Record, Store
+from commons.domain.identity import Identity
 from time_tracker_api.catalogue import with_relations
 from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import (
@@ -22,7 +23,7 @@ from time_tracker_api.resources import (
     register_catalogue,
     store,
 )
-from time_tracker_api.security import Identity, current_identity
+from time_tracker_api.security import current_identity
 from time_tracker_api.time_entries.queries import recent_projects
 
 ns = Namespace(

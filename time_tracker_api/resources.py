@@ -13,10 +13,11 @@ from flask_restx import Model, Namespace, Resource, fields, reqparse
 from flask_restx.utils import unpack
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
+from commons.domain.identity import require_admin
 from commons.domain.preconditions import IfMatch, parse_if_match
 from time_tracker_api import catalogue, catalogue_inputs, idempotency, sync
 from time_tracker_api.inputs import NOT_BLANK, body, query_parser
-from time_tracker_api.security import current_identity, require_admin
+from time_tracker_api.security import current_identity
 
 #: Every error body. Each error response of the spec carries an example of its own message.
 ERROR = Model(
@@ -117,7 +118,7 @@ class Status(fields.Raw):
     __schema_example__ = "active"
 
     def schema(self) -> dict[str, Any]:
-        schema = super().schema()
+        schema: dict[str, Any] = super().schema()
         schema["enum"] = ["active", "inactive", 0, 1]
         return schema
 

@@ -9,19 +9,21 @@ Three modes, chosen by the settings (never silently unverified):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
 from flask import current_app, g, has_request_context, request
 
 from commons.config import Settings
-from commons.data_access_layer.events import Actor
-from commons.domain.errors import Forbidden, Unauthorized
+from commons.domain.errors import Unauthorized
+from commons.domain.identity import Identity
 from commons.domain.tokens import looks_like_token
 from time_tracker_api.inputs import is_clean_text
 from time_tracker_api.jwks import SigningKeys
@@ -37,10 +39,20 @@ _B2C_ISSUER = re.compile(
 )
 _GUID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}(?![0-9a-fA-F])")
 
-Identity = Actor
 #: Verified tokens are remembered (until they expire, at most this long) to skip re-verifying.
 VERIFIED_TTL_SECONDS = 300
 VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(slots=True)
+class _Verified:
+    """A verified token as remembered: until `expiry` (epoch s), its claims, signing key id,
+    and the identity once worked out."""
+
+    expiry: float
+    claims: dict[str, Any]
+    kid: str | None
+    identity: Identity | None = None
 
 
 class TokenVerifier:
@@ -50,7 +62,7 @@ class TokenVerifier:
         settings.require_verification()
         self.mode = settings.verification_mode
         self.settings = settings
-        self._verified: dict[str, list[Any]] = {}
+        self._verified: dict[str, _Verified] = {}
         self._lock = threading.Lock()
         self._jwks: SigningKeys | None = None
         if self.mode == "rs256":
@@ -65,30 +77,30 @@ class TokenVerifier:
 
     def claims(self, token: str) -> dict[str, Any]:
         """Verified claims of `token`; a token verified recently is not verified again."""
-        return self._entry(token)[1]
+        return self._entry(token).claims
 
     def identity(self, token: str) -> Identity:
         """The caller `token` stands for: worked out once per token, like its verification
         (it was worked out twice a request, for the rate limits and for the resource)."""
         entry = self._entry(token)
-        if entry[3] is None:
-            entry[3] = identity_from(entry[1], self.settings.jwt_issuer)
-        return entry[3]
+        if entry.identity is None:
+            entry.identity = identity_from(entry.claims, self.settings.jwt_issuer)
+        return entry.identity
 
-    def _entry(self, token: str) -> list[Any]:
-        """[expiry, claims, kid, identity or None] of a verified token."""
+    def _entry(self, token: str) -> _Verified:
+        """What is remembered of a verified token."""
         now = time.time()
         cached = self._verified.get(token)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached.expiry > now:
             if self._jwks is not None:
-                self._jwks.key(cached[2])  # the key must still be listed
+                self._jwks.key(cached.kid)  # the key must still be listed
             return cached
         claims, kid = self._verify(token)
         try:
             expiry = min(float(claims.get("exp", now)) + self.settings.clock_skew_seconds, now + VERIFIED_TTL_SECONDS)
         except (TypeError, ValueError, OverflowError):
             raise Unauthorized("Invalid token") from None
-        entry: list[Any] = [expiry, claims, kid, None]
+        entry = _Verified(expiry, claims, kid)
         with self._lock:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.pop(next(iter(self._verified)))
@@ -247,7 +259,7 @@ def verified_caller() -> Identity:
     """The caller a JWT or a personal access token (`ttp_...`) stands for, verified once per
     request. A personal access token is read through the store on every request (a revoke
     holds at once in every worker)."""
-    identity = g.get("verified_caller")
+    identity: Identity | None = g.get("verified_caller")
     if identity is None:
         services = current_app.extensions["time_tracker"]
         raw = bearer_token(request.headers)
@@ -268,32 +280,14 @@ def via_access_token() -> bool:
 
 def current_identity() -> Identity:
     """The verified caller of this request (the directory is told about them)."""
-    identity = g.get("identity")
+    identity: Identity | None = g.get("identity")
     if identity is None:
-        identity = verified_caller()
-        current_app.extensions["time_tracker"].directory.seen(identity)
+        caller = verified_caller()
+        directory = current_app.extensions["time_tracker"].directory
+        directory.seen(caller)
+        identity = replace(caller, directory_admin=functools.cache(lambda: bool(directory.is_admin(caller))))
         g.identity = identity
     return identity
-
-
-def is_admin(identity: Identity) -> bool:
-    """An admin by the token's claims, or by the directory as it is now: the directory is
-    read (once per request, and only when a rule asks), never a per-process cache, so a
-    revoke holds at once for every worker."""
-    if identity.is_admin:
-        return True
-    if not has_request_context():
-        return False
-    memo = g.setdefault("directory_admin", {})
-    key = (identity.tenant_id, identity.user_id)
-    if key not in memo:
-        memo[key] = bool(current_app.extensions["time_tracker"].directory.is_admin(identity))
-    return bool(memo[key])
-
-
-def require_admin(identity: Identity) -> None:
-    if not is_admin(identity):
-        raise Forbidden("You don't have enough permissions.")
 
 
 def mint_token(

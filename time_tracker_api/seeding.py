@@ -36,7 +36,7 @@ def seed(
     seed_value: int = 42,
     progress: Callable[[int, int], None] = lambda done, total: None,
     tenant_ids: Sequence[str] = (),
-    token: Callable[[Actor], str] | None = None,
+    token: Callable[[Actor], str | None] | None = None,
 ) -> dict[str, Any]:
     """Seed `tenants` tenants (the first ones with `tenant_ids`, the rest new); each tenant's
     report has its admin and, when `token` is given, a token for that admin."""

@@ -9,8 +9,8 @@ from flask import current_app, request
 from flask_restx import Namespace, fields
 
 from time_tracker_api import access_tokens, token_inputs
-from time_tracker_api.inputs import NOT_BLANK
-from time_tracker_api.resources import ERROR, Base, NullableString, body, store
+from time_tracker_api.inputs import NOT_BLANK, body
+from time_tracker_api.resources import ERROR, Base, NullableString, store
 from time_tracker_api.security import current_identity, via_access_token
 
 ns = Namespace(

@@ -8,9 +8,10 @@ from flask import current_app
 from flask_restx import Namespace, fields
 
 from commons.directory import ADMIN_ROLE, ROLES, Directory, User, group_name
-from time_tracker_api.inputs import NOT_BLANK
-from time_tracker_api.resources import ERROR, Base, NullableString, body
-from time_tracker_api.security import Identity, current_identity, require_admin
+from commons.domain.identity import Identity, require_admin
+from time_tracker_api.inputs import NOT_BLANK, body
+from time_tracker_api.resources import ERROR, Base, NullableString
+from time_tracker_api.security import current_identity
 
 ns = Namespace("users", description="Users of your tenant, their roles and groups")
 ns.add_model(ERROR.name, ERROR)

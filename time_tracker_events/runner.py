@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from commons.data_access_layer.repository import Store, Unavailable
+from commons.data_access_layer.repository import Store
+from commons.domain.errors import Unavailable
 from commons.webhooks import enqueue
 from time_tracker_events.handler import events_from, events_with_state
 

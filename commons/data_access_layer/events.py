@@ -7,24 +7,12 @@ derive an idempotent event id from it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from commons.domain.clock import format_instant
+from commons.domain.identity import Actor as Actor  # re-exported: the data layer's name for the caller
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The caller as the data layer sees it: a user of a tenant."""
-
-    user_id: str
-    tenant_id: str
-    email: str | None = None
-    name: str | None = None
-    is_admin: bool = False
-    session_id: str | None = None
 
 
 def event_context(

@@ -102,7 +102,8 @@ class ChangeQuery:
 class Catalogue(Protocol):
     """Customers, project types, projects, activities, technologies of one tenant."""
 
-    spec: CatalogueSpec
+    @property
+    def spec(self) -> CatalogueSpec: ...
 
     def lock(self) -> None:
         """Serialise, until the unit of work ends, the tenant's writes of this catalogue that
@@ -308,19 +309,43 @@ class AccessTokens(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """The repositories of one actor, sharing one transaction where the engine has them."""
+    """The repositories of one actor, sharing one transaction where the engine has them.
 
-    actor: Actor
-    customers: Catalogue
-    project_types: Catalogue
-    projects: Catalogue
-    activities: Catalogue
-    technologies: Catalogue
-    time_entries: TimeEntries
-    users: Users
-    events: Events
-    access_tokens: AccessTokens
-    money: Money
+    Read-only properties, so that an engine's own repository types satisfy them (a plain
+    attribute of a Protocol is invariant)."""
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def customers(self) -> Catalogue: ...
+
+    @property
+    def project_types(self) -> Catalogue: ...
+
+    @property
+    def projects(self) -> Catalogue: ...
+
+    @property
+    def activities(self) -> Catalogue: ...
+
+    @property
+    def technologies(self) -> Catalogue: ...
+
+    @property
+    def time_entries(self) -> TimeEntries: ...
+
+    @property
+    def users(self) -> Users: ...
+
+    @property
+    def events(self) -> Events: ...
+
+    @property
+    def access_tokens(self) -> AccessTokens: ...
+
+    @property
+    def money(self) -> Money: ...
 
     def catalogue(self, spec: CatalogueSpec) -> Catalogue: ...
 
@@ -366,8 +391,12 @@ class IdempotencyKeys(Protocol):
 class Store(Protocol):
     """One per process: owns the engine's client or connection pool."""
 
-    engine_name: str
-    idempotency: IdempotencyKeys
+    @property
+    def engine_name(self) -> str:
+        """`sqlite`, `postgresql`, `cosmos`, ..."""
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
 
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> AbstractContextManager[UnitOfWork]:
         """Open a unit of work; `write=True` when it will write (lets SQLite lock early)."""
@@ -387,3 +416,12 @@ class Store(Protocol):
 
     def dispose(self) -> None:
         """Release connections (tests, shutdown)."""
+
+    def migration_records(self) -> builtins.list[tuple[str, str]]:
+        """(name, code) of the applied migration steps, by name (migrate-anything's storage)."""
+
+    def save_migration_record(self, name: str, code: str) -> None:
+        """Record an applied migration step."""
+
+    def remove_migration_record(self, name: str) -> None:
+        """Forget a migration step (migrate-anything asks; steps are up only)."""

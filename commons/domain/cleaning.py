@@ -41,14 +41,14 @@ def text(
         return None
     if not isinstance(value, str):
         raise Invalid(f"{field} must be a string", field)
-    value = value.strip()
-    if not value:
+    stripped: str = value.strip()
+    if not stripped:
         if required:
             raise Invalid(empty or f"{field} can not be empty", field)
         return None
-    if limit is not None and len(value) > limit:
+    if limit is not None and len(stripped) > limit:
         raise Invalid(f"{field} is too long (at most {limit} characters)", field)
-    return value
+    return stripped
 
 
 def required_text(value: Any, field: str, *, limit: int | None = None, empty: str | None = None) -> str:

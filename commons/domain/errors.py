@@ -1,12 +1,11 @@
-"""Domain errors. Services and repositories raise these; the API maps them to HTTP once."""
+"""Domain errors. Services and repositories raise these; they know nothing of HTTP: the API maps
+them to status codes in one table (`time_tracker_api/errors.py`)."""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
     """Base class: carries a message meant for the client."""
-
-    status = 400
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -18,55 +17,37 @@ class DomainError(Exception):
 class Invalid(DomainError):
     """The request is malformed or breaks a validation rule."""
 
-    status = 400
-
 
 class Unauthorized(DomainError):
     """No valid credentials."""
-
-    status = 401
 
 
 class Forbidden(DomainError):
     """Valid credentials, not allowed."""
 
-    status = 403
-
 
 class NotFound(DomainError):
     """The item does not exist in the caller's tenant (or is deleted)."""
-
-    status = 404
 
 
 class Conflict(DomainError):
     """A uniqueness rule would break (duplicate name, second running entry)."""
 
-    status = 409
-
 
 class PreconditionFailed(DomainError):
     """`If-Match` does not match the stored version."""
-
-    status = 412
 
 
 class Unprocessable(DomainError):
     """The request is well formed but breaks a time rule (overlap, already stopped)."""
 
-    status = 422
-
 
 class Unavailable(DomainError):
     """The store or the directory cannot be reached now."""
 
-    status = 503
-
 
 class BadGateway(DomainError):
     """A service we depend on (the directory) answered with an error."""
-
-    status = 502
 
 
 class Contended(Unavailable):
@@ -77,5 +58,3 @@ class Contended(Unavailable):
 
 class Locked(DomainError):
     """The time entry is in a locked period (TT-16): only an admin's explicit override writes it."""
-
-    status = 423

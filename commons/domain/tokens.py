@@ -101,4 +101,4 @@ def clean_name(value: Any) -> str:
     value = value.strip()
     if len(value) > MAX_NAME:
         raise Invalid(f"name is too long (at most {MAX_NAME} characters)", "name")
-    return value
+    return str(value)

@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from commons.config import Settings
-from commons.data_access_layer.repository import PreconditionFailed, Record, Store
+from commons.data_access_layer.repository import Record, Store
 from commons.data_access_layer.webhooks import Webhooks
 from commons.domain.clock import now_ms
-from commons.domain.errors import DomainError, NotFound
+from commons.domain.errors import DomainError, NotFound, PreconditionFailed
 from commons.domain.webhooks import (
     CANCELLED,
     DELIVERED,

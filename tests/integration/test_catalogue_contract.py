@@ -7,16 +7,8 @@ import uuid
 import pytest
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import (
-    CUSTOMERS,
-    PROJECT_TYPES,
-    PROJECTS,
-    TECHNOLOGIES,
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-    Store,
-)
+from commons.data_access_layer.repository import CUSTOMERS, PROJECT_TYPES, PROJECTS, TECHNOLOGIES, Store
+from commons.domain.errors import Conflict, NotFound, PreconditionFailed
 
 
 def stored_context(store: Store, container: str, tenant: str, item_id: str) -> dict:

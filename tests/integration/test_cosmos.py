@@ -20,14 +20,8 @@ import migrations
 from commons.data_access_layer.cosmos_db import CosmosStore, counting_round_trips, translate
 from commons.data_access_layer.cosmos_db import store as store_module
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import (
-    Conflict,
-    Contended,
-    EntryQuery,
-    NotFound,
-    PreconditionFailed,
-    Unavailable,
-)
+from commons.data_access_layer.repository import EntryQuery
+from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed, Unavailable
 from tests.conftest import COSMOS_KEY, ROOT, Client, cosmos_settings, settings_for_tests, token_for, unavailable
 from tests.tools.postgres import free_port
 from time_tracker_api import create_app

@@ -15,13 +15,18 @@ import pytest
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import EventQuery, Store
-from tests.conftest import COSMOS_KEY, ROOT, Client, token_for
+from tests.conftest import COSMOS_KEY, ROOT, Client, module_cosmos_database, token_for
 from time_tracker_events import function_app
 from time_tracker_events.handler import events_from
 from time_tracker_events.runner import QUIET_PAUSE_S, run
 
 DECLARED = function_app.app.get_functions()  # indexes the app once (a second call refuses)
 FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in DECLARED}
+
+
+#: The change feed of this module's writes only (see module_cosmos_database).
+cosmos_store = module_cosmos_database("cosmos_server")
+cosmos_adverse_store = module_cosmos_database("cosmos_adverse_server", discovery=True)
 
 
 def ctx(action: str, description: str | None = None, tenant: str = "t-1") -> dict[str, Any]:
@@ -166,7 +171,7 @@ def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
             "cosmos_server" if engine == "cosmos" else "cosmos_adverse_server"
         ),
         "DATABASE_MASTER_KEY": COSMOS_KEY,
-        "DATABASE_NAME": "tt-tests",
+        "DATABASE_NAME": request.getfixturevalue("store").database_name,
         "COSMOS_ENDPOINT_DISCOVERY": "false" if engine == "cosmos" else "true",
     }
 

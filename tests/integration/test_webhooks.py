@@ -14,7 +14,7 @@ import pytest
 from commons.config import Settings
 from commons.data_access_layer.repository import Store
 from commons.webhooks import dispatch
-from tests.conftest import Client, settings_for_tests, token_for
+from tests.conftest import Client, module_cosmos_database, settings_for_tests, token_for
 from tests.tools.webhook_receiver import WebhookReceiver
 from time_tracker_api import create_app
 from time_tracker_events.runner import run
@@ -28,6 +28,11 @@ def receiver() -> Iterator[WebhookReceiver]:
     found = WebhookReceiver()
     yield found
     found.close()
+
+
+#: The change feed of this module's writes only (see module_cosmos_database).
+cosmos_store = module_cosmos_database("cosmos_server")
+cosmos_adverse_store = module_cosmos_database("cosmos_adverse_server", discovery=True)
 
 
 def fast_settings(receiver: WebhookReceiver, **overrides: Any) -> Settings:

@@ -17,11 +17,11 @@ from typing import Any
 from commons.data_access_layer.repository import Record, Store, UnitOfWork, decisions
 from commons.domain.clock import MIN_INSTANT, _local_midnight, format_instant, zone_from
 from commons.domain.errors import Conflict, Invalid, NotFound
+from commons.domain.identity import Identity, is_admin, require_admin
 from commons.domain.money import Rate, RateBook, Rounding, currency_digits, level_of
 from commons.domain.periods import lock_boundary, parse_lock_date
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.money.inputs import LockInput, RateInput, SettingsChanges
-from time_tracker_api.security import Identity, is_admin, require_admin
 
 DEFAULT_CURRENCY = "USD"
 MAX_RATES = 2000

@@ -22,8 +22,8 @@ from commons.domain.clock import (
     summary_span,
 )
 from commons.domain.errors import Invalid
+from commons.domain.identity import require_admin
 from time_tracker_api.catalogue import with_relations
-from time_tracker_api.security import require_admin
 from time_tracker_api.time_entries.names import all_named
 from time_tracker_api.time_entries.service import Identity, owned
 

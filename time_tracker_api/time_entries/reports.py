@@ -12,10 +12,10 @@ from commons.data_access_layer.repository import GROUPS, Record, Store, UnitOfWo
 from commons.directory import Directory
 from commons.domain.clock import MIN_INSTANT, from_ms
 from commons.domain.errors import Invalid
+from commons.domain.identity import require_admin
 from commons.domain.money import Row, aggregate, row_for
 from time_tracker_api.money.service import Money
 from time_tracker_api.money.service import read as read_money
-from time_tracker_api.security import require_admin
 from time_tracker_api.time_entries.names import all_named
 from time_tracker_api.time_entries.queries import MAX_LIST, Filters, entry_query
 from time_tracker_api.time_entries.service import Identity, default_billable

@@ -15,7 +15,8 @@ from commons.domain import cleaning
 from commons.domain.clock import format_instant, zone_from
 from commons.domain.errors import Invalid
 from time_tracker_api import sync
-from time_tracker_api.resources import ERROR, Base, body, if_match, store
+from time_tracker_api.inputs import body
+from time_tracker_api.resources import ERROR, Base, if_match, store
 from time_tracker_api.security import current_identity
 from time_tracker_api.time_entries import inputs, queries, reports, service, spreadsheet
 from time_tracker_api.time_entries.csv_report import csv_rows
@@ -38,6 +39,10 @@ from time_tracker_api.time_entries.models import (
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+#: What the package exports: the namespace, with the routes this module adds to it.
+__all__ = ["ns"]
 
 
 def _now() -> int:

@@ -16,10 +16,10 @@ from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Record, Store, UnitOfWork, decisions
 from commons.domain.clock import MAX_ENTRY_HOURS, MAX_ENTRY_MS
 from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
+from commons.domain.identity import require_admin
 from commons.domain.periods import describe, is_locked
 from commons.domain.preconditions import IfMatch
 from time_tracker_api.money.service import lock_of
-from time_tracker_api.security import require_admin
 from time_tracker_api.time_entries.inputs import EntryChanges, NewEntry
 from time_tracker_api.time_entries.names import named
 

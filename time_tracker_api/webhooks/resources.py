@@ -8,9 +8,11 @@ from flask import current_app, request
 
 from commons.config import Settings
 from commons.data_access_layer.repository import Record
+from commons.domain.identity import require_admin
 from commons.domain.webhooks import ENTITIES, EVENT_TYPES
-from time_tracker_api.resources import ERROR, Base, body, if_match, store
-from time_tracker_api.security import current_identity, require_admin
+from time_tracker_api.inputs import body
+from time_tracker_api.resources import ERROR, Base, if_match, store
+from time_tracker_api.security import current_identity
 from time_tracker_api.webhooks import inputs, service
 from time_tracker_api.webhooks.models import (
     created_webhook,
@@ -25,6 +27,9 @@ from time_tracker_api.webhooks.models import (
     webhook_input,
     webhook_update,
 )
+
+#: What the package exports: the namespace, with the routes this module adds to it.
+__all__ = ["ns"]
 
 
 def _settings() -> Settings:

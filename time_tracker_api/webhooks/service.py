@@ -11,11 +11,11 @@ from typing import Any
 from commons.config import Settings
 from commons.data_access_layer.repository import Record, Store
 from commons.domain.errors import Conflict, NotFound, PreconditionFailed
+from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
 from commons.domain.webhooks import PENDING, new_secret
 from commons.webhooks import checked_target, ping
 from commons.wiring import build_webhooks
-from time_tracker_api.security import Identity, require_admin
 from time_tracker_api.webhooks.inputs import WebhookChanges
 
 MAX_ENDPOINTS = 50

@@ -22,19 +22,13 @@ from commons.data_access_layer.cosmos_db.documents import (
     outbox_event,
     record,
     rewritten,
+    status_error,
 )
-from commons.data_access_layer.cosmos_db.units import Failure, Fence, Operation, status_error, target
+from commons.data_access_layer.cosmos_db.units import Failure, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
-from commons.data_access_layer.repository import (
-    CatalogueSpec,
-    ChangeQuery,
-    Conflict,
-    Contended,
-    NotFound,
-    PreconditionFailed,
-    Record,
-)
+from commons.data_access_layer.repository import CatalogueSpec, ChangeQuery, Record
 from commons.domain.clock import now_ms
+from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork

@@ -13,11 +13,14 @@ from typing import Any
 
 from azure.cosmos import PartitionKey, ThroughputProperties, exceptions
 
+from commons.data_access_layer.repository import CATALOGUES
+
 log = logging.getLogger(__name__)
 
 ASC, DESC = "ascending", "descending"
-#: Business containers: their change feed is the audit trail.
-BUSINESS = ("customer", "project_type", "project", "activity", "technology", "time_entry", "webhook", "money")
+#: Business containers, from the contract (the catalogues' specs, then time entries, webhook
+#: endpoints, money settings): their change feed is the audit trail.
+BUSINESS = (*(spec.container for spec in CATALOGUES), "time_entry", "webhook", "money")
 #: Every container whose writes are audited (personal access tokens are not synced, but their
 #: creation and revocation are events): the events app reads the change feed of each.
 AUDITED = (*BUSINESS, "access_token")

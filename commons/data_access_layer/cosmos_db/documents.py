@@ -19,15 +19,9 @@ from typing import Any
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import exceptions
 
-from commons.data_access_layer.repository import (
-    Conflict,
-    Invalid,
-    NotFound,
-    PreconditionFailed,
-    Record,
-    Unavailable,
-)
+from commons.data_access_layer.repository import Record
 from commons.domain import cursors
+from commons.domain.errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
 from commons.domain.preconditions import stale
 
 log = logging.getLogger(__name__)
@@ -102,25 +96,30 @@ def params(**values: Any) -> list[dict[str, Any]]:
 
 def translate(error: Exception, label: str = "Item") -> Exception:
     """SDK errors to domain errors (the caller raises the result)."""
-    if isinstance(error, exceptions.CosmosResourceNotFoundError):
-        return NotFound(f"{label} not found")
-    if isinstance(error, exceptions.CosmosResourceExistsError):
-        return Conflict(f"{label} already exists")
-    if isinstance(error, exceptions.CosmosAccessConditionFailedError):
-        return PreconditionFailed(changed(label))
-    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code == 408:
-        return Unavailable(UNANSWERED)
-    if isinstance(error, exceptions.CosmosHttpResponseError) and error.status_code in (429, 449, 503):
-        return Unavailable("The database is busy; try again shortly")
+    if isinstance(error, exceptions.CosmosHttpResponseError):
+        return status_error(int(error.status_code or 500), label, str(error))
     if isinstance(error, ServiceResponseError):
         # The request went out and no answer came back: a write may have been applied.
         return Unavailable(UNANSWERED)
     if isinstance(error, ServiceRequestError):
         return Unavailable("The database is unreachable; try again shortly")
-    if isinstance(error, exceptions.CosmosHttpResponseError):
-        log.error("Cosmos DB refused a request: %s", error)
-        return Unavailable("The database refused the request; try again later")
     return error
+
+
+def status_error(status: int, label: str, detail: str = "") -> DomainError:
+    """The contract's error for a status Cosmos DB answered (a request's or a batch operation's)."""
+    if status == 404:
+        return NotFound(f"{label} not found")
+    if status == 409:
+        return Conflict(f"{label} already exists")
+    if status == 412:
+        return PreconditionFailed(changed(label))
+    if status == 408:
+        return Unavailable(UNANSWERED)
+    if status in (429, 449, 503):
+        return Unavailable("The database is busy; try again shortly")
+    log.error("Cosmos DB refused a request: %s %s", status, detail)
+    return Unavailable("The database refused the request; try again later")
 
 
 UNANSWERED = "The database did not answer in time; a change may have been saved, so reload before you retry"

@@ -18,8 +18,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from commons.data_access_layer.cosmos_db.containers import AUDITED
 from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, decode_token, encode_token
-from commons.data_access_layer.repository import EventQuery, Invalid, Record
+from commons.data_access_layer.repository import EventQuery, Record
 from commons.domain.clock import parse_instant
+from commons.domain.errors import Invalid
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.store import CosmosStore

@@ -27,13 +27,14 @@ from commons.data_access_layer.cosmos_db.documents import (
     outbox_event,
     record,
     rewritten,
+    status_error,
     stored_body,
     translate,
 )
-from commons.data_access_layer.cosmos_db.units import status_error
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import ChangeQuery, Contended, IdempotencyClaim, NotFound, Record
+from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
 from commons.domain.clock import now_ms
+from commons.domain.errors import Contended, NotFound
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue

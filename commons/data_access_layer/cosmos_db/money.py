@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from commons.data_access_layer.cosmos_db.documents import new_document, outbox_event, record, rewritten
-from commons.data_access_layer.cosmos_db.units import status_error
+from commons.data_access_layer.cosmos_db.documents import new_document, outbox_event, record, rewritten, status_error
 from commons.data_access_layer.events import CREATE, UPDATE, event_context
-from commons.data_access_layer.repository import Contended, NotFound, PreconditionFailed, Record
+from commons.data_access_layer.repository import Record
 from commons.domain.clock import now_ms
+from commons.domain.errors import Contended, NotFound, PreconditionFailed
 from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:

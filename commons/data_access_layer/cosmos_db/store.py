@@ -19,7 +19,7 @@ from commons.data_access_layer.cosmos_db.events import CosmosChangeFeed, record_
 from commons.data_access_layer.cosmos_db.names import NameCache
 from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import Unavailable
+from commons.domain.errors import Unavailable
 
 APP_ID = "time-tracker-api"
 # The SDK logs every request and response at INFO.
@@ -155,7 +155,7 @@ class CosmosStore:
 
     def dispose(self) -> None:
         if self._client is not None:
-            self._client.__exit__(None, None, None)
+            self._client.close()
             self._client = None
 
     # migrate-anything storage

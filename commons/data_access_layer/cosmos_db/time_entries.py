@@ -21,18 +21,13 @@ from commons.data_access_layer.cosmos_db.documents import (
     outbox_event,
     record,
     rewritten,
+    status_error,
 )
-from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, status_error, target
+from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
-from commons.data_access_layer.repository import (
-    ChangeQuery,
-    Contended,
-    EntryQuery,
-    NotFound,
-    PreconditionFailed,
-    Record,
-)
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END, now_ms
+from commons.domain.errors import Contended, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork

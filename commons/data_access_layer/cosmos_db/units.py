@@ -27,7 +27,7 @@ from commons.data_access_layer.cosmos_db.documents import (
     SDK_ERRORS,
     changed,
     params,
-    translate,
+    status_error,
 )
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import (
@@ -37,11 +37,8 @@ from commons.data_access_layer.repository import (
     PROJECTS,
     TECHNOLOGIES,
     CatalogueSpec,
-    Conflict,
-    Contended,
-    NotFound,
-    PreconditionFailed,
 )
+from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.store import CosmosStore
@@ -160,21 +157,19 @@ class Partition:
         if on_headers is not None:
             options["response_hook"] = lambda headers, _body: on_headers(headers)
         try:
-            return self.proxy.read_item(item_id, partition_key=self.tenant, **options)  # type: ignore[no-any-return]
+            return self.proxy.read_item(item_id, partition_key=self.tenant, **options)
         except exceptions.CosmosResourceNotFoundError:
             raise NotFound(f"{self.label} not found") from None
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.proxy.create_item(doc)  # type: ignore[no-any-return]
+            return self.proxy.create_item(doc)
         except exceptions.CosmosResourceExistsError:
             raise Conflict(f"{self.label} already exists") from None
 
     def replace(self, doc: dict[str, Any], etag: str) -> dict[str, Any]:
         try:
-            return self.proxy.replace_item(  # type: ignore[no-any-return]
-                doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
+            return self.proxy.replace_item(doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified)
         except exceptions.CosmosAccessConditionFailedError:
             raise PreconditionFailed(changed(self.label)) from None
         except exceptions.CosmosResourceNotFoundError:
@@ -202,18 +197,7 @@ class BatchFailed(Exception):
 
     def domain_error(self) -> Exception:
         """The failure as the contract's error (for operations without a meaning of their own)."""
-        return status_error(self.status, self.label)
-
-
-def status_error(status: int, label: str) -> Exception:
-    """A failed batch operation's status as the contract's error."""
-    if status == 404:
-        return NotFound(f"{label} not found")
-    if status == 409:
-        return Conflict(f"{label} already exists")
-    if status == 412:
-        return PreconditionFailed(changed(label))
-    return translate(exceptions.CosmosHttpResponseError(status_code=status, message=f"batch failed: {status}"), label)
+        return status_error(self.status, self.label, str(self))
 
 
 def _status_of(error: exceptions.CosmosBatchOperationError, index: int) -> int:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from commons.data_access_layer.cosmos_db.documents import stored_body
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import Conflict, NotFound, PreconditionFailed, Record, Unavailable
+from commons.data_access_layer.repository import Record
+from commons.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 
 if TYPE_CHECKING:
     from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork

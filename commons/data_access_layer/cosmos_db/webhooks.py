@@ -23,8 +23,9 @@ from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, decode_tok
 from commons.data_access_layer.cosmos_db.documents import translate as translate_error
 from commons.data_access_layer.cosmos_db.units import BatchFailed, Partition
 from commons.data_access_layer.events import CREATE, Actor, event_context
-from commons.data_access_layer.repository import Invalid, NotFound, Record
+from commons.data_access_layer.repository import Record
 from commons.domain.clock import now_ms
+from commons.domain.errors import Invalid, NotFound
 from commons.domain.webhooks import PENDING
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ log), `unit_of_work` and `store`.
 
 from commons.data_access_layer.sql import integrations as _integrations  # noqa: F401 - its tables join `metadata`
 from commons.data_access_layer.sql.audit import SqlChangeFeed, SqlEvents, event_record, insert_ignore
-from commons.data_access_layer.sql.base import now_ms
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import CLIENT_GRACE_S, build_engine, sql_errors
 from commons.data_access_layer.sql.money import SqlMoney
@@ -39,6 +38,7 @@ from commons.data_access_layer.sql.tables import (
 from commons.data_access_layer.sql.time_entries import SqlTimeEntries
 from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 from commons.data_access_layer.sql.users import SqlUsers
+from commons.domain.clock import now_ms
 
 __all__ = [
     "ALL_CATALOGUE_CONTAINERS",

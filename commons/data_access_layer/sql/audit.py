@@ -21,10 +21,10 @@ from commons.data_access_layer.repository import (
     EventQuery,
     Record,
 )
-from commons.data_access_layer.sql.base import now_ms
 from commons.data_access_layer.sql.engine import sql_errors
 from commons.data_access_layer.sql.tables import _ID, change_log, event_checkpoint, event_log
 from commons.domain import cursors
+from commons.domain.clock import now_ms
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.store import SqlStore

@@ -15,13 +15,10 @@ from sqlalchemy import (
 )
 
 from commons.data_access_layer.events import CREATE, event_context
-from commons.data_access_layer.repository import (
-    NotFound,
-    PreconditionFailed,
-    Record,
-)
+from commons.data_access_layer.repository import Record
 from commons.data_access_layer.sql.tables import _INTERNAL
 from commons.domain.clock import now_ms
+from commons.domain.errors import NotFound, PreconditionFailed
 from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:

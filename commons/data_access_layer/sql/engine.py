@@ -16,10 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from commons.data_access_layer.repository import (
-    Invalid,
-    Unavailable,
-)
+from commons.domain.errors import Invalid, Unavailable
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:
@@ -102,7 +99,7 @@ CLIENT_GRACE_S = 1.0
 def _bounded_connection_class() -> Any:
     import psycopg
 
-    class _BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+    class _BoundedConnection(psycopg.Connection):
         """A psycopg connection whose every wait for the server is bounded: past
         `io_timeout_s` the connection is closed (so the pool drops it) and the call fails."""
 

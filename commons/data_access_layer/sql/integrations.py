@@ -29,10 +29,11 @@ from sqlalchemy import (
 from commons.data_access_layer.events import CREATE, DELETE, event_context
 from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
 from commons.data_access_layer.sql.audit import insert_ignore
-from commons.data_access_layer.sql.base import _record_from, _SqlRepository, _statement, now_ms
+from commons.data_access_layer.sql.base import _record_from, _SqlRepository, _statement
 from commons.data_access_layer.sql.engine import sql_errors
 from commons.data_access_layer.sql.tables import _ID, _TENANT, CATALOGUE_TABLES, _common_columns, metadata, time_entry
 from commons.data_access_layer.sql.time_entries import _NAMED_COLUMNS, _NAMED_SOURCE
+from commons.domain.clock import now_ms
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.catalogue import SqlCatalogue

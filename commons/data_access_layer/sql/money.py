@@ -6,15 +6,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from commons.data_access_layer.events import UPDATE
-from commons.data_access_layer.repository import (
-    Conflict,
-    Contended,
-    NotFound,
-    PreconditionFailed,
-    Record,
-)
+from commons.data_access_layer.repository import Record
 from commons.data_access_layer.sql.base import _record, _SqlRepository
 from commons.data_access_layer.sql.tables import money
+from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork

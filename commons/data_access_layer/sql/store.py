@@ -19,15 +19,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import (
-    CATALOGUES,
-    Unavailable,
-)
+from commons.data_access_layer.repository import CATALOGUES
 from commons.data_access_layer.sql.audit import SqlChangeFeed
-from commons.data_access_layer.sql.base import now_ms
 from commons.data_access_layer.sql.engine import _is_sqlite, build_engine, sql_errors
 from commons.data_access_layer.sql.tables import event_log, metadata, migration
 from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
+from commons.domain.clock import now_ms
+from commons.domain.errors import Unavailable
 
 
 class SqlStore:

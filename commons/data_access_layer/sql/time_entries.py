@@ -18,17 +18,12 @@ from sqlalchemy import (
 )
 
 from commons.data_access_layer.events import DELETE, UPDATE
-from commons.data_access_layer.repository import (
-    ChangeQuery,
-    EntryQuery,
-    Invalid,
-    NotFound,
-    Record,
-)
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
 from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause
 from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
+from commons.domain.errors import Invalid, NotFound
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork

@@ -22,16 +22,17 @@ from commons.data_access_layer.repository import (
     PROJECTS,
     TECHNOLOGIES,
     CatalogueSpec,
-    Conflict,
 )
 from commons.data_access_layer.sql.audit import SqlEvents
-from commons.data_access_layer.sql.base import _statement, now_ms
+from commons.data_access_layer.sql.base import _statement
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import _is_unique_violation
 from commons.data_access_layer.sql.money import SqlMoney
 from commons.data_access_layer.sql.tables import change_log
 from commons.data_access_layer.sql.time_entries import SqlTimeEntries
 from commons.data_access_layer.sql.users import SqlUsers
+from commons.domain.clock import now_ms
+from commons.domain.errors import Conflict
 
 
 class SqlUnitOfWork:

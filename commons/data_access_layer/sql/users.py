@@ -14,13 +14,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import (
-    NotFound,
-    Record,
-)
+from commons.data_access_layer.repository import Record
 from commons.data_access_layer.sql.audit import insert_ignore
-from commons.data_access_layer.sql.base import now_ms
 from commons.data_access_layer.sql.tables import app_user
+from commons.domain.clock import now_ms
+from commons.domain.errors import NotFound
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork

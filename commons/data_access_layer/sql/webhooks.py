@@ -22,12 +22,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from commons.data_access_layer.events import CREATE, Actor, event_context
-from commons.data_access_layer.repository import Conflict, NotFound, PreconditionFailed, Record
-from commons.data_access_layer.sql.base import now_ms
+from commons.data_access_layer.repository import Record
 from commons.data_access_layer.sql.engine import sql_errors
 from commons.data_access_layer.sql.tables import _ID, _TENANT, metadata
 from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 from commons.domain import cursors
+from commons.domain.clock import now_ms
+from commons.domain.errors import Conflict, NotFound, PreconditionFailed
 from commons.domain.preconditions import stale
 from commons.domain.webhooks import PENDING
 
