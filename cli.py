@@ -231,7 +231,7 @@ def _demo_examples(store: Any) -> None:
     become the examples of the time entry bodies: "Try it out" on POST /time-entries in the
     Swagger UI then records an entry as it stands."""
     from commons.data_access_layer.events import Actor
-    from time_tracker_api.time_entries import resources
+    from time_tracker_api.time_entries import models
 
     actor = Actor(DEV_USER, DEV_TENANT, "dev@example.com", is_admin=True)
 
@@ -243,7 +243,7 @@ def _demo_examples(store: Any) -> None:
         customer = demo(uow.customers)
         project = demo(uow.projects, customer_id=customer["id"])
         activity = demo(uow.activities)
-    for model in (resources.time_entry_input, resources.time_entry_update):
+    for model in (models.time_entry_input, models.time_entry_update):
         model["project_id"].example = project["id"]
         model["activity_id"].example = activity["id"]
 

@@ -9,14 +9,14 @@ every worker and process: no per-process cache can outlive it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Record, Store, decisions
 from commons.domain import tokens
-from commons.domain.clock import format_instant, parse_instant
+from commons.domain.clock import format_instant
 from commons.domain.errors import Forbidden, Invalid, NotFound, Unauthorized
+from time_tracker_api.token_inputs import TokenInput
 
 #: Methods a read-only token may use.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -59,17 +59,17 @@ def _whose(identity: Actor, user_id: str) -> str:
     return owner
 
 
-def create(store: Store, identity: Actor, body: Mapping[str, Any], now: int, via_token: bool) -> dict[str, Any]:
-    """A new token of the caller; the answer holds the token itself, shown this once."""
+def check_sign_in(via_token: bool) -> None:
+    """Tokens are created with a sign-in token (JWT), never with another personal token."""
     if via_token:
         raise Forbidden("Personal access tokens are created with a sign-in token (JWT), not with another one")
-    name = tokens.clean_name(body.get("name"))
-    read_only = body.get("read_only", False)
-    if not isinstance(read_only, bool):
-        raise Invalid("read_only must be true or false", "read_only")
-    expires_at = None
-    if body.get("expires_at") is not None:
-        expires_at = parse_instant(body["expires_at"], "expires_at")
+
+
+def create(store: Store, identity: Actor, new: TokenInput, now: int, via_token: bool) -> dict[str, Any]:
+    """A new token of the caller; the answer holds the token itself, shown this once."""
+    check_sign_in(via_token)
+    name, read_only, expires_at = new.name, new.read_only, new.expires_at
+    if expires_at is not None:
         if expires_at <= now:
             raise Invalid("expires_at must be in the future", "expires_at")
         if expires_at - now > MAX_LIFETIME_MS:

@@ -1,5 +1,6 @@
 """Service functions of the catalogue (customers, project types, projects, activities,
-technologies): field whitelisting, references, admin-only writes. Each owns its unit of work.
+technologies): references, admin-only writes, projects with their relations. Each owns its
+unit of work; the bodies are cleaned before (`catalogue_inputs`).
 """
 
 from __future__ import annotations
@@ -23,69 +24,7 @@ from commons.domain.clock import format_instant, now_ms
 from commons.domain.errors import Invalid, NotFound
 from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
-
-STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
-_ID_FIELDS = ("customer_id", "project_type_id", "parent_id", "first_use_time_entry_id")
-MAX_TECHNOLOGIES = 50
-#: The longest value each text field keeps (the stores' column sizes); ids are 36 characters.
-MAX_LENGTHS = {"name": 255, "description": 5000, "creation_date": 40, "technologies": 255}
-MAX_ID = 36
-
-
-def max_length(field: str) -> int:
-    """The longest text `field` may hold (ids, then the named limits, else 5000)."""
-    return MAX_ID if field.endswith("_id") else MAX_LENGTHS.get(field, 5000)
-
-
-def _clean_text(value: Any, field: str, *, required: bool) -> str | None:
-    if value is None:
-        if required:
-            raise Invalid(f"{field} can not be empty", field)
-        return None
-    if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string", field)
-    value = value.strip()
-    if not value:
-        if required:
-            raise Invalid(f"{field} can not be empty", field)
-        return None
-    limit = max_length(field)
-    if len(value) > limit:
-        raise Invalid(f"{field} is too long (at most {limit} characters)", field)
-    return str(value)
-
-
-def clean_fields(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-    """Keep only the fields a client may write, normalised; unknown keys are ignored."""
-    values: dict[str, Any] = {}
-    for field in spec.fields:
-        if field not in body:
-            continue
-        value = body[field]
-        if field == "name":
-            values[field] = _clean_text(value, "name", required=True)
-        elif field == "status":
-            if value not in STATUSES or isinstance(value, float):
-                raise Invalid("status must be 'active' or 'inactive'", "status")
-            values[field] = STATUSES[value]
-        elif field == "billable":
-            # None: as the level above (a project as its customer; a customer: billable).
-            if value is not None and not isinstance(value, bool):
-                raise Invalid("billable must be true, false or null", "billable")
-            values[field] = value
-        elif field == "technologies":
-            if value is None:
-                value = []
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise Invalid("technologies must be an array of strings", "technologies")
-            if any(len(v) > MAX_LENGTHS["technologies"] for v in value):
-                raise Invalid(f"technologies are at most {MAX_LENGTHS['technologies']} characters each")
-            values[field] = list(dict.fromkeys(v.strip() for v in value if v.strip()))[:MAX_TECHNOLOGIES]
-        else:
-            values[field] = _clean_text(value, field, required=False)
-    if not partial and "name" not in values:
-        raise Invalid("name is a required property", "name")
-    return values
+from time_tracker_api.catalogue_inputs import ItemChanges
 
 
 def _check_references(uow: UnitOfWork, spec: CatalogueSpec, values: Mapping[str, Any], item_id: str | None) -> None:
@@ -162,10 +101,10 @@ def get_item(store: Store, identity: Identity, spec: CatalogueSpec, item_id: str
 
 
 def create_item(
-    store: Store, identity: Identity, spec: CatalogueSpec, body: Mapping[str, Any], view: View = as_stored
+    store: Store, identity: Identity, spec: CatalogueSpec, item: ItemChanges, view: View = as_stored
 ) -> Record:
     require_admin(identity)
-    values = clean_fields(spec, body, partial=False)
+    values = item.values()
     if spec is PROJECTS and "customer_id" not in values:
         raise Invalid("customer_id is required: a project belongs to a customer", "customer_id")
     if spec is TECHNOLOGIES and not values.get("creation_date"):
@@ -186,12 +125,12 @@ def update_item(
     identity: Identity,
     spec: CatalogueSpec,
     item_id: str,
-    body: Mapping[str, Any],
+    changes: ItemChanges,
     if_match: IfMatch | None,
     view: View = as_stored,
 ) -> Record:
     require_admin(identity)
-    values = clean_fields(spec, body, partial=True)
+    values = changes.values()
     # Without If-Match, a change that lost a race with another writer is made again on the
     # version that writer left (an engine that fences writes says so with Contended).
     for attempt in decisions():

@@ -24,7 +24,7 @@ from time_tracker_api.resources import (
     store,
 )
 from time_tracker_api.security import current_identity
-from time_tracker_api.time_entries.service import recent_projects
+from time_tracker_api.time_entries.queries import recent_projects
 
 ns = Namespace(
     "projects",

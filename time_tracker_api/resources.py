@@ -13,8 +13,9 @@ from flask_restx import Model, Namespace, Resource, fields, reqparse
 from flask_restx.utils import unpack
 
 from commons.data_access_layer.repository import CatalogueSpec, Record, Store
+from commons.domain.identity import require_admin
 from commons.domain.preconditions import IfMatch, parse_if_match
-from time_tracker_api import catalogue, idempotency, sync
+from time_tracker_api import catalogue, catalogue_inputs, idempotency, sync
 from time_tracker_api.inputs import NOT_BLANK, body, query_parser
 from time_tracker_api.security import current_identity
 
@@ -128,12 +129,12 @@ def name_field(example: str, max_length: int = 50) -> fields.String:
 
 
 def declare_limits(model: Model) -> None:
-    """The lengths `catalogue.clean_fields` enforces, declared on the text fields (and the text
-    items of lists) that state none, so the contract says what the service refuses."""
+    """The lengths `catalogue_inputs` enforces, declared on the text fields (and the text items
+    of lists) that state none, so the contract says what the API refuses."""
     for name, field in model.items():
         text = field.container if isinstance(field, fields.List) else field
         if isinstance(text, fields.String) and text.max_length is None:
-            text.max_length = catalogue.max_length(name)
+            text.max_length = catalogue_inputs.max_length(name)
 
 
 def register_catalogue(
@@ -192,7 +193,10 @@ def register_catalogue(
         @ns.response(403, "You don't have enough permissions.", ERROR)
         @ns.response(409, f"{label} already exists", ERROR)
         def post(self) -> Any:
-            created = complete(catalogue.create_item(store(), current_identity(), spec, body(), view))
+            identity, payload = current_identity(), body()
+            require_admin(identity)  # 403 before the body's fields are judged
+            item = catalogue_inputs.item_changes(spec, payload, partial=False)
+            created = complete(catalogue.create_item(store(), identity, spec, item, view))
             return entity(created, 201, location=f"{request.root_path}{ns.path}/{created['id']}")
 
     @ns.route("/<string:id>")
@@ -211,9 +215,10 @@ def register_catalogue(
         @ns.response(409, f"{label} already exists", ERROR)
         @ns.response(412, "If-Match does not match the current ETag", ERROR)
         def put(self, id: str) -> Any:
-            return entity(
-                complete(catalogue.update_item(store(), current_identity(), spec, id, body(), if_match(), view))
-            )
+            identity, payload, condition = current_identity(), body(), if_match()
+            require_admin(identity)  # 403 before the body's fields are judged
+            changes = catalogue_inputs.item_changes(spec, payload, partial=True)
+            return entity(complete(catalogue.update_item(store(), identity, spec, id, changes, condition, view)))
 
         @ns.response(204, "Deleted")
         @ns.response(403, "You don't have enough permissions.", ERROR)

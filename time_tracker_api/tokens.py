@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request
 from flask_restx import Namespace, fields
 
-from time_tracker_api import access_tokens
+from time_tracker_api import access_tokens, token_inputs
 from time_tracker_api.inputs import NOT_BLANK, body
 from time_tracker_api.resources import ERROR, Base, NullableString, store
 from time_tracker_api.security import current_identity, via_access_token
@@ -115,7 +115,9 @@ class UserTokens(Base):
             from commons.domain.errors import Forbidden
 
             raise Forbidden("A personal access token can only be created by its owner, for themselves")
-        created = access_tokens.create(store(), identity, body(), _now(), via_access_token())
+        payload, now, via_token = body(), _now(), via_access_token()
+        access_tokens.check_sign_in(via_token)  # 403 before the body's fields are judged
+        created = access_tokens.create(store(), identity, token_inputs.token_input(payload), now, via_token)
         location = f"{request.root_path}{ns.path}/me/tokens/{created['id']}"
         return created, 201, {"Location": location}
 

@@ -8,7 +8,7 @@ nothing). Each write's outbox event document is in the batch with the item (see
 commons/data_access_layer/cosmos_db), so no write is compacted away by the change feed.
 
 Webhooks (TT-15): each trigger also makes the webhook deliveries of its batch, and the timer
-function `dispatch_webhooks` sends what is due every 10 seconds (commons/webhooks.py); the
+function `dispatch_webhooks` sends what is due every 10 seconds (commons/webhooks); the
 `webhook` container has a trigger of its own, so endpoint changes are audited too.
 
 Delivery: the change feed processor moves a lease's checkpoint only when the function

@@ -4,7 +4,7 @@ to the same handler as the Azure triggers, with a checkpoint after each stored p
 Events are stored before the checkpoint moves, and storing is idempotent, so a crash between
 the two replays the page without loss and without duplicates. A page is at most `batch_size`
 changes: memory stays bounded however far behind the runner is. Each page also makes the
-webhook deliveries of its events (commons/webhooks.py), before the checkpoint moves.
+webhook deliveries of its events (commons/webhooks), before the checkpoint moves.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from commons.domain.clock import format_instant, parse_instant
 from tests.conftest import Client, token_for
-from time_tracker_api.time_entries.resources import csv_cell
+from time_tracker_api.time_entries.csv_report import csv_cell
 
 H = 3_600_000
 

@@ -25,7 +25,7 @@ from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFai
 from tests.conftest import COSMOS_KEY, ROOT, Client, cosmos_settings, settings_for_tests, token_for, unavailable
 from tests.tools.postgres import free_port
 from time_tracker_api import create_app
-from time_tracker_api.time_entries import service
+from time_tracker_api.time_entries import inputs, service
 
 HOUR = 3_600_000
 T0 = 1_714_550_400_000  # 2024-05-01T08:00:00Z
@@ -160,7 +160,7 @@ def test_the_service_decides_again_when_overtaken_and_answers_by_the_rules(
 
     monkeypatch.setattr(CosmosTimeEntries, "overlapping", overlapping_then_overtaken)
     with pytest.raises(Conflict, match="already have a running"):
-        service.create(cosmos, actor, ids, T0 + 5000, service.Rules())
+        service.create(cosmos, actor, inputs.new_entry(ids), T0 + 5000, service.Rules())
     assert calls[0] == 0 and len(calls) >= 2
     with cosmos.unit_of_work(actor) as uow:
         assert len(uow.time_entries.list(EntryQuery(owners=(actor.user_id,)))) == 1
@@ -207,10 +207,10 @@ def test_a_unit_that_dies_after_any_exchange_leaves_all_or_nothing(
             second = uow.time_entries.add(
                 {**ids, "owner_id": actor.user_id, "start_at": T0 + 2 * HOUR, "end_at": T0 + 3 * HOUR}
             )
-        body = {"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True}
+        edit = inputs.entry_changes({"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True})
         plan[0], plan[1] = 0, die_after
         try:
-            service.update(store, tenant_actor, second["id"], body, None, T0 + 10 * HOUR, service.Rules())
+            service.update(store, tenant_actor, second["id"], edit, None, T0 + 10 * HOUR, service.Rules())
             finished = True
         except Killed:
             finished = False
@@ -222,7 +222,13 @@ def test_a_unit_that_dies_after_any_exchange_leaves_all_or_nothing(
         assert moved or kept, f"partial state after exchange {die_after}: {a['end_at']}, {b['start_at']}"
         began = time.monotonic()
         service.update(
-            store, tenant_actor, second["id"], {"description": "next"}, None, T0 + 10 * HOUR, service.Rules()
+            store,
+            tenant_actor,
+            second["id"],
+            inputs.entry_changes({"description": "next"}),
+            None,
+            T0 + 10 * HOUR,
+            service.Rules(),
         )
         assert time.monotonic() - began < 5  # no lease to wait for
         if finished:
@@ -247,15 +253,15 @@ store_module._count = die_after
 from commons.data_access_layer.cosmos_db import CosmosStore
 from commons.data_access_layer.events import Actor
 from tests.conftest import cosmos_settings
-from time_tracker_api.time_entries import service
+from time_tracker_api.time_entries import inputs, service
 store = CosmosStore(cosmos_settings(args["url"], "tt-tests"))
 actor = Actor(args["user"], args["tenant"], email="c@example.com")
 with store.unit_of_work(actor) as uow:  # the client learns the account and the container first
     uow.time_entries.get(args["entry"])
     uow.users.remember(actor)
 armed[0] = True
-body = {"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True}
-service.update(store, actor, args["entry"], body, None, args["now"], service.Rules())
+edit = inputs.entry_changes({"start_date": "2024-05-01T09:00:00Z", "update_last_entry_if_overlap": True})
+service.update(store, actor, args["entry"], edit, None, args["now"], service.Rules())
 """
 
 
@@ -290,7 +296,15 @@ def test_a_process_killed_after_any_exchange_of_a_put_leaves_all_or_nothing(
         moved = (a["end_at"], b["start_at"]) == (T0 + HOUR, T0 + HOUR)
         kept = (a["end_at"], b["start_at"]) == (T0 + 2 * HOUR, T0 + 2 * HOUR)
         assert moved or kept, f"partial state after exchange {die_after}: {a['end_at']}, {b['start_at']}"
-        service.update(cosmos, actor, second["id"], {"description": "next"}, None, T0 + 10 * HOUR, service.Rules())
+        service.update(
+            cosmos,
+            actor,
+            second["id"],
+            inputs.entry_changes({"description": "next"}),
+            None,
+            T0 + 10 * HOUR,
+            service.Rules(),
+        )
         outcomes.append("moved" if moved else "kept")
         if child.returncode == 0:
             break

@@ -10,7 +10,7 @@ from flask_restx import Namespace, fields
 from commons.domain.money import MAX_RATE, MAX_ROUNDING_MINUTES
 from commons.domain.periods import MAX_ROLLING_DAYS
 from time_tracker_api.inputs import NOT_BLANK, body
-from time_tracker_api.money import service
+from time_tracker_api.money import inputs, service
 from time_tracker_api.resources import ERROR, Base, NullableInteger, NullableString, if_match, store
 from time_tracker_api.security import current_identity
 
@@ -50,7 +50,7 @@ lock_view = ns.inherit(
 
 def _id(description: str) -> NullableString:
     """An optional id: 1 to 64 characters, not blank (as the service checks)."""
-    return NullableString(min_length=1, max_length=64, pattern=NOT_BLANK, description=description)
+    return NullableString(min_length=1, max_length=inputs.MAX_ID, pattern=NOT_BLANK, description=description)
 
 
 rate_input = ns.model(
@@ -130,7 +130,8 @@ class Settings(Base):
         Rounding applies to each entry of a report (none, up, down or nearest, to N minutes); every
         total is the sum of the rounded entries. The currency can change only while there are no rates.
         """
-        return _entity(service.update_settings(store(), current_identity(), body(), if_match(), _now()))
+        identity, payload, condition = current_identity(), body(), if_match()
+        return _entity(service.update_settings(store(), identity, inputs.settings_changes(payload), condition, _now()))
 
 
 @ns.route("/lock")
@@ -149,7 +150,8 @@ class Lock(Base):
         except by an admin with override_lock=true, which the audit trail records. A running timer
         that started before the lock may still be stopped.
         """
-        return _entity(service.set_lock(store(), current_identity(), body(), if_match(), _now()))
+        identity, payload, condition = current_identity(), body(), if_match()
+        return _entity(service.set_lock(store(), identity, inputs.lock_input(payload), condition, _now()))
 
 
 @ns.route("/rates")
@@ -177,7 +179,7 @@ class Rates(Base):
         Rates never change: to change one, add a rate valid from a later date, so that reports of
         earlier periods keep their figures.
         """
-        created = service.add_rate(store(), current_identity(), body(), _now())
+        created = service.add_rate(store(), current_identity(), inputs.rate_input(body()), _now())
         created.pop("_etag", None)
         return created, 201, {"Location": f"{request.root_path}{ns.path}/rates/{created['id']}"}
 

@@ -18,9 +18,10 @@ from commons.data_access_layer.repository import Record, Store, UnitOfWork, deci
 from commons.domain.clock import MIN_INSTANT, _local_midnight, format_instant, zone_from
 from commons.domain.errors import Conflict, Invalid, NotFound
 from commons.domain.identity import Identity, is_admin, require_admin
-from commons.domain.money import MAX_RATE, RATE_KINDS, Rate, RateBook, Rounding, currency_digits, level_of
-from commons.domain.periods import lock_boundary, parse_lock_date, parse_rolling_days
+from commons.domain.money import Rate, RateBook, Rounding, currency_digits, level_of
+from commons.domain.periods import lock_boundary, parse_lock_date
 from commons.domain.preconditions import IfMatch
+from time_tracker_api.money.inputs import LockInput, RateInput, SettingsChanges
 
 DEFAULT_CURRENCY = "USD"
 MAX_RATES = 2000
@@ -169,24 +170,10 @@ def _change(
 
 
 def update_settings(
-    store: Store, identity: Identity, body: Mapping[str, Any], if_match: IfMatch | None, now: int
+    store: Store, identity: Identity, edit: SettingsChanges, if_match: IfMatch | None, now: int
 ) -> dict[str, Any]:
     """Currency, time zone and report rounding (each optional)."""
-    changes: dict[str, Any] = {}
-    if "currency" in body:
-        currency_digits(body["currency"])
-        changes["currency"] = body["currency"]
-    if "timezone" in body:
-        if not isinstance(body["timezone"], str) or not body["timezone"].strip():
-            raise Invalid("timezone must be an IANA time zone name, e.g. Europe/Madrid", "timezone")
-        zone_from(None, body["timezone"].strip())
-        changes["timezone"] = body["timezone"].strip()
-    if "rounding" in body:
-        rounding = body["rounding"]
-        if not isinstance(rounding, Mapping):
-            raise Invalid("rounding must be an object: {mode, minutes}", "rounding")
-        rule = Rounding(rounding.get("mode", "none"), rounding.get("minutes", 1))
-        changes["rounding"] = {"mode": rule.mode, "minutes": rule.minutes}
+    changes = edit.values()
 
     def change(_uow: UnitOfWork, settings: dict[str, Any]) -> str:
         if "currency" in changes and changes["currency"] != settings["currency"] and settings["rates"]:
@@ -197,12 +184,9 @@ def update_settings(
     return _change(store, identity, if_match, now, change)
 
 
-def set_lock(
-    store: Store, identity: Identity, body: Mapping[str, Any], if_match: IfMatch | None, now: int
-) -> dict[str, Any]:
+def set_lock(store: Store, identity: Identity, lock: LockInput, if_match: IfMatch | None, now: int) -> dict[str, Any]:
     """Lock the tenant's entries up to a date (that day included) and/or older than N days."""
-    locked_until = parse_lock_date(body.get("locked_until"))
-    older_than_days = parse_rolling_days(body.get("older_than_days"))
+    locked_until, older_than_days = lock.locked_until, lock.older_than_days
 
     def change(_uow: UnitOfWork, settings: dict[str, Any]) -> str:
         zone = zone_from(None, settings["timezone"])
@@ -217,35 +201,12 @@ def set_lock(
     return _change(store, identity, if_match, now, change)
 
 
-def _optional_id(body: Mapping[str, Any], field: str) -> str | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 64:
-        raise Invalid(f"{field} must be an id", field)
-    return value.strip()
-
-
-def add_rate(store: Store, identity: Identity, body: Mapping[str, Any], now: int) -> dict[str, Any]:
+def add_rate(store: Store, identity: Identity, new: RateInput, now: int) -> dict[str, Any]:
     """A rate (hourly: billed; cost: internal) of the tenant, a customer, a project, a user or
     a project member, valid from a date on. A rate never changes: add one valid from a later
     date instead, so that reports of earlier periods keep their figures."""
-    kind = body.get("kind", "hourly")
-    if kind not in RATE_KINDS:
-        raise Invalid("kind must be hourly or cost", "kind")
-    amount = body.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_RATE:
-        raise Invalid(f"amount must be a whole number of minor units per hour, 0 to {MAX_RATE}", "amount")
-    valid_from: date | None = None
-    if body.get("valid_from") is not None:
-        try:
-            valid_from = date.fromisoformat(str(body["valid_from"]))
-        except ValueError:
-            raise Invalid("valid_from must be a date, YYYY-MM-DD, or null (always)", "valid_from") from None
-        if not 1900 <= valid_from.year <= 9998:
-            raise Invalid("valid_from must be in the years 1900 to 9998", "valid_from")
-    keys = {f: _optional_id(body, f) for f in ("customer_id", "project_id", "user_id")}
-    level = level_of(keys["customer_id"], keys["project_id"], keys["user_id"])
+    kind, amount, valid_from, level = new.kind, new.amount, new.valid_from, new.level
+    keys = {"customer_id": new.customer_id, "project_id": new.project_id, "user_id": new.user_id}
     rate_id = str(uuid.uuid4())
     created: dict[str, Any] = {}
 

@@ -1,228 +1,48 @@
-"""The `/time-entries` namespace: thin resources over `service`."""
+"""The `/time-entries` namespace: thin resources over the services (`service`, `queries`,
+`reports`); the models are in `models`, the CSV export in `csv_report`."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import tzinfo
 from typing import Any
 
 from flask import Response, current_app, request, stream_with_context
-from flask_restx import Namespace, fields, inputs, reqparse
+from flask_restx import inputs as restx_inputs
 
 from commons.data_access_layer.repository import Record
-from commons.domain.clock import MAX_OFFSET_MINUTES, format_instant, from_ms, zone_from
+from commons.directory import Directory
+from commons.domain import cleaning
+from commons.domain.clock import format_instant, zone_from
 from commons.domain.errors import Invalid
-from commons.domain.money import format_minor
 from time_tracker_api import sync
-from time_tracker_api.inputs import NOT_BLANK, body, query_parser
-from time_tracker_api.resources import ERROR, Base, NullableBoolean, NullableInteger, NullableString, if_match, store
+from time_tracker_api.inputs import body
+from time_tracker_api.resources import ERROR, Base, if_match, store
 from time_tracker_api.security import current_identity
-from time_tracker_api.time_entries import service, spreadsheet
+from time_tracker_api.time_entries import inputs, queries, reports, service, spreadsheet
+from time_tracker_api.time_entries.csv_report import csv_rows
+from time_tracker_api.time_entries.models import (
+    WINDOW_FILTERS,
+    entry_json,
+    latest_args,
+    list_args,
+    ns,
+    paged_args,
+    paginated_model,
+    report_args,
+    report_entry_json,
+    report_model,
+    summary_args,
+    summary_model,
+    time_entry,
+    time_entry_input,
+    time_entry_update,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-#: Deeper pages are asked with `continuation`.
-MAX_OFFSET = 1_000_000
 
-ns = Namespace("time-entries", description="Time entries: clock in/out, edits, lists, summaries, reports")
-ns.add_model(ERROR.name, ERROR)
-
-_DATE_HELP = "ISO 8601: 2024-05-01T09:30:00.000Z, with an offset, or naive (UTC)"
-
-#: What the service accepts, declared: an id is not blank (NOT_BLANK), an offset is within a day's bounds.
-OFFSET = {"min": -MAX_OFFSET_MINUTES, "max": MAX_OFFSET_MINUTES}
-
-time_entry_input = ns.model(
-    "TimeEntryInput",
-    {
-        "project_id": fields.String(
-            required=True, pattern=NOT_BLANK, description="The project", example="5a1e0c2e-3b9e-4d7e-9a55-4f1f2b6a9c11"
-        ),
-        "activity_id": fields.String(
-            required=True,
-            pattern=NOT_BLANK,
-            description="The activity",
-            example="c1d8e0b2-6a4f-4c3e-8d2a-1b2c3d4e5f60",
-        ),
-        "description": NullableString(max_length=1500, description="What was done", example="Reviewed the release"),
-        "start_date": NullableString(
-            description=f"When it started (default: now). {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"
-        ),
-        "end_date": NullableString(
-            description=f"When it ended; omit or null to clock in. {_DATE_HELP}", example="2024-05-01T11:00:00.000Z"
-        ),
-        "uri": NullableString(max_length=service.MAX_URI, description="A ticket id or link", example="TT-54"),
-        "technologies": fields.List(fields.String, max_items=10, description="Technologies used", example=["python"]),
-        "timezone_offset": NullableInteger(
-            description="The client's UTC offset in minutes, JavaScript sign (300 = UTC-5)", example=300, **OFFSET
-        ),
-        "billable": NullableBoolean(
-            description="Billable time (default: as the project, which defaults as its customer)", example=True
-        ),
-    },
-)
-time_entry_update = ns.model(
-    "TimeEntryUpdate",
-    {
-        **{k: v for k, v in time_entry_input.items() if k not in ("project_id", "activity_id")},
-        "project_id": fields.String(pattern=NOT_BLANK, description="The project"),
-        "activity_id": fields.String(pattern=NOT_BLANK, description="The activity"),
-        # On an edit, start_date may be left out but not emptied: an entry always has a start.
-        "start_date": fields.String(description=f"When it started. {_DATE_HELP}", example="2024-05-01T09:30:00.000Z"),
-        "update_last_entry_if_overlap": fields.Boolean(
-            description="When the new start_date falls inside your previous entry, end that entry there"
-        ),
-    },
-)
-time_entry = ns.inherit(
-    "TimeEntry",
-    time_entry_input,
-    {
-        "id": fields.String(readonly=True),
-        "tenant_id": fields.String(readonly=True),
-        "owner_id": fields.String(readonly=True),
-        "deleted": NullableString(readonly=True, description="Always null"),
-        "running": fields.Boolean(readonly=True, description="True while end_date is null"),
-        "project_name": NullableString(readonly=True),
-        "customer_id": NullableString(readonly=True),
-        "customer_name": NullableString(readonly=True),
-        "activity_name": NullableString(readonly=True),
-        "owner_email": NullableString(readonly=True),
-    },
-)
-paginated_model = ns.model(
-    "TimeEntryPaginated",
-    {
-        "records_total": fields.Integer,
-        "data": fields.List(fields.Nested(time_entry)),
-        "continuation": NullableString(description="Pass it back as `continuation` for the next page"),
-    },
-)
-duration = ns.model(
-    "Duration",
-    {
-        "hours": fields.Integer(description="Whole hours", example=3),
-        "minutes": fields.Integer(description="Whole minutes past the hours (0-59)", example=30),
-        "seconds": fields.Integer(description="Whole seconds past the minutes (0-59)", example=12),
-    },
-)
-summary_model = ns.model(
-    "WorkedTimeSummary",
-    {"day": fields.Nested(duration), "week": fields.Nested(duration), "month": fields.Nested(duration)},
-)
-_figures = {
-    "seconds": fields.Integer(description="Raw duration inside the range, whole seconds per entry, summed"),
-    "rounded_seconds": fields.Integer(description="Rounded per entry by the tenant's rule, summed"),
-    "billable_seconds": fields.Integer(description="Rounded seconds of billable entries"),
-    "amount": fields.Integer(description="Billable amount, minor units of the currency (cents)"),
-    "cost": fields.Integer(description="Internal cost, minor units"),
-    "count": fields.Integer(description="Entries"),
-    "hours": fields.Float(description="seconds / 3600 to two decimals, for people (not additive)"),
-}
-sub_total = ns.model("ReportSubGroup", {"key": NullableString, "name": NullableString, **_figures})
-group_total = ns.model(
-    "ReportGroup",
-    {
-        "key": NullableString,
-        "name": NullableString,
-        **_figures,
-        "groups": fields.List(fields.Nested(sub_total), description="With then_by: the second level"),
-    },
-)
-report_entry = ns.inherit(
-    "ReportEntry",
-    time_entry,
-    {
-        "seconds": fields.Integer,
-        "rounded_seconds": fields.Integer,
-        "hourly_rate": NullableInteger(description="Minor units per hour"),
-        "amount": fields.Integer,
-        "cost_rate": NullableInteger(description="Minor units per hour"),
-        "cost": fields.Integer,
-    },
-)
-report_model = ns.model(
-    "Report",
-    {
-        "group_by": fields.String(enum=list(service.REPORT_GROUPS)),
-        "then_by": NullableString(description="The second level of totals, if any"),
-        "start_date": NullableString,
-        "end_date": NullableString,
-        "currency": fields.String(example="EUR"),
-        "currency_digits": fields.Integer(example=2),
-        "rounding": fields.Raw(example={"mode": "up", "minutes": 15}),
-        "entries": fields.List(fields.Nested(report_entry)),
-        "totals": fields.List(fields.Nested(group_total)),
-        "total": fields.Nested(ns.model("ReportTotal", _figures)),
-    },
-)
-
-
-ZONE_HELP = (
-    "Your zone, for month and day boundaries: timezone (IANA name, DST-aware) wins over "
-    "timezone_offset (minutes, JavaScript sign: 300 = UTC-5). Default: UTC; 0 means UTC."
-)
-
-
-def _zone_args(parser: reqparse.RequestParser, offset_name: str = "timezone_offset") -> reqparse.RequestParser:
-    offsets = inputs.int_range(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES)
-    parser.add_argument(offset_name, type=offsets, location="args", help=ZONE_HELP)
-    parser.add_argument("timezone", location="args", help="IANA zone, e.g. America/New_York (wins over the offset)")
-    return parser
-
-
-def _list_args(paged: bool = False) -> reqparse.RequestParser:
-    parser = _zone_args(query_parser())
-    parser.add_argument(
-        "user_id", action="append", location="args", help="Admins: * or ids (comma separated or repeated)"
-    )
-    parser.add_argument("start_date", location="args", help=f"Range start. {_DATE_HELP}; naive dates are in your zone")
-    parser.add_argument("end_date", location="args", help="Range end (a bare date includes that whole day)")
-    parser.add_argument("month", type=inputs.int_range(1, 12), location="args", help="Month 1-12 (default: current)")
-    parser.add_argument("year", type=inputs.int_range(1, 9998), location="args", help="Year (default: current)")
-    parser.add_argument("project_id", location="args", help="Only the entries of this project")
-    parser.add_argument("activity_id", location="args", help="Only the entries of this activity")
-    parser.add_argument("customer_id", location="args", help="Only the entries of this customer's projects")
-    parser.add_argument("uri", location="args", help="Only the entries with this uri (ticket id or link)")
-    if paged:
-        parser.add_argument(
-            "start", type=inputs.int_range(0, MAX_OFFSET), default=0, location="args", help="Offset of the first row"
-        )
-        parser.add_argument(
-            "length", type=inputs.int_range(0, 1000), default=50, location="args", help="Rows (max 1000)"
-        )
-        parser.add_argument("continuation", location="args", help="The token of the previous page (instead of start)")
-    else:
-        parser.add_argument(
-            "limit", type=inputs.int_range(1, service.MAX_LIST), location="args", help="At most this many"
-        )
-    return parser
-
-
-list_args = sync.add_arguments(_list_args(), limit=False)
-#: What a sync list (updated_since) does not combine with: it lists every change of the owners.
-WINDOW_FILTERS = ("start_date", "end_date", "month", "year", "project_id", "activity_id", "customer_id", "uri")
-paged_args = _list_args(paged=True)
-summary_args = _zone_args(query_parser(), "time_offset")
-summary_args.add_argument(
-    "timezone_offset",
-    type=inputs.int_range(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES),
-    location="args",
-    help="Same as time_offset",
-)
-latest_args = _zone_args(query_parser())
-report_args = _list_args()
-report_args.add_argument(
-    "group_by", choices=service.REPORT_GROUPS, default="project", location="args", help="How to total"
-)
-report_args.add_argument(
-    "then_by", choices=service.REPORT_GROUPS, location="args", help="A second level of totals in each group"
-)
-report_args.add_argument(
-    "format", choices=("json", "csv", "xlsx"), location="args", help="csv or xlsx, or send the Accept type"
-)
+#: What the package exports: the namespace, with the routes this module adds to it.
+__all__ = ["ns"]
 
 
 def _now() -> int:
@@ -246,7 +66,7 @@ def _override() -> bool:
     if raw is None:
         return False
     try:
-        return bool(inputs.boolean(raw))
+        return bool(restx_inputs.boolean(raw))
     except ValueError:
         raise Invalid("override_lock must be true or false", "override_lock") from None
 
@@ -258,12 +78,17 @@ def _zone(args: dict[str, Any], offset_name: str = "timezone_offset") -> tzinfo:
     return zone_from(offset, args.get("timezone"))
 
 
-def _filters(args: dict[str, Any]) -> service.Filters:
+def _user_ids(args: dict[str, Any]) -> tuple[str, ...] | None:
+    """`user_id`, comma separated or repeated; None when not given."""
+    return None if args.get("user_id") is None else cleaning.id_list(args["user_id"])
+
+
+def _filters(args: dict[str, Any]) -> queries.Filters:
     limit = args.get("limit")
     if "length" in args:
-        limit = args["length"] or service.MAX_LIST
-    return service.Filters(
-        user_ids=tuple(args.get("user_id") or ()),
+        limit = args["length"] or queries.MAX_LIST
+    return queries.Filters(
+        user_ids=_user_ids(args),
         start_date=args.get("start_date"),
         end_date=args.get("end_date"),
         month=args.get("month"),
@@ -272,52 +97,13 @@ def _filters(args: dict[str, Any]) -> service.Filters:
         activity_id=args.get("activity_id"),
         customer_id=args.get("customer_id"),
         uri=args.get("uri"),
-        limit=limit if limit is not None else service.MAX_LIST,
+        limit=limit if limit is not None else queries.MAX_LIST,
         offset=args.get("start") or 0,
     )
 
 
-def _owner_emails(entries: list[Record]) -> list[Record]:
-    """With an external directory (Graph), owners' e-mails come from it: one batched, cached
-    lookup for the whole page. (The store's own directory is joined by the query.)"""
-    directory = current_app.extensions["time_tracker"].directory
-    if directory.external and entries:
-        emails = directory.emails(current_identity(), {e["owner_id"] for e in entries})
-        for entry in entries:
-            entry["owner_email"] = emails.get(entry["owner_id"], entry.get("owner_email"))
-    return entries
-
-
-def entry_json(record: Record) -> dict[str, Any]:
-    """The wire shape of a time entry (dates as `YYYY-MM-DDTHH:MM:SS.mmmZ`, `end_date` null while running)."""
-    get = record.get  # a list makes 200 of these: one attribute lookup, not ten
-    end = record["end_at"]
-    return {
-        "id": record["id"],
-        "tenant_id": record["tenant_id"],
-        "owner_id": record["owner_id"],
-        "project_id": record["project_id"],
-        "activity_id": record["activity_id"],
-        "description": get("description"),
-        "start_date": format_instant(record["start_at"]),
-        "end_date": None if end is None else format_instant(end),
-        "uri": get("uri"),
-        "technologies": get("technologies") or [],
-        "timezone_offset": get("timezone_offset"),
-        "billable": get("billable"),
-        "running": end is None,
-        "deleted": get("deleted"),
-        "project_name": get("project_name"),
-        "customer_id": get("customer_id"),
-        "customer_name": get("customer_name"),
-        "activity_name": get("activity_name"),
-        "owner_email": get("owner_email"),
-    }
-
-
-def report_entry_json(record: Record) -> dict[str, Any]:
-    figures = ("seconds", "rounded_seconds", "hourly_rate", "amount", "cost_rate", "cost")
-    return {**entry_json(record), **{k: record[k] for k in figures}}
+def _directory() -> Directory:
+    return current_app.extensions["time_tracker"].directory  # type: ignore[no-any-return]
 
 
 def _entity(record: Record, status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -351,12 +137,13 @@ class TimeEntries(Base):
         wanted = sync.requested(args, WINDOW_FILTERS)
         if wanted is not None:
             query = sync.query(wanted, _now())
-            changed = service.list_changes(store(), current_identity(), tuple(args.get("user_id") or ()), query)
-            return sync.answer(wanted, _owner_emails(changed), entry_json)
-        entries = service.list_entries(store(), current_identity(), _filters(args), _zone(args), _now())
-        return [entry_json(e) for e in _owner_emails(entries)]
+            changed = queries.list_changes(store(), current_identity(), _user_ids(args), query, _directory())
+            return sync.answer(wanted, changed, entry_json)
+        filters, zone = _filters(args), _zone(args)
+        entries = queries.list_entries(store(), current_identity(), filters, zone, _now(), _directory())
+        return [entry_json(e) for e in entries]
 
-    # Documented by the model, validated by the service (one pass, clearer messages).
+    # Documented by the model, validated by `inputs` (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
     @ns.response(201, "Created", time_entry, headers={"Location": "The new entry's path", "ETag": "Its version"})
     @ns.response(400, "Invalid input, unknown project or activity, dates in the future or reversed", ERROR)
@@ -371,10 +158,13 @@ class TimeEntries(Base):
         never overlap (422); intervals are half-open, so one may start where another ends. The
         project and its customer, and the activity, must be active.
         """
-        created = service.create(store(), current_identity(), body(), _now(), _rules(), _override())
-        payload, status, headers = _entity(created, 201)
+        identity, payload, override = current_identity(), body(), _override()
+        service.check_override(identity, override)  # 403 before the body's fields are judged
+        entry = inputs.new_entry(payload)
+        created = service.create(store(), identity, entry, _now(), _rules(), override)
+        answer, status, headers = _entity(created, 201)
         headers["Location"] = f"{request.root_path}{ns.path}/{created['id']}"
-        return payload, status, headers
+        return answer, status, headers
 
 
 @ns.route("/running")
@@ -388,7 +178,7 @@ class Running(Base):
 
         The entry with end_date null, or 204 with an empty body when nothing runs.
         """
-        entry = service.running(store(), current_identity())
+        entry = queries.running(store(), current_identity())
         return (None, 204) if entry is None else _entity(entry)
 
 
@@ -424,7 +214,7 @@ class Summary(Base):
         every duration is whole hours, minutes and seconds.
         """
         args = summary_args.parse_args()
-        return service.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
+        return queries.summary(store(), current_identity(), _zone(args, "time_offset"), _now())
 
 
 @ns.route("/latest")
@@ -439,7 +229,7 @@ class Latest(Base):
         One entry per project you worked on this month, newest first (for quick restarts).
         """
         args = latest_args.parse_args()
-        return [entry_json(e) for e in service.latest(store(), current_identity(), _zone(args), _now())]
+        return [entry_json(e) for e in queries.latest(store(), current_identity(), _zone(args), _now())]
 
 
 @ns.route("/paginated")
@@ -458,111 +248,9 @@ class Paginated(Base):
         """
         args = paged_args.parse_args()
         filters, token = _filters(args), args.get("continuation")
-        page = service.paginated(store(), current_identity(), filters, _zone(args), _now(), token)
-        data = [entry_json(e) for e in _owner_emails(page["data"])]
+        page = queries.paginated(store(), current_identity(), filters, _zone(args), _now(), token, _directory())
+        data = [entry_json(e) for e in page["data"]]
         return {"records_total": page["records_total"], "data": data, "continuation": page["continuation"]}
-
-
-CSV_COLUMNS = (
-    "id",
-    "owner_email",
-    "date",
-    "start_date",
-    "end_date",
-    "duration_hours",
-    "project_name",
-    "project_id",
-    "customer_name",
-    "customer_id",
-    "activity_name",
-    "uri",
-    "description",
-    "technologies",
-    "billable",
-    "seconds",
-    "rounded_seconds",
-    "hourly_rate",
-    "amount",
-    "cost_rate",
-    "cost",
-)
-#: Money columns: major units, exact decimals of the integer minor units.
-_MONEY = ("hourly_rate", "amount", "cost_rate", "cost")
-TOTAL_COLUMNS = (
-    "group_by",
-    "key",
-    "name",
-    "parent_key",
-    "seconds",
-    "rounded_seconds",
-    "billable_seconds",
-    "amount",
-    "cost",
-    "count",
-    "hours",
-)
-
-
-#: A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str:
-    """A cell as text that no spreadsheet evaluates: a leading formula character gets a quote
-    before it (OWASP's advice for CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _csv_rows(report: dict[str, Any], zone: tzinfo, now: int) -> Iterator[str]:
-    """The entries, then a blank line and the totals of `group_by` (each group followed by
-    its `then_by` sub-groups, whose `parent_key` is the group's; the grand total last), with
-    the figures of the JSON report: seconds as integers, money in major units (exact)."""
-    digits = report["currency_digits"]
-    yield from _csv_entries(report["entries"], zone, now, digits)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([])
-    writer.writerow(TOTAL_COLUMNS)
-
-    def figures(total: dict[str, Any]) -> list[Any]:
-        money = (format_minor(total["amount"], digits), format_minor(total["cost"], digits))
-        seconds = (total["seconds"], total["rounded_seconds"], total["billable_seconds"])
-        return [*seconds, *money, total["count"], f"{total['hours']:.2f}"]
-
-    for total in report["totals"]:
-        writer.writerow([csv_cell(v) for v in (report["group_by"], total["key"], total["name"], "", *figures(total))])
-        for sub in total.get("groups", ()):
-            row = (report["then_by"], sub["key"], sub["name"], total["key"], *figures(sub))
-            writer.writerow([csv_cell(v) for v in row])
-    writer.writerow(["total", "", "", "", *figures(report["total"])])
-    yield buffer.getvalue()
-
-
-def _csv_entries(entries: list[Record], zone: tzinfo, now: int, digits: int) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    writer.writerow(CSV_COLUMNS)
-    yield flush()
-    for entry in entries:
-        row = entry_json(entry)
-        end = entry["end_at"] if entry["end_at"] is not None else now
-        row["date"] = from_ms(entry["start_at"], zone).date().isoformat()
-        row["duration_hours"] = f"{(end - entry['start_at']) / 3_600_000:.2f}"
-        row["technologies"] = ";".join(row["technologies"])
-        row["billable"] = "true" if entry["billable"] else "false"
-        row["seconds"], row["rounded_seconds"] = entry["seconds"], entry["rounded_seconds"]
-        for column in _MONEY:
-            row[column] = None if entry[column] is None else format_minor(entry[column], digits)
-        writer.writerow([csv_cell(row.get(c)) for c in CSV_COLUMNS])
-        yield flush()
 
 
 @ns.route("/report")
@@ -586,13 +274,13 @@ class Report(Base):
         args = report_args.parse_args()
         zone, now = _zone(args), _now()
         filters = _filters(args)
-        result = service.report(store(), current_identity(), filters, args["group_by"], zone, now, args.get("then_by"))
-        _owner_emails(result["entries"])
+        identity, group_by, then_by = current_identity(), args["group_by"], args.get("then_by")
+        result = reports.report(store(), identity, filters, group_by, zone, now, then_by, _directory())
         wanted = args.get("format") or {"text/csv": "csv", XLSX: "xlsx"}.get(
             request.accept_mimetypes.best_match(["application/json", "text/csv", XLSX]) or "", "json"
         )
         if wanted == "csv":
-            response = Response(stream_with_context(_csv_rows(result, zone, now)), mimetype="text/csv")
+            response = Response(stream_with_context(csv_rows(result, zone, now)), mimetype="text/csv")
             response.headers["Content-Disposition"] = 'attachment; filename="time-entries-report.csv"'
             return response
         if wanted == "xlsx":
@@ -618,7 +306,7 @@ class TimeEntry(Base):
 
         The entry with its joined names and its ETag.
         """
-        return _entity(service.get(store(), current_identity(), id))
+        return _entity(queries.get(store(), current_identity(), id))
 
     @ns.expect(time_entry_update, validate=False)
     @ns.response(200, "Updated", time_entry)
@@ -638,9 +326,10 @@ class TimeEntry(Base):
         previous entry ends that entry there, in the same step. Send If-Match to refuse a lost
         update (412).
         """
-        return _entity(
-            service.update(store(), current_identity(), id, body(), if_match(), _now(), _rules(), _override())
-        )
+        identity, payload, condition, override = current_identity(), body(), if_match(), _override()
+        service.check_override(identity, override)  # 403 before the body's fields are judged
+        edit = inputs.entry_changes(payload)
+        return _entity(service.update(store(), identity, id, edit, condition, _now(), _rules(), override))
 
     @ns.response(204, "Deleted")
     @ns.response(412, "If-Match does not match the current ETag", ERROR)

@@ -1,0 +1,10 @@
+"""Webhooks (`/webhooks`, admin of the tenant): signed deliveries of the tenant's writes.
+
+`models` (the contract), `inputs` (bodies to typed values), `service` (the rules) and
+`resources` (the namespace). Deliveries are made by the event pipeline and sent by the
+dispatcher (commons/webhooks).
+"""
+
+from time_tracker_api.webhooks.resources import ns
+
+__all__ = ["ns"]
