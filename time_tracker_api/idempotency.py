@@ -23,7 +23,7 @@ import orjson
 from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from commons.data_access_layer.repository import IdempotencyClaim
+from commons.data_access_layer.idempotency import IdempotencyClaim
 from commons.domain.errors import Conflict, DomainError, Invalid, Unavailable, Unprocessable
 from time_tracker_api.security import current_identity
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from commons.data_access_layer.repository import IdempotencyClaim
+from commons.data_access_layer.idempotency import IdempotencyClaim
 from tests.conftest import Client, settings_for_tests, token_for
 from time_tracker_api import create_app
 from time_tracker_api.idempotency import fingerprint

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from commons.data_access_layer.events import Actor
+from commons.data_access_layer.idempotency import IdempotencyClaim
 from commons.data_access_layer.repository import (
     Contended,
     EventQuery,
-    IdempotencyClaim,
     NotFound,
     Store,
 )

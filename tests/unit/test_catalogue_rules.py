@@ -23,9 +23,11 @@ from commons.data_access_layer.repository import (
 from commons.domain.clock import parse_instant
 from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from commons.domain.preconditions import IfMatch
+from tests.unit import calls
 from time_tracker_api import catalogue
 from time_tracker_api.projects import list_projects
-from time_tracker_api.time_entries import service as entries
+from time_tracker_api.time_entries import queries
+from time_tracker_api.time_entries.service import Rules
 
 
 @pytest.fixture
@@ -44,11 +46,11 @@ def ana(tenant: str) -> Actor:
 
 
 def add(store: MemoryStore, who: Actor, spec: CatalogueSpec, **body: Any) -> Record:
-    return catalogue.create_item(store, who, spec, body)
+    return calls.create_item(store, who, spec, body)
 
 
 def change(store: MemoryStore, who: Actor, spec: CatalogueSpec, item: Record, **body: Any) -> Record:
-    return catalogue.update_item(store, who, spec, item["id"], body, None)
+    return calls.update_item(store, who, spec, item["id"], body, None)
 
 
 def get(store: MemoryStore, who: Actor, spec: CatalogueSpec, item: Record) -> Record:
@@ -74,9 +76,9 @@ def test_only_admins_write_the_catalogue_and_everyone_reads_it(
     store: MemoryStore, boss: Actor, ana: Actor, spec: CatalogueSpec
 ) -> None:
     body = minimal(store, boss, spec)
-    item = catalogue.create_item(store, boss, spec, body)
+    item = calls.create_item(store, boss, spec, body)
     with pytest.raises(Forbidden, match="permissions"):
-        catalogue.create_item(store, ana, spec, {**body, "name": "Nope"})
+        calls.create_item(store, ana, spec, {**body, "name": "Nope"})
     with pytest.raises(Forbidden):
         change(store, ana, spec, item, name="Nope")
     with pytest.raises(Forbidden):
@@ -87,7 +89,7 @@ def test_only_admins_write_the_catalogue_and_everyone_reads_it(
 
 def test_the_admin_check_comes_before_the_body_is_looked_at(store: MemoryStore, ana: Actor) -> None:
     with pytest.raises(Forbidden):
-        catalogue.create_item(store, ana, CUSTOMERS, {"name": ""})
+        calls.create_item(store, ana, CUSTOMERS, {"name": ""})
 
 
 # ---------------------------------------------------------------- unique names
@@ -137,10 +139,10 @@ def test_deleting_a_customer_project_or_activity_deactivates_it_and_frees_its_na
     store: MemoryStore, boss: Actor, spec: CatalogueSpec
 ) -> None:
     body = minimal(store, boss, spec, "Initech")
-    first = catalogue.create_item(store, boss, spec, body)
+    first = calls.create_item(store, boss, spec, body)
     delete(store, boss, spec, first)
     assert get(store, boss, spec, first)["status"] == "inactive"
-    second = catalogue.create_item(store, boss, spec, body)
+    second = calls.create_item(store, boss, spec, body)
     listed = catalogue.list_items(store, boss, spec, {"status": "active", "customer_id": None})
     assert [i["id"] for i in listed] == [second["id"]]
     with pytest.raises(Conflict):
@@ -262,13 +264,13 @@ def test_malformed_customer_fields_are_invalid_and_nothing_is_written(
     store: MemoryStore, boss: Actor, body: dict, message: str
 ) -> None:
     with pytest.raises(Invalid, match=message):
-        catalogue.create_item(store, boss, CUSTOMERS, body)
+        calls.create_item(store, boss, CUSTOMERS, body)
     assert catalogue.list_items(store, boss, CUSTOMERS, {}) == []
 
 
 def test_fields_are_cleaned_and_unknown_keys_ignored(store: MemoryStore, boss: Actor) -> None:
     body = {"name": " Safe ", "description": "  ", "id": "chosen", "tenant_id": "other", "deleted": "x", "evil": 1}
-    created = catalogue.create_item(store, boss, CUSTOMERS, body)
+    created = calls.create_item(store, boss, CUSTOMERS, body)
     assert (created["name"], created["description"], created["status"]) == ("Safe", None, "active")
     assert created["id"] != "chosen" and created["tenant_id"] == boss.tenant_id and created["deleted"] is None
     assert "evil" not in get(store, boss, CUSTOMERS, created)
@@ -295,11 +297,9 @@ def test_a_technology_gets_its_creation_date(store: MemoryStore, boss: Actor) ->
 
 def test_a_stale_if_match_is_a_precondition_failure(store: MemoryStore, boss: Actor) -> None:
     item = add(store, boss, CUSTOMERS, name="Versioned")
-    fresh = catalogue.update_item(store, boss, CUSTOMERS, item["id"], {"description": "v2"}, IfMatch((item["_etag"],)))
+    fresh = calls.update_item(store, boss, CUSTOMERS, item["id"], {"description": "v2"}, IfMatch((item["_etag"],)))
     for attempt in (
-        lambda: catalogue.update_item(
-            store, boss, CUSTOMERS, item["id"], {"description": "v3"}, IfMatch((item["_etag"],))
-        ),
+        lambda: calls.update_item(store, boss, CUSTOMERS, item["id"], {"description": "v3"}, IfMatch((item["_etag"],))),
         lambda: delete(store, boss, CUSTOMERS, item, IfMatch((item["_etag"],))),
         lambda: delete(store, boss, CUSTOMERS, item, IfMatch(("a", item["_etag"]))),
     ):
@@ -338,8 +338,8 @@ def test_recent_projects_are_the_active_ones_of_active_customers_used_last(
             "start_date": f"2024-05-0{day}T09:00:00Z",
             "end_date": f"2024-05-0{day}T10:00:00Z",
         }
-        entries.create(store, ana, body, now, entries.Rules())
-    assert [p["name"] for p in entries.recent_projects(store, ana)] == ["Second", "First"]
+        calls.create_entry(store, ana, body, now, Rules())
+    assert [p["name"] for p in queries.recent_projects(store, ana)] == ["Second", "First"]
     catalogue.delete_item(store, boss, PROJECTS, second["id"], None)
     catalogue.delete_item(store, boss, CUSTOMERS, first["customer_id"], None)
-    assert entries.recent_projects(store, ana) == []
+    assert queries.recent_projects(store, ana) == []

@@ -15,7 +15,7 @@ from commons.data_access_layer.repository import CUSTOMERS, PROJECTS, Record
 from commons.domain.clock import parse_instant
 from commons.domain.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from commons.domain.preconditions import IfMatch
-from time_tracker_api import catalogue
+from tests.unit import calls
 from time_tracker_api.money import service as money
 
 NOW = parse_instant("2024-06-15T12:00:00Z")
@@ -38,13 +38,13 @@ def ana(tenant: str) -> Actor:
 
 @pytest.fixture
 def refs(store: MemoryStore, boss: Actor) -> dict[str, Record]:
-    customer = catalogue.create_item(store, boss, CUSTOMERS, {"name": "Acme"})
-    project = catalogue.create_item(store, boss, PROJECTS, {"name": "Website", "customer_id": customer["id"]})
+    customer = calls.create_item(store, boss, CUSTOMERS, {"name": "Acme"})
+    project = calls.create_item(store, boss, PROJECTS, {"name": "Website", "customer_id": customer["id"]})
     return {"customer": customer, "project": project}
 
 
 def rate(store: MemoryStore, who: Actor, **body: Any) -> dict[str, Any]:
-    return money.add_rate(store, who, body, NOW)
+    return calls.add_rate(store, who, body, NOW)
 
 
 def test_a_tenant_without_settings_has_the_defaults(store: MemoryStore, ana: Actor) -> None:
@@ -56,8 +56,8 @@ def test_a_tenant_without_settings_has_the_defaults(store: MemoryStore, ana: Act
 
 def test_only_admins_change_the_settings(store: MemoryStore, ana: Actor) -> None:
     for attempt in (
-        lambda: money.update_settings(store, ana, {"currency": "EUR"}, None, NOW),
-        lambda: money.set_lock(store, ana, {"locked_until": "2024-05-31"}, None, NOW),
+        lambda: calls.update_settings(store, ana, {"currency": "EUR"}, None, NOW),
+        lambda: calls.set_lock(store, ana, {"locked_until": "2024-05-31"}, None, NOW),
         lambda: rate(store, ana, amount=1),
         lambda: money.delete_rate(store, ana, "any", NOW),
     ):
@@ -67,14 +67,14 @@ def test_only_admins_change_the_settings(store: MemoryStore, ana: Actor) -> None
 
 def test_settings_change_at_the_version_the_client_read(store: MemoryStore, boss: Actor) -> None:
     with pytest.raises(Invalid, match="no version yet"):
-        money.update_settings(store, boss, {"currency": "EUR"}, IfMatch(("any",)), NOW)
-    saved = money.update_settings(
+        calls.update_settings(store, boss, {"currency": "EUR"}, IfMatch(("any",)), NOW)
+    saved = calls.update_settings(
         store, boss, {"currency": "JPY", "rounding": {"mode": "up", "minutes": 15}}, None, NOW
     )
     assert saved["currency_digits"] == 0 and saved["rounding"] == {"mode": "up", "minutes": 15}
     with pytest.raises(PreconditionFailed):
-        money.update_settings(store, boss, {"currency": "EUR"}, IfMatch(("stale",)), NOW)
-    again = money.update_settings(store, boss, {"currency": "EUR"}, IfMatch((saved["_etag"],)), NOW)
+        calls.update_settings(store, boss, {"currency": "EUR"}, IfMatch(("stale",)), NOW)
+    again = calls.update_settings(store, boss, {"currency": "EUR"}, IfMatch((saved["_etag"],)), NOW)
     assert again["currency"] == "EUR" and again["_etag"] != saved["_etag"]
 
 
@@ -83,15 +83,15 @@ def test_settings_change_at_the_version_the_client_read(store: MemoryStore, boss
 )
 def test_malformed_settings_are_invalid(store: MemoryStore, boss: Actor, body: dict) -> None:
     with pytest.raises(Invalid):
-        money.update_settings(store, boss, body, None, NOW)
+        calls.update_settings(store, boss, body, None, NOW)
 
 
 def test_the_currency_stays_while_the_tenant_has_rates_in_it(store: MemoryStore, boss: Actor) -> None:
     added = rate(store, boss, amount=5000)
     with pytest.raises(Conflict, match="currency"):
-        money.update_settings(store, boss, {"currency": "GBP"}, None, NOW)
+        calls.update_settings(store, boss, {"currency": "GBP"}, None, NOW)
     money.delete_rate(store, boss, added["id"], NOW)
-    assert money.update_settings(store, boss, {"currency": "GBP"}, None, NOW)["currency"] == "GBP"
+    assert calls.update_settings(store, boss, {"currency": "GBP"}, None, NOW)["currency"] == "GBP"
 
 
 def test_cost_rates_are_for_admins_only(store: MemoryStore, boss: Actor, ana: Actor, refs: dict) -> None:

@@ -99,6 +99,10 @@ def rate_input(body: Mapping[str, Any]) -> RateInput:
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_RATE:
         raise Invalid(f"amount must be a whole number of minor units per hour, 0 to {MAX_RATE}", "amount")
     valid_from = _valid_from(body.get("valid_from"))
-    keys = {f: cleaning.text(body.get(f), f, limit=MAX_ID) for f in ("customer_id", "project_id", "user_id")}
+    # An id sent blank is refused, not read as absent (which would make a tenant-wide rate).
+    keys = {
+        f: None if body.get(f) is None else cleaning.required_text(body[f], f, limit=MAX_ID)
+        for f in ("customer_id", "project_id", "user_id")
+    }
     level = level_of(keys["customer_id"], keys["project_id"], keys["user_id"])
     return RateInput(kind, amount, valid_from, keys["customer_id"], keys["project_id"], keys["user_id"], level)

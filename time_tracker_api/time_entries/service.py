@@ -84,6 +84,8 @@ def default_billable(refs: Mapping[str, Any]) -> bool:
 
 
 OVERRIDE = "Locked period override"
+#: What must be active for time to run (clock-in, restart, reopening by an edit).
+RUNS_AGAIN = ("project_id", "activity_id")
 
 
 def _period(uow: UnitOfWork, identity: Identity, starts: Iterable[int], override: bool, now: int) -> str | None:
@@ -200,11 +202,13 @@ def update(
         if "start_at" in changes or "end_at" in changes:
             _check_times(start, end, now, rules)
         moved = [k for k in ("project_id", "activity_id") if k in changes and changes[k] != entry[k]]
+        # Reopening (an end set back to none) runs time again: checked as restart checks it.
+        check = RUNS_AGAIN if entry["end_at"] is not None and end is None else moved
         refs = None
-        if moved:
+        if check:
             project_id: str = changes["project_id"] if "project_id" in changes else entry["project_id"]
             activity_id: str = changes["activity_id"] if "activity_id" in changes else entry["activity_id"]
-            refs = _references(uow, project_id, activity_id, moved)
+            refs = _references(uow, project_id, activity_id, check)
         note = _period(uow, identity, [entry["start_at"], start], override, now)
         values = dict(changes)
         if refs is not None and "project_id" in moved and "billable" not in values:
@@ -284,8 +288,8 @@ def restart(
             raise Unprocessable("The specified time entry is already running")
         if now - entry["start_at"] > MAX_ENTRY_MS:
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
-        # Time runs again on the project: it and its customer must be active, as on clock-in.
-        _references(uow, entry["project_id"], entry["activity_id"], ("project_id",))
+        # Time runs again: the project, its customer and the activity must be active, as on clock-in.
+        _references(uow, entry["project_id"], entry["activity_id"], RUNS_AGAIN)
         _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
         return uow.time_entries.update(
             entry_id, {"end_at": None}, _version(entry, if_match), _note(RESTART, note), current=entry

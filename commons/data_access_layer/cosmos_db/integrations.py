@@ -32,7 +32,8 @@ from commons.data_access_layer.cosmos_db.documents import (
     translate,
 )
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
+from commons.data_access_layer.idempotency import IdempotencyClaim
+from commons.data_access_layer.repository import ChangeQuery, Record
 from commons.domain.clock import now_ms
 from commons.domain.errors import Contended, NotFound
 

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from commons.data_access_layer.idempotency import IdempotencyClaim
 from commons.data_access_layer.memory.tables import Row
-from commons.data_access_layer.repository import EventQuery, IdempotencyClaim, Record
+from commons.data_access_layer.repository import EventQuery, Record
 from commons.domain import cursors
 from commons.domain.clock import format_instant, parse_instant
 

@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from commons.data_access_layer.events import Actor
+from commons.data_access_layer.idempotency import IdempotencyKeys
 from commons.data_access_layer.memory.audit import AuditLog, MemoryChangeFeed, MemoryIdempotencyKeys
 from commons.data_access_layer.memory.tables import Row, Rows, Snapshot, Tables, clone
 from commons.data_access_layer.memory.unit_of_work import MemoryUnitOfWork
-from commons.data_access_layer.repository import IdempotencyKeys, Store, UnitOfWork
+from commons.data_access_layer.repository import Store, UnitOfWork
 
 
 class MemoryStore:

@@ -27,7 +27,8 @@ from sqlalchemy import (
 )
 
 from commons.data_access_layer.events import CREATE, DELETE, event_context
-from commons.data_access_layer.repository import ChangeQuery, IdempotencyClaim, Record
+from commons.data_access_layer.idempotency import IdempotencyClaim
+from commons.data_access_layer.repository import ChangeQuery, Record
 from commons.data_access_layer.sql.audit import insert_ignore
 from commons.data_access_layer.sql.base import _record_from, _SqlRepository, _statement
 from commons.data_access_layer.sql.engine import sql_errors
