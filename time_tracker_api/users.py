@@ -56,9 +56,9 @@ def change_role(identity: Identity, user_id: str, role_id: str, granted: bool) -
     return directory().set_role(identity, user_id, role_id, granted)
 
 
-def change_group(identity: Identity, user_id: str, payload: dict[str, Any], member: bool) -> User:
+def change_group(identity: Identity, user_id: str, name: str, member: bool) -> User:
     require_admin(identity)
-    return directory().change_group(identity, user_id, group_name(payload.get("group_name")), member)
+    return directory().change_group(identity, user_id, name, member)
 
 
 @ns.route("")
@@ -127,7 +127,9 @@ def _group_route(action: str, member: bool) -> None:
         @ns.response(404, "User not found", ERROR)
         def post(self, id: str) -> Any:
             identity = current_identity()
-            return as_seen_by(identity, change_group(identity, id, body(), member))
+            require_admin(identity)  # 403 before the body is judged
+            name = group_name(body().get("group_name"))
+            return as_seen_by(identity, change_group(identity, id, name, member))
 
     GroupChange.post.__doc__ = (
         f"{'Add the user to' if member else 'Remove the user from'} a group (admin)\n\n"

@@ -30,21 +30,6 @@ from time_tracker_api.time_entries import queries
 from time_tracker_api.time_entries.service import Rules
 
 
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def boss(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="boss@example.com", is_admin=True)
-
-
-@pytest.fixture
-def ana(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="ana@example.com")
-
-
 def add(store: MemoryStore, who: Actor, spec: CatalogueSpec, **body: Any) -> Record:
     return calls.create_item(store, who, spec, body)
 

@@ -22,21 +22,6 @@ NOW = parse_instant("2024-06-15T12:00:00Z")
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def boss(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="boss@example.com", is_admin=True)
-
-
-@pytest.fixture
-def ana(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="ana@example.com")
-
-
-@pytest.fixture
 def refs(store: MemoryStore, boss: Actor) -> dict[str, Record]:
     customer = calls.create_item(store, boss, CUSTOMERS, {"name": "Acme"})
     project = calls.create_item(store, boss, PROJECTS, {"name": "Website", "customer_id": customer["id"]})

@@ -34,21 +34,6 @@ def at(text: str) -> int:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def boss(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="boss@example.com", is_admin=True)
-
-
-@pytest.fixture
-def ana(tenant: str) -> Actor:
-    return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="ana@example.com")
-
-
-@pytest.fixture
 def bob(tenant: str) -> Actor:
     return Actor(user_id=str(uuid.uuid4()), tenant_id=tenant, email="bob@example.com")
 
