@@ -156,3 +156,30 @@ def test_ids_that_are_not_guids_never_reach_graph(graph: FakeGraph, directory: G
         with pytest.raises(NotFound):
             directory.get_user(actor(), bad)
     assert not [path for _, path in graph.requests if "/users/" in path]
+
+
+def test_report_owner_groups_are_named_with_the_directorys_emails_as_their_entries_are(graph: FakeGraph) -> None:
+    app = create_app(graph_settings(graph))
+    import migrations
+
+    migrations.migrate(app.extensions["time_tracker"].store)
+    boss = graph.add_user("Boss", "boss@example.com", **{ROLE: "time-tracker-admin"})
+    ana = graph.add_user("Ana", "ana@example.com")
+    as_boss = Client(app.test_client(), token_for(TENANT, boss))
+    # Ana's token still carries the address she had when it was issued; the directory is right.
+    as_ana = Client(app.test_client(), token_for(TENANT, ana, email="ana.old@example.com"))
+    customer = as_boss.post("/customers", {"name": f"Acme {uuid.uuid4().hex[:6]}"})
+    project = as_boss.post("/projects", {"name": "Website", "customer_id": customer["id"]})
+    activity = as_boss.post("/activities", {"name": f"Dev {uuid.uuid4().hex[:6]}"})
+    as_ana.post(
+        "/time-entries",
+        {
+            "project_id": project["id"],
+            "activity_id": activity["id"],
+            "start_date": "2024-05-02T09:00:00Z",
+            "end_date": "2024-05-02T10:00:00Z",
+        },
+    )
+    report = as_boss.get("/time-entries/report?start_date=2024-05-01&end_date=2024-05-31&group_by=owner&user_id=*")
+    assert [e["owner_email"] for e in report["entries"]] == ["ana@example.com"]
+    assert [(g["key"], g["name"]) for g in report["totals"]] == [(ana, "ana@example.com")]

@@ -36,8 +36,8 @@ def report(
 ) -> dict[str, Any]:
     """Entries of a date range priced and rounded by the tenant's rules, with totals per
     group (and per sub-group with `then_by`): every total is the sum of its entries' figures.
-    The owner groups are named by the e-mails the store remembers; the entries carry those of
-    an external directory when there is one."""
+    Owners are named by an external directory's e-mails when there is one (entries and owner
+    groups alike), else by those the store remembers."""
     require_admin(identity)
     if group_by not in REPORT_GROUPS:
         raise Invalid(f"group_by must be one of {', '.join(REPORT_GROUPS)}", "group_by")
@@ -60,6 +60,7 @@ def report(
         entries = uow.time_entries.list(replace(query, limit=None, offset=0))
         money = read_money(uow)
         inherited = _inherited_billable(uow, entries)
+    entries = all_named(entries, directory, identity)  # the directory's lookup, after the transaction
     lower = MIN_INSTANT if query.start is None else query.start
     upper = min(now if query.end is None else query.end, now)
     dimensions = (group_by,) if then_by is None else (group_by, then_by)
@@ -77,7 +78,7 @@ def report(
         "currency": money.currency,
         "currency_digits": money.digits,
         "rounding": {"mode": money.rounding.mode, "minutes": money.rounding.minutes},
-        "entries": all_named(entries, directory, identity),
+        "entries": entries,
         "totals": groups,
         "total": _with_hours(totals),
     }
