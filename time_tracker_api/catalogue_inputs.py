@@ -79,9 +79,7 @@ def item_changes(spec: CatalogueSpec, body: Mapping[str, Any], *, partial: bool)
         elif field == "billable":
             values[field] = _billable(value)
         elif field == "technologies":
-            kept = cleaning.technologies(
-                value, at_most=MAX_TECHNOLOGIES, item_length=max_length("technologies"), truncate=True
-            )
+            kept = cleaning.technologies(value, at_most=MAX_TECHNOLOGIES, item_length=max_length("technologies"))
             values[field] = tuple(kept)
         else:
             values[field] = cleaning.text(value, field, limit=max_length(field))

@@ -10,6 +10,7 @@ from flask_restx import Namespace, fields
 from commons.data_access_layer.repository import PROJECTS, Record, Store
 from commons.domain.identity import Identity
 from time_tracker_api.catalogue import with_relations
+from time_tracker_api.catalogue_inputs import MAX_TECHNOLOGIES, max_length
 from time_tracker_api.inputs import NOT_BLANK, query_parser
 from time_tracker_api.resources import (
     ERROR,
@@ -43,7 +44,12 @@ project_input = ns.model(
             required=True, pattern=NOT_BLANK, description="The customer", example="8c8c6b4a-8e63-4d6b-9b0b-0f0f4c7b7c3e"
         ),
         "project_type_id": NullableString(description="The project type"),
-        "technologies": fields.List(fields.String, description="Technologies used", example=["python"]),
+        "technologies": fields.List(
+            fields.String(max_length=max_length("technologies")),
+            max_items=MAX_TECHNOLOGIES,
+            description="Technologies used",
+            example=["python"],
+        ),
         "status": Status(description="active (default) or inactive"),
         "billable": NullableBoolean(description="Time on this project is billable (null: as its customer)"),
     },

@@ -64,9 +64,9 @@ def id_list(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for raw in values for v in raw.split(",") if v.strip()))
 
 
-def technologies(value: Any, *, at_most: int, item_length: int | None = None, truncate: bool = False) -> list[str]:
+def technologies(value: Any, *, at_most: int, item_length: int | None = None) -> list[str]:
     """A list of technology names: null is none; each stripped, blanks and repeats dropped.
-    More than `at_most` is refused, or with `truncate` cut to the first `at_most`; with
+    More than `at_most` is refused (never cut: a write keeps all it was sent or nothing); with
     `item_length`, a name longer than that (as sent) is refused."""
     if value is None:
         return []
@@ -76,7 +76,5 @@ def technologies(value: Any, *, at_most: int, item_length: int | None = None, tr
         raise Invalid(f"technologies are at most {item_length} characters each")
     unique = list(dict.fromkeys(v.strip() for v in value if v.strip()))
     if len(unique) > at_most:
-        if not truncate:
-            raise Invalid(f"technologies can hold at most {at_most} items")
-        unique = unique[:at_most]
+        raise Invalid(f"technologies can hold at most {at_most} items", "technologies")
     return unique

@@ -291,3 +291,17 @@ def test_an_authorization_header_without_bearer_is_told_so(anonymous: Client) ->
     token = token_for(new_id(), admin=True)
     answer = anonymous.get("/customers", expect=401, headers={"Authorization": token})
     assert "lacks the 'Bearer ' prefix" in answer["message"]
+
+
+def test_a_project_with_more_technologies_than_allowed_is_refused_not_cut(admin: Client) -> None:
+    customer = make_customer(admin, "Many tools")
+    too_many = [f"tool-{n}" for n in range(51)]
+    body = admin.post(
+        "/projects", {"name": "Toolbox", "customer_id": customer["id"], "technologies": too_many}, expect=400
+    )
+    assert "technologies" in body["message"] or "technologies" in body.get("errors", {})
+    assert admin.get(f"/projects?customer_id={customer['id']}") == []
+    kept = admin.post("/projects", {"name": "Toolbox", "customer_id": customer["id"], "technologies": too_many[:50]})
+    assert kept["technologies"] == too_many[:50]
+    admin.put(f"/projects/{kept['id']}", {"technologies": too_many}, expect=400)
+    assert admin.get(f"/projects/{kept['id']}")["technologies"] == too_many[:50]

@@ -265,9 +265,11 @@ def test_fields_are_cleaned_and_unknown_keys_ignored(store: MemoryStore, boss: A
 
 def test_project_technologies_are_unique_trimmed_and_at_most_fifty(store: MemoryStore, boss: Actor) -> None:
     customer = add(store, boss, CUSTOMERS, name="Acme")
-    many = [f"t{n}" for n in range(60)]
+    many = [f"t{n}" for n in range(49)]
     project = add(store, boss, PROJECTS, name="P", customer_id=customer["id"], technologies=["go", " go", "", *many])
     assert project["technologies"][:2] == ["go", "t0"] and len(project["technologies"]) == 50
+    with pytest.raises(Invalid, match="at most 50 items"):
+        change(store, boss, PROJECTS, project, technologies=[*many, "x", "y"])
     with pytest.raises(Invalid, match="at most 255"):
         change(store, boss, PROJECTS, project, technologies=["x" * 256])
     assert change(store, boss, PROJECTS, project, technologies=None)["technologies"] == []

@@ -38,12 +38,12 @@ def test_id_lists_are_comma_separated_or_repeated() -> None:
     assert cleaning.id_list(["a, b", "b", " ", "c,"]) == ("a", "b", "c")
 
 
-def test_technologies_are_deduplicated_then_capped_or_cut() -> None:
+def test_technologies_are_deduplicated_then_capped_never_cut() -> None:
     assert cleaning.technologies([" py", "py", "", "js"], at_most=2) == ["py", "js"]
     assert cleaning.technologies(None, at_most=2) == []
     with pytest.raises(Invalid, match="at most 1 items"):
         cleaning.technologies(["py", "js"], at_most=1)
-    assert cleaning.technologies(["py", "js"], at_most=1, truncate=True) == ["py"]
+    assert cleaning.technologies(["py", "py", " py"], at_most=1) == ["py"]  # repeats do not count
     with pytest.raises(Invalid, match="at most 2 characters each"):
         cleaning.technologies(["abc"], at_most=5, item_length=2)
     with pytest.raises(Invalid, match="array of strings"):
@@ -75,4 +75,6 @@ def test_catalogue_bodies_keep_the_fields_of_their_spec() -> None:
     with pytest.raises(Invalid, match="name is a required property"):
         item_changes(PROJECTS, {"customer_id": "c"}, partial=False)
     many = [f"t{n}" for n in range(60)]
-    assert len(item_changes(PROJECTS, {"technologies": many}, partial=True).values()["technologies"]) == 50
+    with pytest.raises(Invalid, match="at most 50 items"):
+        item_changes(PROJECTS, {"technologies": many}, partial=True)
+    assert len(item_changes(PROJECTS, {"technologies": many[:50]}, partial=True).values()["technologies"]) == 50
