@@ -41,6 +41,8 @@ from commons.data_access_layer.repository import (
 from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
 if TYPE_CHECKING:
+    from commons.data_access_layer.cosmos_db.catalogue import CosmosCatalogue
+    from commons.data_access_layer.cosmos_db.integrations import CosmosAccessTokens
     from commons.data_access_layer.cosmos_db.store import CosmosStore
 
 #: One batch holds at most this many operations (Cosmos DB's limit).
@@ -234,18 +236,18 @@ class CosmosUnitOfWork:
         self.time_entries = CosmosTimeEntries(self)
         self.users = CosmosUsers(self)
         self.events = CosmosEvents(self)
-        self._access_tokens: Any = None
+        self._access_tokens: CosmosAccessTokens | None = None
         self.money = CosmosMoney(self)
         self._by_container = {
             c.spec.container: c
             for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
         }
 
-    def catalogue(self, spec: CatalogueSpec) -> Any:
+    def catalogue(self, spec: CatalogueSpec) -> CosmosCatalogue:
         return self._by_container[spec.container]
 
     @property
-    def access_tokens(self) -> Any:
+    def access_tokens(self) -> CosmosAccessTokens:
         """Personal access tokens (integrations.py), made on first use."""
         if self._access_tokens is None:
             from commons.data_access_layer.cosmos_db.integrations import CosmosAccessTokens

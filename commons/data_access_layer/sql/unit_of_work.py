@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,9 @@ from commons.data_access_layer.sql.users import SqlUsers
 from commons.domain.clock import now_ms
 from commons.domain.errors import Conflict
 
+if TYPE_CHECKING:
+    from commons.data_access_layer.sql.integrations import SqlAccessTokens
+
 
 class SqlUnitOfWork:
     """The repositories of one actor over one connection and transaction."""
@@ -51,7 +54,7 @@ class SqlUnitOfWork:
         self.time_entries = SqlTimeEntries(self)
         self.users = SqlUsers(self)
         self.events = SqlEvents(self)
-        self._access_tokens: Any = None
+        self._access_tokens: SqlAccessTokens | None = None
         self.money = SqlMoney(self)
         self._by_container = {
             c.spec.container: c
@@ -62,7 +65,7 @@ class SqlUnitOfWork:
         return self._by_container[spec.container]
 
     @property
-    def access_tokens(self) -> Any:
+    def access_tokens(self) -> SqlAccessTokens:
         """Personal access tokens (integrations.py), made on first use: most units never
         touch them."""
         if self._access_tokens is None:
