@@ -18,7 +18,6 @@ from commons.config import Settings
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Store
 from commons.webhooks import dispatch
-from commons.wiring import build_webhooks
 from tests.tools.webhook_receiver import WebhookReceiver
 from time_tracker_events.runner import run
 
@@ -37,13 +36,13 @@ def _measure(store: Store, events: int, one_item: bool) -> dict[str, float]:
     receiver = WebhookReceiver()
     settings = _settings(receiver)
     actor = Actor(str(uuid.uuid4()), str(uuid.uuid4()), "bench@example.com", is_admin=True)
-    endpoint = build_webhooks(store).add_endpoint(
+    endpoint = store.webhooks.add_endpoint(
         actor,
         {"url": receiver.url, "events": ["*"], "active": True, "description": None, "secret": None},
     )
     from commons.domain.webhooks import new_secret
 
-    endpoint = build_webhooks(store).write_endpoint({**endpoint, "secret": new_secret()}, endpoint["_etag"])
+    endpoint = store.webhooks.write_endpoint({**endpoint, "secret": new_secret()}, endpoint["_etag"])
     receiver.secret = endpoint["secret"]
     feed = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
     run(store, feed, once=True)  # caught up with what the bench wrote before (not timed)

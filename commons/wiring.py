@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from commons.config import DEFAULT_SQLITE_PATH, Settings
 from commons.data_access_layer.repository import Store
-from commons.data_access_layer.webhooks import Webhooks
 from commons.directory import Directory
 
 
@@ -21,23 +20,6 @@ def build_store(settings: Settings) -> Store:
     return SqlStore(
         settings.sql_database_uri, settings.db_statement_timeout_seconds, settings.db_connect_timeout_seconds
     )
-
-
-def build_webhooks(store: Store) -> Webhooks:
-    """The webhooks repository (TT-15) of the store's engine."""
-    if store.engine_name == "cosmos":
-        from commons.data_access_layer.cosmos_db import CosmosStore
-        from commons.data_access_layer.cosmos_db.webhooks import CosmosWebhooks
-
-        if isinstance(store, CosmosStore):
-            return CosmosWebhooks(store)
-    else:
-        from commons.data_access_layer.sql import SqlStore
-        from commons.data_access_layer.sql.webhooks import SqlWebhooks
-
-        if isinstance(store, SqlStore):
-            return SqlWebhooks(store)
-    raise TypeError(f"No webhooks repository for the {store.engine_name} store {type(store).__name__}")
 
 
 def build_directory(settings: Settings, store: Store) -> Directory:

@@ -77,15 +77,15 @@ def build_api(app: Flask) -> Api:
         customers,
         events,
         health,
-        money,
         project_types,
         projects,
         technologies,
-        time_entries,
         tokens,
         users,
-        webhooks,
     )
+    from time_tracker_api.money import resources as money
+    from time_tracker_api.time_entries import resources as time_entries
+    from time_tracker_api.webhooks import resources as webhooks
 
     api = PublishedApi(
         app,

@@ -13,12 +13,15 @@ import builtins
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.idempotency import IdempotencyKeys
+
+if TYPE_CHECKING:  # webhooks.py builds on this module's Record
+    from commons.data_access_layer.webhooks import Webhooks
 from commons.domain.errors import (  # noqa: F401  (re-exported: the errors of the contract)
     Conflict,
     Contended,
@@ -365,6 +368,10 @@ class Store(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyKeys: ...
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Endpoints and deliveries of every tenant (webhooks.py)."""
 
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> AbstractContextManager[UnitOfWork]:
         """Open a unit of work; `write=True` when it will write (lets SQLite lock early)."""

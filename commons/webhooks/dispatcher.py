@@ -48,7 +48,6 @@ from commons.domain.webhooks import (
     subscribed,
 )
 from commons.webhooks.sender import Outcome, Sender, body_of, sender_for
-from commons.wiring import build_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def enqueue(store: Store, events: Iterable[tuple[Mapping[str, Any], bool | None]
     """Deliveries of `(event, running)` pairs (running: whether a written time entry runs,
     None when unknown) to the subscribed active endpoints of each event's tenant. Answers how
     many were new."""
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     endpoints: dict[str, list[Record]] = {}
     deliveries = []
     now = now_ms()
@@ -131,7 +130,7 @@ def dispatch(
     store: Store, settings: Settings, *, limit: int = 200, workers: int = 8, clock: Callable[[], int] = now_ms
 ) -> int:
     """Send the deliveries due now (one round); answer how many attempts were made."""
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     now = clock()
     endpoints: dict[tuple[str, str], Record | None] = {}
     queues: dict[tuple[str, str, str], list[Record]] = {}
@@ -264,7 +263,7 @@ def _endpoint_health(webhooks: Webhooks, settings: Settings, delivery: Record, r
 
 def ping(store: Store, settings: Settings, endpoint: Record, now: int) -> Record:
     """Send a `webhook.ping` at once and log it as a delivery of its own (never retried)."""
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     event = {"id": f"ping:{now}:{SEQUENCE.next()}", "item_id": endpoint["id"], "date": None}
     delivery = _delivery(endpoint, event, PING, now)
     message = delivery["id"]

@@ -1,5 +1,2 @@
-"""Money and periods (TT-16): currency, report rounding, rates and locked periods."""
-
-from time_tracker_api.money.resources import ns
-
-__all__ = ["ns"]
+"""Money and periods (TT-16): currency, report rounding, rates and locked periods:
+`inputs`, `service`, `resources` (the namespace; the only module here that imports Flask)."""

@@ -4,7 +4,3 @@
 `resources` (the namespace). Deliveries are made by the event pipeline and sent by the
 dispatcher (commons/webhooks).
 """
-
-from time_tracker_api.webhooks.resources import ns
-
-__all__ = ["ns"]

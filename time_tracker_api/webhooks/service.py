@@ -15,7 +15,6 @@ from commons.domain.identity import Identity, require_admin
 from commons.domain.preconditions import IfMatch
 from commons.domain.webhooks import PENDING, new_secret
 from commons.webhooks import checked_target, ping
-from commons.wiring import build_webhooks
 from time_tracker_api.webhooks.inputs import WebhookChanges
 
 MAX_ENDPOINTS = 50
@@ -29,7 +28,7 @@ def _reachable(settings: Settings, url: str) -> None:
 def list_webhooks(store: Store, identity: Identity) -> list[Record]:
     """The tenant's endpoints (admins only)."""
     require_admin(identity)
-    return build_webhooks(store).list_endpoints(identity.tenant_id)
+    return store.webhooks.list_endpoints(identity.tenant_id)
 
 
 def create_webhook(store: Store, settings: Settings, identity: Identity, webhook: WebhookChanges) -> Record:
@@ -37,7 +36,7 @@ def create_webhook(store: Store, settings: Settings, identity: Identity, webhook
     require_admin(identity)
     values = webhook.values()
     _reachable(settings, values["url"])
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     # Each endpoint costs the pipeline work on every write of the tenant: a bound, not a quota.
     if len(webhooks.list_endpoints(identity.tenant_id)) >= MAX_ENDPOINTS:
         raise Conflict(f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
@@ -47,7 +46,7 @@ def create_webhook(store: Store, settings: Settings, identity: Identity, webhook
 
 def get_webhook(store: Store, identity: Identity, endpoint_id: str) -> Record:
     require_admin(identity)
-    return build_webhooks(store).get_endpoint(identity.tenant_id, endpoint_id)
+    return store.webhooks.get_endpoint(identity.tenant_id, endpoint_id)
 
 
 def _expected(current: Record, condition: IfMatch | None) -> str:
@@ -83,7 +82,7 @@ def update_webhook(
     """Change url, events, description or active. Enabling a disabled endpoint clears its
     failure record and sends its waiting deliveries at once."""
     require_admin(identity)
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     changes = edit.values()
     if "url" in changes:
         _reachable(settings, changes["url"])
@@ -107,7 +106,7 @@ def update_webhook(
 def delete_webhook(store: Store, identity: Identity, endpoint_id: str, condition: IfMatch | None) -> None:
     """Soft delete: the endpoint disappears and gets nothing more (its log stays a while)."""
     require_admin(identity)
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     changes = {"deleted": str(uuid.uuid4()), "active": False}
     _conditional(
         webhooks,
@@ -123,7 +122,7 @@ def delete_webhook(store: Store, identity: Identity, endpoint_id: str, condition
 def ping_webhook(store: Store, settings: Settings, identity: Identity, endpoint_id: str, now: int) -> Record:
     """Send a signed `webhook.ping` now and answer its delivery record."""
     require_admin(identity)
-    endpoint = build_webhooks(store).get_endpoint(identity.tenant_id, endpoint_id)
+    endpoint = store.webhooks.get_endpoint(identity.tenant_id, endpoint_id)
     return ping(store, settings, endpoint, now)
 
 
@@ -131,14 +130,14 @@ def list_deliveries(
     store: Store, identity: Identity, endpoint_id: str, limit: int, continuation: str | None
 ) -> tuple[list[Record], str | None]:
     require_admin(identity)
-    webhooks = build_webhooks(store)
+    webhooks = store.webhooks
     webhooks.get_endpoint(identity.tenant_id, endpoint_id)
     return webhooks.list_deliveries(identity.tenant_id, endpoint_id, limit, continuation)
 
 
 def get_delivery(store: Store, identity: Identity, endpoint_id: str, delivery_id: str) -> Record:
     require_admin(identity)
-    found = build_webhooks(store).get_delivery(identity.tenant_id, delivery_id)
+    found = store.webhooks.get_delivery(identity.tenant_id, delivery_id)
     if found["endpoint_id"] != endpoint_id:
         raise NotFound("Delivery not found")
     return found
@@ -151,4 +150,4 @@ def redeliver(store: Store, identity: Identity, endpoint_id: str, delivery_id: s
     if delivery["status"] == PENDING and delivery.get("lease_until", 0) > now:
         raise Conflict("This delivery is being sent right now; look at its log in a few seconds")
     changes = {"status": PENDING, "next_at": now, "tries": 0, "lease_until": 0, "updated_at": now}
-    return build_webhooks(store).write_delivery({**delivery, **changes}, delivery["_etag"])
+    return store.webhooks.write_delivery({**delivery, **changes}, delivery["_etag"])

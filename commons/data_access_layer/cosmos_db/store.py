@@ -77,8 +77,10 @@ class CosmosStore:
         self.remembered: set[tuple[Any, ...]] = set()
         self.names = NameCache()
         from commons.data_access_layer.cosmos_db.integrations import CosmosIdempotencyKeys
+        from commons.data_access_layer.cosmos_db.webhooks import CosmosWebhooks
 
         self.idempotency = CosmosIdempotencyKeys(self)
+        self.webhooks = CosmosWebhooks(self)
 
     @property
     def client(self) -> CosmosClient:

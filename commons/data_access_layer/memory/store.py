@@ -13,7 +13,9 @@ from commons.data_access_layer.idempotency import IdempotencyKeys
 from commons.data_access_layer.memory.audit import AuditLog, MemoryChangeFeed, MemoryIdempotencyKeys
 from commons.data_access_layer.memory.tables import Row, Rows, Snapshot, Tables, clone
 from commons.data_access_layer.memory.unit_of_work import MemoryUnitOfWork
+from commons.data_access_layer.memory.webhooks import MemoryWebhooks
 from commons.data_access_layer.repository import Store, UnitOfWork
+from commons.data_access_layer.webhooks import Webhooks
 
 
 class MemoryStore:
@@ -31,6 +33,7 @@ class MemoryStore:
         self._migrations: dict[str, str] = {}
         self.audit = AuditLog()
         self.idempotency: IdempotencyKeys = MemoryIdempotencyKeys()
+        self.webhooks: Webhooks = MemoryWebhooks(self)
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[UnitOfWork]:

@@ -43,8 +43,10 @@ class SqlStore:
         self._lock_file = FileLock(self._lock_path, thread_local=False) if self._lock_path else None
         self._thread_lock = threading.Lock()
         from commons.data_access_layer.sql.integrations import SqlIdempotencyKeys
+        from commons.data_access_layer.sql.webhooks import SqlWebhooks
 
         self.idempotency = SqlIdempotencyKeys(self)
+        self.webhooks = SqlWebhooks(self)
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:

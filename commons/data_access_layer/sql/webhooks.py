@@ -182,11 +182,14 @@ class SqlWebhooks:
         if not rows:
             return 0
         insert = postgresql_insert if self.store.engine_name == "postgresql" else sqlite_insert
-        stmt = insert(webhook_delivery).on_conflict_do_nothing(
-            index_elements=[webhook_delivery.c.tenant_id, webhook_delivery.c.id]
+        # RETURNING names the new rows: an executemany's rowcount is -1 on PostgreSQL (psycopg).
+        stmt = (
+            insert(webhook_delivery)
+            .on_conflict_do_nothing(index_elements=[webhook_delivery.c.tenant_id, webhook_delivery.c.id])
+            .returning(webhook_delivery.c.id)
         )
         with self._writing() as conn:
-            return int(conn.execute(stmt, rows).rowcount or 0)
+            return len(conn.execute(stmt, rows).all())
 
     def get_delivery(self, tenant: str, delivery_id: str) -> Record:
         d = webhook_delivery
