@@ -27,7 +27,11 @@ from time_tracker_api.security import mint_token
 
 #: `cosmos-adverse`: the Cosmos stand-in with short and empty pages, throttling and transient
 #: errors (from a fixed seed, so a failure replays), as the real service may answer.
-ENGINES = ["sqlite", "postgresql", "cosmos", "cosmos-adverse"]
+#: `memory`: the contract in pure Python (commons/data_access_layer/memory), the same API tests
+#: passing on it as on the databases.
+ENGINES = ["sqlite", "postgresql", "cosmos", "cosmos-adverse", "memory"]
+#: The engines that live outside the test process (a subprocess can reach them).
+DATABASES = [engine for engine in ENGINES if engine != "memory"]
 ADVERSE_SEED = int(os.environ.get("COSMOS_ADVERSE_SEED", "20261202"))
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 40
@@ -159,22 +163,11 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-#: The repository contract suites run on the memory engine too (the API suites do not: it
-#: would lengthen the run without testing more of the API).
-CONTRACT_ENGINES = [*ENGINES, "memory"]
-
-
 @pytest.fixture(scope="session")
 def memory_store() -> MemoryStore:
     target = MemoryStore()
     migrations.migrate(target)  # nothing to create, but the steps are recorded as on the others
     return target
-
-
-@pytest.fixture(params=CONTRACT_ENGINES)
-def contract_store(request: pytest.FixtureRequest) -> Any:
-    """The store of each engine the contract suites run on."""
-    return engine_store(str(request.param), request)
 
 
 @pytest.fixture

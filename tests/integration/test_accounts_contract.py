@@ -23,11 +23,6 @@ from tests.integration.test_catalogue_contract import other
 T0 = 1_714_550_400_000  # 2024-05-01T08:00:00Z
 
 
-@pytest.fixture
-def store(contract_store: Store) -> Store:
-    return contract_store
-
-
 def person(actor: Actor, name: str | None, email: str | None = None) -> Actor:
     return Actor(user_id=str(uuid.uuid4()), tenant_id=actor.tenant_id, email=email, name=name)
 

@@ -11,12 +11,6 @@ from commons.data_access_layer.repository import CUSTOMERS, PROJECT_TYPES, PROJE
 from commons.domain.errors import Conflict, NotFound, PreconditionFailed
 
 
-@pytest.fixture
-def store(contract_store: Store) -> Store:
-    """Every engine of the contract, the memory engine included."""
-    return contract_store
-
-
 def stored_context(store: Store, container: str, tenant: str, item_id: str) -> dict:
     """The `_last_event_ctx` as stored, read below the contract."""
     if store.engine_name == "memory":

@@ -15,7 +15,7 @@ import pytest
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import EventQuery, Store
-from tests.conftest import COSMOS_KEY, ROOT, Client, module_cosmos_database, token_for
+from tests.conftest import COSMOS_KEY, DATABASES, ROOT, Client, module_cosmos_database, token_for
 from time_tracker_events import function_app
 from time_tracker_events.handler import events_from
 from time_tracker_events.runner import QUIET_PAUSE_S, run
@@ -176,6 +176,7 @@ def engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("engine", DATABASES)  # a cli.py process cannot see this one's memory store
 def test_end_to_end_api_writes_then_cli_runner_then_get_events(
     app: Any, store: Store, tenant: str, engine: str, request: pytest.FixtureRequest, tmp_path: Any
 ) -> None:

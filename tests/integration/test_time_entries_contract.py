@@ -33,13 +33,6 @@ MAY = parse_instant("2024-05-01T00:00:00Z")
 
 
 @pytest.fixture
-def store(contract_store: Store) -> Store:
-    """Every engine of the contract, the memory engine included. (cosmos-adverse runs it too:
-    short pages and retried requests are what `page` and `changes` must survive.)"""
-    return contract_store
-
-
-@pytest.fixture
 def refs(store: Store, actor: Actor) -> dict[str, Any]:
     """A customer with two projects, a project of another customer, an activity; the actor
     known to the store (for `owner_email`)."""

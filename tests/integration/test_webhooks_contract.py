@@ -13,11 +13,6 @@ from commons.domain.errors import NotFound, PreconditionFailed
 from commons.domain.webhooks import DELIVERED, PENDING
 
 
-@pytest.fixture
-def store(contract_store: Store) -> Store:
-    return contract_store
-
-
 def delivery(actor: Actor, endpoint: str, item: str, seq: int, **extra: Any) -> dict[str, Any]:
     return {
         "id": uuid.uuid4().hex,
