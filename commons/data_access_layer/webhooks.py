@@ -17,11 +17,27 @@ unit of work of one actor. Records are dicts with `_etag`; writes are conditiona
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from commons.data_access_layer.events import Actor
+from commons.data_access_layer.events import CREATE, Actor, event_context
 from commons.data_access_layer.repository import Record
+from commons.domain.clock import now_ms
+
+
+def new_endpoint(actor: Actor, fields: Mapping[str, Any]) -> Record:
+    """An endpoint to store: the admin's fields and the server-owned ones (every engine's)."""
+    now = now_ms()
+    return {
+        **fields,
+        "id": str(uuid.uuid4()),
+        "tenant_id": actor.tenant_id,
+        "created_at": now,
+        "updated_at": now,
+        "deleted": None,
+        "_last_event_ctx": event_context(actor, "webhook", CREATE, now),
+    }
 
 
 class Webhooks(Protocol):

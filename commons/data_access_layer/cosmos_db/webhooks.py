@@ -13,7 +13,6 @@ its pages followed to the end (a short page says nothing). Finished deliveries e
 from __future__ import annotations
 
 import builtins
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +21,9 @@ from azure.cosmos import exceptions
 from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, decode_token, encode_token, outbox_event, params
 from commons.data_access_layer.cosmos_db.documents import translate as translate_error
 from commons.data_access_layer.cosmos_db.units import BatchFailed, Partition
-from commons.data_access_layer.events import CREATE, Actor, event_context
+from commons.data_access_layer.events import Actor, event_context
 from commons.data_access_layer.repository import Record
+from commons.data_access_layer.webhooks import new_endpoint
 from commons.domain.clock import now_ms
 from commons.domain.errors import Invalid, NotFound
 from commons.domain.webhooks import PENDING
@@ -60,16 +60,7 @@ class CosmosWebhooks:
     # ------------------------------------------------------------------ endpoints
 
     def add_endpoint(self, actor: Actor, fields: Mapping[str, Any]) -> Record:
-        now = now_ms()
-        doc = {
-            **fields,
-            "id": str(uuid.uuid4()),
-            "tenant_id": actor.tenant_id,
-            "created_at": now,
-            "updated_at": now,
-            "deleted": None,
-            "_last_event_ctx": event_context(actor, "webhook", CREATE, now),
-        }
+        doc = new_endpoint(actor, fields)
         part = self._endpoints(actor.tenant_id)
         try:
             results = part.execute([("create", (doc,), {}), ("create", (outbox_event(doc),), {})])

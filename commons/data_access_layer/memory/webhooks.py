@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from commons.data_access_layer.events import CREATE, Actor, event_context
+from commons.data_access_layer.events import Actor, event_context
 from commons.data_access_layer.memory.audit import change_document
 from commons.data_access_layer.repository import Record
+from commons.data_access_layer.webhooks import new_endpoint
 from commons.domain import cursors
 from commons.domain.clock import now_ms
 from commons.domain.errors import NotFound, PreconditionFailed
@@ -44,17 +45,7 @@ class MemoryWebhooks:
     # ------------------------------------------------------------------ endpoints
 
     def add_endpoint(self, actor: Actor, fields: Mapping[str, Any]) -> Record:
-        now = now_ms()
-        endpoint = {
-            **copy.deepcopy(dict(fields)),
-            "id": str(uuid.uuid4()),
-            "tenant_id": actor.tenant_id,
-            "created_at": now,
-            "updated_at": now,
-            "deleted": None,
-            "_last_event_ctx": event_context(actor, "webhook", CREATE, now),
-            "_etag": uuid.uuid4().hex,
-        }
+        endpoint = {**new_endpoint(actor, copy.deepcopy(dict(fields))), "_etag": uuid.uuid4().hex}
         with self._lock:
             self._endpoints[(actor.tenant_id, endpoint["id"])] = endpoint
             self._logged(actor, endpoint)

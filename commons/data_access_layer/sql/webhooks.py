@@ -21,11 +21,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from commons.data_access_layer.events import CREATE, Actor, event_context
+from commons.data_access_layer.events import Actor, event_context
 from commons.data_access_layer.repository import Record
 from commons.data_access_layer.sql.engine import sql_errors
 from commons.data_access_layer.sql.tables import _ID, _TENANT, metadata
 from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
+from commons.data_access_layer.webhooks import new_endpoint
 from commons.domain import cursors
 from commons.domain.clock import now_ms
 from commons.domain.errors import Conflict, NotFound, PreconditionFailed
@@ -109,16 +110,8 @@ class SqlWebhooks:
     # ------------------------------------------------------------------ endpoints
 
     def add_endpoint(self, actor: Actor, fields: Mapping[str, Any]) -> Record:
-        now = now_ms()
-        record = {
-            **fields,
-            "id": str(uuid.uuid4()),
-            "tenant_id": actor.tenant_id,
-            "created_at": now,
-            "updated_at": now,
-            "deleted": None,
-            "_last_event_ctx": event_context(actor, "webhook", CREATE, now),
-        }
+        record = new_endpoint(actor, fields)
+        now = record["created_at"]
         etag = uuid.uuid4().hex
         with self._writing() as conn:
             conn.execute(
