@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from commons.data_access_layer.sql import SqlStore, activity, app_user, customer, project, time_entry
+from commons.domain.cleaning import name_key
 from commons.domain.clock import current_month_window
 
 H = 3_600_000
@@ -38,6 +39,7 @@ def _row(tenant: str, **values: Any) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
         **values,
+        **({"name_key": name_key(values["name"])} if "name" in values else {}),
     }
 
 

@@ -6,6 +6,7 @@ same way wherever it is written (the API's input modules call these before any r
   there).
 - `id_list`: ids of a query string, comma separated or repeated.
 - `technologies`: a list of strings, stripped, blanks and repeats dropped, at most `at_most`.
+- `name_key`: what makes two catalogue names the same name (live names are unique by it).
 
 Each answers the clean value or raises `Invalid` (naming the field where the API always did).
 A field a body left out is `UNSET` in the typed values the input modules build (null is a value:
@@ -78,3 +79,10 @@ def technologies(value: Any, *, at_most: int, item_length: int | None = None) ->
     if len(unique) > at_most:
         raise Invalid(f"technologies can hold at most {at_most} items", "technologies")
     return unique
+
+
+def name_key(name: str) -> str:
+    """A catalogue name's uniqueness key, the same on every engine: stripped, and lowercased
+    by Python (every letter with a case, not ASCII only as SQL's `lower()` folds). `.lower()`,
+    not `.casefold()`: Cosmos name guards already stored are digests of `.lower()` keys."""
+    return name.strip().lower()

@@ -61,18 +61,64 @@ def test_duplicate_live_name_conflicts_case_insensitively(store: Store, actor: A
         uow.activities.add({"name": "development"})
 
 
-def test_duplicate_live_name_conflicts_whatever_the_case_of_non_ascii_letters(
-    store: Store, actor: Actor, request: pytest.FixtureRequest
-) -> None:
-    if store.engine_name in ("sqlite", "postgresql"):
-        # Found by TT-14: SQL's lower() folds ASCII only (SQLite always, PostgreSQL in the C
-        # locale the tests run; under a UTF-8 locale it folds these too), Cosmos and memory
-        # fold every letter (Python's str.lower).
-        request.applymarker(pytest.mark.xfail(reason="SQL lower() folds ASCII letters only", strict=True))
+def test_duplicate_live_name_conflicts_whatever_the_case_of_non_ascii_letters(store: Store, actor: Actor) -> None:
+    # Found by TT-14: SQL's lower() folds ASCII only (SQLite always, PostgreSQL in the C
+    # locale the tests run); every engine now keys names with cleaning.name_key.
     with store.unit_of_work(actor, write=True) as uow:
         uow.activities.add({"name": "Ñandú"})
     with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
         uow.activities.add({"name": "ñANDÚ"})
+
+
+def test_a_rename_that_changes_only_the_case_of_non_ascii_letters_is_allowed(store: Store, actor: Actor) -> None:
+    with store.unit_of_work(actor, write=True) as uow:
+        item = uow.activities.add({"name": "Ñandú"})
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.activities.update(item["id"], {"name": "ñANDÚ"})
+    with store.unit_of_work(actor) as uow:
+        assert uow.activities.get(item["id"])["name"] == "ñANDÚ"
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "Ñandú"})  # the renamed item still holds the name
+
+
+def test_a_rename_onto_another_live_items_name_in_another_case_conflicts(store: Store, actor: Actor) -> None:
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.customers.add({"name": "Émile"})
+        other_item = uow.customers.add({"name": "Zoë"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.customers.update(other_item["id"], {"name": "éMILE"})
+    with store.unit_of_work(actor) as uow:
+        assert uow.customers.get(other_item["id"])["name"] == "Zoë"
+
+
+def test_a_rename_frees_the_old_name_whatever_its_case(store: Store, actor: Actor) -> None:
+    with store.unit_of_work(actor, write=True) as uow:
+        item = uow.activities.add({"name": "Ñandú"})
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.activities.update(item["id"], {"name": "Rhea"})
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "ñandú"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": "RHEA"})
+
+
+def test_reactivating_an_item_whose_name_was_taken_in_another_case_conflicts(store: Store, actor: Actor) -> None:
+    with store.unit_of_work(actor, write=True) as uow:
+        first = uow.customers.add({"name": "Ñandú"})
+        uow.customers.delete(first["id"])
+        uow.customers.add({"name": "ñANDÚ"})
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.customers.update(first["id"], {"status": "active"})
+
+
+def test_a_longest_name_whose_key_is_longer_is_stored_and_guarded(store: Store, actor: Actor) -> None:
+    name = "İ" * 255  # its key, "İ".lower() * 255, is 510 code points
+    with store.unit_of_work(actor, write=True) as uow:
+        item = uow.activities.add({"name": name})
+    with store.unit_of_work(actor) as uow:
+        assert uow.activities.get(item["id"])["name"] == name
+    with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
+        uow.activities.add({"name": name})
 
 
 def test_same_name_in_another_tenant_is_allowed(store: Store, actor: Actor) -> None:

@@ -87,6 +87,10 @@ def test_a_live_name_is_unique_whatever_its_case(store: MemoryStore, boss: Actor
     other = add(store, boss, CUSTOMERS, name="Initech")
     with pytest.raises(Conflict):
         change(store, boss, CUSTOMERS, other, name="GLOBEX")
+    bird = add(store, boss, CUSTOMERS, name="Ñandú")  # non-ASCII letters fold too (cleaning.name_key)
+    with pytest.raises(Conflict):
+        add(store, boss, CUSTOMERS, name="ñANDÚ")
+    change(store, boss, CUSTOMERS, bird, name="ÑANDÚ")  # its own name in another case
 
 
 def test_project_names_are_unique_per_customer_only(store: MemoryStore, boss: Actor) -> None:

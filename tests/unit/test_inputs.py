@@ -50,6 +50,13 @@ def test_technologies_are_deduplicated_then_capped_never_cut() -> None:
         cleaning.technologies("py", at_most=5)
 
 
+def test_a_name_key_folds_every_letter_but_only_lowercases() -> None:
+    assert cleaning.name_key("  Ñandú ") == cleaning.name_key("ñANDÚ") == "ñandú"
+    # .lower(), not .casefold(): the keys of Cosmos name guards already stored are .lower()'s.
+    assert cleaning.name_key("Straße") == "straße" != "STRASSE".lower()
+    assert cleaning.name_key("İ" * 255) == "i\u0307" * 255  # twice the name's length (tables.py)
+
+
 def test_a_new_entry_needs_its_project_and_activity() -> None:
     with pytest.raises(Invalid, match="project_id is a required property"):
         new_entry({"activity_id": "a"})

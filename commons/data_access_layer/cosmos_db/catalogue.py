@@ -1,9 +1,10 @@
 """Customers, project types, projects, activities and technologies of one tenant on Cosmos.
 
 A live name is unique through a guard document in the item's own partition (id: a digest
-of scope and lowercased name), created and deleted in the same transactional batch as the
-item: a duplicate guard fails the batch, so two writers can never both hold a name, and no
-crash can leave a name without its guard or a guard without its item.
+of scope and the name's key, `cleaning.name_key`, as on every engine), created and deleted in
+the same transactional batch as the item: a duplicate guard fails the batch, so two writers
+can never both hold a name, and no crash can leave a name without its guard or a guard
+without its item.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from commons.data_access_layer.cosmos_db.documents import (
 from commons.data_access_layer.cosmos_db.units import Failure, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
 from commons.data_access_layer.repository import CatalogueSpec, ChangeQuery, Record
+from commons.domain.cleaning import name_key
 from commons.domain.clock import now_ms
 from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
@@ -118,7 +120,7 @@ class CosmosCatalogue:
     def guard_id(self, doc: Mapping[str, Any]) -> str:
         """A digest: names may hold characters Cosmos ids can not (/ \\ # ?)."""
         scope = "|".join(str(doc.get(f) or "") for f in self.spec.unique_scope)
-        key = f"{scope}:{str(doc['name']).strip().lower()}"
+        key = f"{scope}:{name_key(str(doc['name']))}"
         return f"guard:{hashlib.sha256(key.encode()).hexdigest()}"
 
     def _guard(self, doc: Mapping[str, Any]) -> Operation:

@@ -11,6 +11,7 @@ from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.memory.base import MemoryRepository
 from commons.data_access_layer.memory.tables import COLUMNS, as_record
 from commons.data_access_layer.repository import CatalogueSpec, ChangeQuery, Record
+from commons.domain.cleaning import name_key
 from commons.domain.errors import Conflict
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class MemoryCatalogue(MemoryRepository):
 
     def _name_key(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         scope = tuple(row.get(field) or "" for field in self.spec.unique_scope)
-        return (*scope, str(row["name"]).lower())
+        return (*scope, name_key(str(row["name"])))
 
     def _check(self, row: Mapping[str, Any]) -> None:
         if not self._live(row):

@@ -21,6 +21,7 @@ from commons.data_access_layer.repository import (
 )
 from commons.data_access_layer.sql.base import _record, _records, _SqlRepository, _statement, _visible_clause
 from commons.data_access_layer.sql.tables import CATALOGUE_TABLES
+from commons.domain.cleaning import name_key
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
@@ -74,10 +75,34 @@ class SqlCatalogue(_SqlRepository):
             values.setdefault("status", "active")
         if "technologies" in self._table.c:
             values.setdefault("technologies", [])
+        values["name_key"] = name_key(str(values["name"]))
         return self._insert(values)
 
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
-        return self._write(item_id, changes, if_match, UPDATE)
+        if "name" not in changes and not self._revives(changes):
+            return self._write(item_id, changes, if_match, UPDATE)
+        row = self._load(item_id, lock=True)._mapping
+        current = {**row, "_etag": row["etag"]}
+        return self._write(item_id, {**changes, **self._key_change(current, changes)}, if_match, UPDATE, None, current)
+
+    def _is_live(self, row: Mapping[str, Any]) -> bool:
+        return row.get("deleted") is None if self.marker else row.get("status") == "active"
+
+    def _revives(self, changes: Mapping[str, Any]) -> bool:
+        return ("deleted" in changes and changes["deleted"] is None) or changes.get("status") == "active"
+
+    def _key_change(self, current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The `name_key` a write must store: the new name's key when the name's key changes
+        or the item comes back to life (when Cosmos writes a new name guard); else nothing,
+        so a live duplicate that migration 09 left without a key keeps its name until renamed
+        (as Cosmos keeps a duplicate stored before guards)."""
+        written = {**current, **changes}
+        key = name_key(str(written["name"]))
+        if current["name_key"] == key:
+            return {}
+        if self._is_live(current) and self._is_live(written) and name_key(str(current["name"])) == key:
+            return {}
+        return {"name_key": key}
 
     def changes(self, query: ChangeQuery) -> builtins.list[Record]:
         from commons.data_access_layer.sql.integrations import catalogue_changes

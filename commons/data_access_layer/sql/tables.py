@@ -1,5 +1,7 @@
 """The tables of the SQL engine: keyed by `(tenant_id, id)`, every index starts with
-`tenant_id`; uniqueness of live names is a partial unique index."""
+`tenant_id`; uniqueness of live names is a partial unique index on `name_key`, the name's key
+as Python folds it (`cleaning.name_key`), written by the repository: SQL's `lower()` folds
+ASCII letters only (SQLite always, PostgreSQL under the C locale)."""
 
 from __future__ import annotations
 
@@ -63,6 +65,9 @@ def _catalogue_table(spec: CatalogueSpec, *columns: Column[Any]) -> Table:
         metadata,
         *_common_columns(),
         Column("name", String(255), nullable=False),
+        # `cleaning.name_key(name)`: up to twice the name's length ("İ".lower() is two code
+        # points); NULL only for a live duplicate that migration 09 found and kept.
+        Column("name_key", String(510), nullable=True),
         Column("description", Text, nullable=True),
         marker,
         *columns,
@@ -70,10 +75,10 @@ def _catalogue_table(spec: CatalogueSpec, *columns: Column[Any]) -> Table:
     live = _live(table, spec)
     scope = [func.coalesce(table.c[f], "") for f in spec.unique_scope]
     Index(
-        f"ux_{spec.container}_live_name",
+        f"ux_{spec.container}_live_name_key",
         table.c.tenant_id,
         *scope,
-        func.lower(table.c.name),
+        table.c.name_key,
         unique=True,
         sqlite_where=live,
         postgresql_where=live,
@@ -206,4 +211,4 @@ CATALOGUE_TABLES = {
     ACTIVITIES.container: activity,
     TECHNOLOGIES.container: technology,
 }
-_INTERNAL = ("etag", "last_event_ctx", "created_at", "updated_at")
+_INTERNAL = ("etag", "last_event_ctx", "created_at", "updated_at", "name_key")

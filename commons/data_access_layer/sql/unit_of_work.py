@@ -78,7 +78,9 @@ class SqlUnitOfWork:
     def _change(container: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """The outbox row of a write: the document as a change feed delivers it."""
         document = {
-            k: v for k, v in row.items() if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx")
+            k: v
+            for k, v in row.items()
+            if k not in ("etag", "_etag", "created_at", "updated_at", "last_event_ctx", "name_key")
         }
         document["_last_event_ctx"] = row["last_event_ctx"]
         document["_etag"] = row.get("etag") or row.get("_etag")
