@@ -25,6 +25,7 @@ from commons.data_access_layer.repository import (
     Store,
 )
 from commons.domain.clock import now_ms, parse_instant
+from tests.conftest import ENGINES
 from tests.integration.test_catalogue_contract import other, stored_context
 
 H = 3_600_000
@@ -136,16 +137,11 @@ def test_running_is_the_owners_entry_without_an_end(store: Store, actor: Actor, 
         assert uow.time_entries.running(actor.user_id) is None
 
 
-def test_a_second_running_entry_of_the_owner_is_a_conflict(
-    store: Store, actor: Actor, refs: dict, request: pytest.FixtureRequest
-) -> None:
-    if store.engine_name == "cosmos":
-        # The contract: Cosmos keeps the rule only under the owner lease that every writer of
-        # entries takes (`lock_owner`, then its own check of `running`); its repository alone
-        # stores a second running entry.
-        request.applymarker(
-            pytest.mark.xfail(reason="Cosmos: no running-entry constraint below the service", strict=True)
-        )
+# The contract: engines with a constraint (SQL's unique index, memory) refuse a second running
+# entry themselves; Cosmos has none below the owner lease, under which every writer of entries
+# checks `running` first (tests/integration/test_concurrency.py races clock-ins on it).
+@pytest.mark.parametrize("engine", [e for e in ENGINES if not e.startswith("cosmos")])
+def test_a_second_running_entry_of_the_owner_is_a_conflict(store: Store, actor: Actor, refs: dict) -> None:
     add(store, actor, fields(refs, actor.user_id, at(9), None))
     with pytest.raises(Conflict), store.unit_of_work(actor, write=True) as uow:
         uow.time_entries.add(fields(refs, actor.user_id, at(11), None))
