@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -268,3 +269,45 @@ def test_run_serves_the_api_and_fills_the_audit_log_by_itself(tmp_path: Path) ->
     assert server.returncode == 0, output
     banner = "".join(head)
     assert "the events runner" in banner and "Ctrl-C stops both" in banner and "admin token" in banner
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_run_stops_cleanly_on_ctrl_c_or_sigterm_even_when_started_with_sigint_ignored(
+    tmp_path: Path, stop: str
+) -> None:
+    """A background job of a non-interactive shell (a CI runner, `cmd &`) starts with SIGINT
+    ignored; `docker stop` sends SIGTERM. Either way the server must stop, at once."""
+    import signal
+    import time
+    import urllib.request
+
+    from tests.tools.postgres import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "SQL_", "COSMOS_", "DATABASE_"))}
+    env.update({"SQL_DATABASE_URI": f"sqlite:///{tmp_path}/run.db", "JWT_SECRET": "s" * 40, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "--port", str(port), "--no-demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        started = time.monotonic()
+        server.send_signal(getattr(signal, stop))
+        assert server.wait(timeout=20) == 0
+        assert time.monotonic() - started < 12, "stopping waits at most for the runner and the dispatcher"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
