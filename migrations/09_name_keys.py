@@ -13,7 +13,9 @@ in the case of non-ASCII letters: the oldest of them (by `created_at`, then id) 
 the later ones are left with a NULL key (NULLs do not collide in a unique index) and a warning
 names the tenant and the items. They keep their names, and are not counted by the unique index,
 until one is renamed (or deactivated and reactivated): then the new name must be free. Run the
-step with the previous version stopped: rows it writes afterwards would have no key.
+step with the previous version stopped: rows it writes afterwards would have no key. The new
+version may already serve: the names it keys while the old index still stands ("Ñandú" and
+"ñandú" both pass `lower(name)`) are settled in the locked pass, the oldest keeping the key.
 
 Cosmos and memory: nothing to do, they already key names this way.
 """

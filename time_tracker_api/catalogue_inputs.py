@@ -14,7 +14,7 @@ from commons.domain.cleaning import UNSET, Unset
 from commons.domain.errors import Invalid
 
 STATUSES = {"active": "active", "inactive": "inactive", 1: "active", 0: "inactive"}
-#: At most this many technologies are kept on a project (the rest is dropped).
+#: At most this many technologies on a project (more is refused, never cut).
 MAX_TECHNOLOGIES = 50
 #: The longest value each text field keeps (the stores' column sizes); ids are 36 characters.
 #: The Swagger models may declare less (a name is at most 50 characters there).

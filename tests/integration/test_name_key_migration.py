@@ -188,3 +188,21 @@ def test_step_09_on_an_old_database_without_duplicates_warns_of_nothing(
     for item, spec in items.items():
         assert _keys(fresh_store, spec, tenant) == {item: name_key("Ñandú")}
     assert _live_name_indexes(fresh_store) == NEW_INDEXES
+
+
+def test_step_09_settles_names_the_new_version_wrote_while_the_old_index_still_stood(fresh_store: SqlStore) -> None:
+    _as_before_step_09(fresh_store)
+    tenant = str(uuid.uuid4())
+    legacy = _insert(fresh_store, ACTIVITIES, tenant, "ÑANDÚ", 500)  # the old code's, no key
+    fresh_store.add_missing_columns(spec.container for spec in CATALOGUES)  # step 09 has begun
+    # The new version, serving during the batches, keys what it writes; the old index
+    # (`lower(name)`, ASCII only) lets both of these through.
+    first = _insert(fresh_store, ACTIVITIES, tenant, "Ñandú", 1_000, name_key="ñandú")
+    second = _insert(fresh_store, ACTIVITIES, tenant, "ñandú", 2_000, name_key="ñandú")
+
+    migrations.migrate(fresh_store)
+
+    assert _live_name_indexes(fresh_store) == NEW_INDEXES
+    assert _keys(fresh_store, ACTIVITIES, tenant) == {legacy: "ñandú", first: None, second: None}
+    with pytest.raises(Conflict), fresh_store.unit_of_work(Actor("u", tenant), write=True) as uow:
+        uow.activities.add({"name": "ñandú"})

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Index, Table, bindparam, select, text, tuple_
+from sqlalchemy import Index, Table, bindparam, func, select, text, tuple_
 
 from commons.data_access_layer.repository import CATALOGUES, CatalogueSpec
 from commons.data_access_layer.sql.engine import sql_errors
@@ -62,7 +62,8 @@ def key_names(store: SqlStore, batch: int | None = None) -> builtins.list[Duplic
     without a key. Safe to run again.
 
     Rows are keyed in transactions of `batch` rows (default `BATCH`); then each table is locked
-    against writers for a last pass (rows written meanwhile) and the swap of its indexes."""
+    against writers for a last pass (rows written meanwhile, by either version), the settling
+    of live rows that came to share a key, and the swap of its indexes."""
     size = batch or BATCH
     store.add_missing_columns(spec.container for spec in CATALOGUES)
     duplicates: dict[tuple[str, str, str], Duplicate] = {}
@@ -78,6 +79,7 @@ def key_names(store: SqlStore, batch: int | None = None) -> builtins.list[Duplic
             after = ()
             while after is not None:
                 after = _key_batch(conn, spec, table, after, size, duplicates)
+            _settle(conn, spec, table, duplicates)
             _swap_indexes(conn, spec, table)
     found = builtins.list(duplicates.values())
     _warn(found)
@@ -142,6 +144,73 @@ def _key_batch(
         )
     last = rows[-1]
     return (last.tenant_id, last.created_at, last.id) if len(rows) == size else None
+
+
+def _settle(
+    conn: Connection, spec: CatalogueSpec, table: Table, duplicates: dict[tuple[str, str, str], Duplicate]
+) -> None:
+    """Live rows that share a key although each was keyed alone: written by the new version
+    while the old `lower(name)` index still stood ("Ñandú" and "ñandú" both pass it), or keyed
+    by it before the batches reached an older namesake. The oldest keeps the key, as in the
+    batches; without this the new index could not be built, now or on any rerun."""
+    t = table
+    scope = [func.coalesce(t.c[f], "") for f in spec.unique_scope]
+    live = _live(t, spec)
+    shared = (
+        select(t.c.tenant_id, *scope, t.c.name_key)
+        .where(live, t.c.name_key.is_not(None))
+        .group_by(t.c.tenant_id, *scope, t.c.name_key)
+        .having(func.count() > 1)
+    )
+    for group in conn.execute(shared).all():
+        tenant, *values, key = group
+        same = [t.c[f] for f in spec.unique_scope]
+        rows = conn.execute(
+            select(t.c.id, t.c.name)
+            .where(live, t.c.tenant_id == tenant, t.c.name_key == key)
+            .where(*(func.coalesce(column, "") == value for column, value in zip(same, values, strict=True)))
+            .order_by(t.c.created_at, t.c.id)
+        ).all()
+        holder = rows[0].id
+        for row in rows[1:]:
+            duplicates[(spec.container, tenant, row.id)] = Duplicate(spec.container, tenant, row.id, row.name, holder)
+            conn.execute(t.update().where(t.c.tenant_id == tenant, t.c.id == row.id).values(name_key=None))
+    _oldest_keeps(conn, spec, table, duplicates)
+
+
+def _oldest_keeps(
+    conn: Connection, spec: CatalogueSpec, table: Table, duplicates: dict[tuple[str, str, str], Duplicate]
+) -> None:
+    """A row left without a key because a younger one (the new version's) got there first
+    takes the key back: the oldest keeps it, whoever wrote it (oldest first, so it wins)."""
+    mine = [(d.tenant_id, d.item_id) for d in duplicates.values() if d.container == spec.container]
+    if not mine:
+        return
+    t = table
+    live = _live(t, spec)
+    order = (t.c.created_at, t.c.id)
+    columns = (t.c.tenant_id, t.c.id, t.c.name, *order, *[t.c[f] for f in spec.unique_scope])
+    left = conn.execute(
+        select(*columns).where(live, t.c.name_key.is_(None), tuple_(t.c.tenant_id, t.c.id).in_(mine)).order_by(*order)
+    ).all()
+    for row in left:
+        key = name_key(str(row.name))
+        in_scope = [func.coalesce(t.c[f], "") == (row._mapping[f] or "") for f in spec.unique_scope]
+        holder = conn.execute(
+            select(t.c.id, t.c.name, *order).where(live, t.c.tenant_id == row.tenant_id, t.c.name_key == key, *in_scope)
+        ).first()
+        if holder is None or (holder.created_at, holder.id) < (row.created_at, row.id):
+            continue
+        conn.execute(t.update().where(t.c.tenant_id == row.tenant_id, t.c.id == holder.id).values(name_key=None))
+        conn.execute(t.update().where(t.c.tenant_id == row.tenant_id, t.c.id == row.id).values(name_key=key))
+        del duplicates[(spec.container, row.tenant_id, row.id)]
+        for found in [d for d in duplicates.values() if d.holder_id == holder.id and d.tenant_id == row.tenant_id]:
+            duplicates[(found.container, found.tenant_id, found.item_id)] = Duplicate(
+                found.container, found.tenant_id, found.item_id, found.name, row.id
+            )
+        duplicates[(spec.container, row.tenant_id, holder.id)] = Duplicate(
+            spec.container, row.tenant_id, holder.id, holder.name, row.id
+        )
 
 
 def _swap_indexes(conn: Connection, spec: CatalogueSpec, table: Table) -> None:
