@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 import migrations
 from commons.config import Settings
@@ -76,6 +77,26 @@ def postgres_store(postgres: PostgresServer | None) -> Iterator[SqlStore | None]
     migrations.migrate(target)
     yield target
     target.dispose()
+
+
+def own_sql_store(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> SqlStore:
+    """A migrated SQL store on a database of its own (a file, or a new PostgreSQL database on
+    the session's server), for tests that reshape it as an older version left it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / f'{prefix}.db'}"
+    else:
+        server = request.getfixturevalue("postgres")
+        if server is None:
+            unavailable("PostgreSQL could not start")
+        name = f"tt_{prefix}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = server.url.rsplit("/", 1)[0] + f"/{name}"
+    target = SqlStore(url)
+    migrations.migrate(target)
+    return target
 
 
 def cosmos_settings(url: str, database: str, *, discovery: bool = False) -> Settings:

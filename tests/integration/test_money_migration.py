@@ -9,31 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import migrations
 from commons.data_access_layer.sql import SqlStore
 from tests.api.test_time_entries_api import entry, set_now
-from tests.conftest import Client, settings_for_tests, token_for, unavailable
+from tests.conftest import Client, own_sql_store, settings_for_tests, token_for
 from time_tracker_api import create_app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'before.db'}"
-    else:
-        server = request.getfixturevalue("postgres")
-        if server is None:
-            unavailable("PostgreSQL could not start")
-        name = f"tt_money_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = server.url.rsplit("/", 1)[0] + f"/{name}"
-    store = SqlStore(url)
-    migrations.migrate(store)
+    store = own_sql_store(request, tmp_path, "money")
     yield store
     store.dispose()
 

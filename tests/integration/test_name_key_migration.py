@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 import migrations
@@ -22,26 +22,13 @@ from commons.data_access_layer.sql.integrations import _index_names
 from commons.data_access_layer.sql.tables import CATALOGUE_TABLES
 from commons.domain.cleaning import name_key
 from commons.domain.errors import Conflict
-from tests.conftest import unavailable
+from tests.conftest import own_sql_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
     """A database of its own, migrated from scratch."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'names.db'}"
-    else:
-        server = request.getfixturevalue("postgres")
-        if server is None:
-            unavailable("PostgreSQL could not start")
-        name = f"tt_names_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = server.url.rsplit("/", 1)[0] + f"/{name}"
-    store = SqlStore(url)
-    migrations.migrate(store)
+    store = own_sql_store(request, tmp_path, "names")
     yield store
     store.dispose()
 
