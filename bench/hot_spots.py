@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=30, help="0: time only, no profile")
+    parser.add_argument("--dump", default="", help="also write the profile to this file (pstats)")
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/profile.db"
     store = SqlStore(url)
@@ -109,6 +110,8 @@ def main() -> int:
     profile.disable()
     spent = (time.process_time() - began) / args.requests * 1e6
     print(f"{args.endpoint}: {spent:,.0f} µs CPU per request under cProfile ({args.requests} requests)")
+    if args.dump:
+        profile.dump_stats(args.dump)
     stats = pstats.Stats(profile)
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,19 +37,6 @@ class Services:
     directory: Directory
     #: Epoch milliseconds now; replaceable in tests.
     clock: Callable[[], int] = now_ms
-
-
-class TrailingSlash:
-    """WSGI middleware: `/customers/` is served as `/customers` (the newer UI adds slashes)."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if len(path) > 1 and path.endswith("/") and not path.startswith("/swaggerui"):
-            environ["PATH_INFO"] = path.rstrip("/") or "/"
-        return self.app(environ, start_response)
 
 
 def _output_json(data: Any, code: int, headers: dict[str, str] | None = None) -> Response:
@@ -139,7 +126,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     verifier = TokenVerifier(settings)
     app = Flask(__name__)
     inputs.install(app)
-    headers.install(app)
     app.config.update(
         ERROR_404_HELP=False,
         RESTX_MASK_SWAGGER=False,
@@ -159,5 +145,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.extensions["time_tracker_api"] = build_api(app)
     rate_limits.install(app, settings)
-    app.wsgi_app = TrailingSlash(ProxyFix(app.wsgi_app, x_proto=1, x_host=1))  # type: ignore[method-assign]
+    app.wsgi_app = headers.AnswerHeaders(ProxyFix(app.wsgi_app, x_proto=1, x_host=1))  # type: ignore[method-assign]
     return app

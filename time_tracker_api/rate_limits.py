@@ -19,12 +19,13 @@ import math
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, request
+from flask import Flask, request
 from limits import RateLimitItem, parse_many, storage, strategies
 from limits.storage import MemoryStorage
 from werkzeug.exceptions import TooManyRequests
 
 from commons.config import Settings
+from time_tracker_api.headers import EXTRA, EXTRA_ON_429
 from time_tracker_api.security import verified_caller
 
 REPORT_RULES = frozenset({"/time-entries/report"})
@@ -100,9 +101,10 @@ class RateLimits:
         if _exempt():
             return
         caller = _caller()
-        address = f"ip:{request.remote_addr or 'unknown'}"
-        user = f"user:{caller[0]}:{caller[1]}" if caller else address
-        tenant = f"tenant:{caller[0]}" if caller else address
+        if caller is None:
+            user = tenant = f"ip:{request.remote_addr or 'unknown'}"
+        else:
+            user, tenant = f"user:{caller[0]}:{caller[1]}", f"tenant:{caller[0]}"
         applying = [(limit, "user", user) for limit in self.per_user]
         applying += [(limit, "tenant", tenant) for limit in self.per_tenant]
         if _is_report():
@@ -117,22 +119,19 @@ class RateLimits:
                 breached = standing
             if closest is None or standing.remaining < closest.remaining:
                 closest = standing
-        g.rate_limit = breached or closest
+        answer = breached or closest
+        if answer is not None:
+            # Left for the answer's headers (time_tracker_api.headers), so that even the 429
+            # an error handler makes carries them.
+            reset = max(0, math.ceil(answer.reset_at - time.time()))
+            request.environ[EXTRA] = [
+                ("RateLimit-Limit", str(answer.limit.amount)),
+                ("RateLimit-Remaining", str(answer.remaining)),
+                ("RateLimit-Reset", str(reset)),
+            ]
+            request.environ[EXTRA_ON_429] = [("Retry-After", str(max(1, reset)))]
         if breached is not None:
             raise TooManyRequests(description=str(breached.limit))
-
-    @staticmethod
-    def headers(response: Response) -> Response:
-        standing: _Standing | None = g.get("rate_limit")
-        if standing is None:
-            return response
-        reset = max(0, math.ceil(standing.reset_at - time.time()))
-        response.headers["RateLimit-Limit"] = str(standing.limit.amount)
-        response.headers["RateLimit-Remaining"] = str(standing.remaining)
-        response.headers["RateLimit-Reset"] = str(reset)
-        if response.status_code == 429:
-            response.headers["Retry-After"] = str(max(1, reset))
-        return response
 
 
 def install(app: Flask, settings: Settings) -> RateLimits | None:
@@ -140,5 +139,4 @@ def install(app: Flask, settings: Settings) -> RateLimits | None:
         return None
     limits = RateLimits(settings)
     app.before_request(limits.check)
-    app.after_request(limits.headers)
     return limits
