@@ -45,7 +45,7 @@ def test_the_change_query_uses_the_changes_index(store: Any, tenant: str) -> Non
     fill_customers(store, tenant, 2_000)
     query = ChangeQuery(after=(0, ""), until=2**60, limit=10, owners=("someone",))
     captured: list[tuple[str, Any]] = []
-    with store.unit_of_work(Actor("u", tenant)) as uow:
+    with store.unit_of_work(Actor("u", tenant), write=True) as uow:  # SET LOCAL needs a transaction
         conn = uow.conn
 
         def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Table,
     bindparam,
+    func,
     select,
 )
 
 from commons.data_access_layer.events import CREATE, event_context
 from commons.data_access_layer.repository import Record
+from commons.data_access_layer.sql.engine import ReadOnlyUnit
 from commons.data_access_layer.sql.tables import _INTERNAL
 from commons.domain.clock import now_ms
 from commons.domain.errors import NotFound, PreconditionFailed
@@ -70,6 +72,17 @@ def _statement(key: tuple[Any, ...], build: Any) -> Any:
     if stmt is None:
         stmt = _STATEMENTS[key] = build()
     return stmt
+
+
+def advisory_lock(conn: Any, key: str) -> None:
+    """A lock on `key` held to the end of the unit's transaction (PostgreSQL). SQLite needs
+    none: a writing unit of work holds the database write lock from its first statement."""
+    if conn.dialect.name != "postgresql":
+        return
+    if conn.get_execution_options().get("tt_read_only"):
+        raise ReadOnlyUnit(f"a lock in a unit of work opened for reading: {key}")
+    stmt = _statement(("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))))
+    conn.execute(stmt, {"key": key})
 
 
 def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:

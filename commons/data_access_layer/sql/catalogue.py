@@ -19,7 +19,14 @@ from commons.data_access_layer.repository import (
     ChangeQuery,
     Record,
 )
-from commons.data_access_layer.sql.base import _record, _records, _SqlRepository, _statement, _visible_clause
+from commons.data_access_layer.sql.base import (
+    _record,
+    _records,
+    _SqlRepository,
+    _statement,
+    _visible_clause,
+    advisory_lock,
+)
 from commons.data_access_layer.sql.tables import CATALOGUE_TABLES
 from commons.domain.cleaning import name_key
 
@@ -38,12 +45,7 @@ class SqlCatalogue(_SqlRepository):
         self.marker = spec.soft_delete == "mark"
 
     def lock(self) -> None:
-        if self._uow.conn.dialect.name == "postgresql":
-            stmt = _statement(
-                ("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
-            )
-            self._uow.conn.execute(stmt, {"key": f"{self.container}:{self._tenant}"})
-        # SQLite: a writing unit of work holds the database write lock from its first statement.
+        advisory_lock(self._uow.conn, f"{self.container}:{self._tenant}")
 
     def get_many(self, ids: Collection[str]) -> dict[str, Record]:
         wanted = sorted({i for i in ids if i})

@@ -3,6 +3,8 @@ errors as the contract's."""
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +15,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from commons.domain.errors import Invalid, Unavailable
@@ -72,7 +74,6 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
         pool_timeout=connect_timeout_s,
@@ -82,6 +83,14 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
         },
     )
     io_timeout_s = statement_timeout_s + CLIENT_GRACE_S
+    _ping_when_in_doubt(engine)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _reads_only(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        # A unit of work opened for reading runs in autocommit (SqlStore): a write there would
+        # not be atomic with the rest of the unit, so it is refused outright.
+        if conn.get_execution_options().get("tt_read_only") and statement.lstrip()[:6].upper() != "SELECT":
+            raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {statement[:60]!r}")
 
     @event.listens_for(engine, "do_connect")
     def _bounded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -94,6 +103,51 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
 
 #: How much longer than statement_timeout the client waits for a server that does not answer.
 CLIENT_GRACE_S = 1.0
+#: A pooled connection idle longer than this is pinged before use: middleboxes (NAT, cloud load
+#: balancers: Azure's idle timeout is 4 minutes) drop idle connections without a word.
+TRUSTED_IDLE_S = 30.0
+
+
+class ReadOnlyUnit(RuntimeError):
+    """A programming error: `store.unit_of_work(actor)` without `write=True` was used to write."""
+
+
+def _ping_when_in_doubt(engine: Engine) -> None:
+    """`pool_pre_ping` without a round trip on every checkout.
+
+    SQLAlchemy's pre-ping sends `SELECT 1` before every use of a pooled connection: a round trip
+    and a statement on both sides for every request (TT-17). A connection the server closed
+    (a restart, a failover, `pg_terminate_backend`) has something to read: the server's
+    FATAL message and the end of the stream. So a connection is pinged only when its socket is
+    readable while idle, or when it was idle longer than `TRUSTED_IDLE_S` (a silent drop leaves
+    nothing to read); a failed ping raises `DisconnectionError`, on which the pool discards it
+    and checks out another (the documented "pessimistic" handling, SQLAlchemy's PoolEvents.checkout).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["tt_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("tt_idle_since")
+        if since is not None and time.monotonic() - since < TRUSTED_IDLE_S and not _readable(dbapi_conn):
+            return
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_conn.rollback()  # leave it idle: a unit of work may switch it to autocommit
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
+
+
+def _readable(dbapi_conn: Any) -> bool:
+    """Whether an idle connection's socket has anything to read (it should not)."""
+    try:
+        ready, _, _ = select.select([dbapi_conn.pgconn.socket], [], [], 0)
+    except Exception:  # noqa: BLE001 - a socket that cannot be polled is in doubt
+        return True
+    return bool(ready)
 
 
 def _bounded_connection_class() -> Any:

@@ -36,6 +36,15 @@ class SqlStore:
         self.engine_name = "sqlite" if _is_sqlite(url) else "postgresql"
         self.engine = build_engine(url, statement_timeout_s, connect_timeout_s)
         self._writer = self.engine.execution_options(tt_write=True)
+        # PostgreSQL reads in autocommit: at READ COMMITTED (its default and ours) every
+        # statement takes a snapshot of its own inside a transaction or not, so a read unit's
+        # BEGIN and COMMIT were two round trips of three for a one-statement read (TT-17).
+        # SQLite keeps its read transaction: there it is one snapshot for the whole unit.
+        self._reader = (
+            self.engine
+            if self.engine_name == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT", tt_read_only=True)
+        )
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
@@ -50,7 +59,7 @@ class SqlStore:
 
     @contextmanager
     def unit_of_work(self, actor: Actor, *, write: bool = False) -> Iterator[SqlUnitOfWork]:
-        engine = self._writer if write else self.engine
+        engine = self._writer if write else self._reader
         with sql_errors(), self._writer_turn(write), engine.begin() as conn:
             yield SqlUnitOfWork(conn, actor, self.remembered)
 

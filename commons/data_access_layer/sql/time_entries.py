@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
-from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause
+from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause, advisory_lock
 from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
@@ -123,12 +123,7 @@ class SqlTimeEntries(_SqlRepository):
         super().__init__(uow, time_entry)
 
     def lock_owner(self, owner_id: str) -> None:
-        if self._uow.conn.dialect.name == "postgresql":
-            stmt = _statement(
-                ("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
-            )
-            self._uow.conn.execute(stmt, {"key": f"time_entry:{self._tenant}:{owner_id}"})
-        # SQLite: a writing unit of work holds the database write lock from its first statement.
+        advisory_lock(self._uow.conn, f"time_entry:{self._tenant}:{owner_id}")
 
     def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> builtins.list[Record]:
         def build() -> Any:
