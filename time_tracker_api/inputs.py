@@ -110,6 +110,14 @@ class QueryArgument(reqparse.Argument):
     """A query parameter whose `help` documents it in Swagger but never runs into the error:
     `{"message": "Invalid query parameter month: ...", "errors": {"month": "..."}}`."""
 
+    def parse(self, request: Any, bundle_errors: bool = False) -> Any:
+        # Most parameters are absent from most requests: their default at once. flask-restx
+        # looks each up through its source and operators first (a list's 14 parameters were
+        # a twentieth of its CPU, TT-17).
+        if self.location == "args" and not self.required and self.name not in request.args:
+            return (self.default() if callable(self.default) else self.default), False
+        return super().parse(request, bundle_errors)
+
     def handle_validation_error(self, error: Exception, bundle_errors: bool) -> Any:
         message = str(error)
         if bundle_errors:

@@ -45,13 +45,15 @@ def named(
 def directory_emails(directory: Directory | None, identity: Actor, entries: Iterable[Record]) -> dict[str, str] | None:
     """The owners' e-mails from an external directory, in one batched, cached lookup; None with
     the store's own directory (its e-mails are joined by the query already)."""
-    owners = {e["owner_id"] for e in entries}
-    if directory is None or not directory.external or not owners:
+    if directory is None or not directory.external:
         return None
-    return directory.emails(identity, owners)
+    owners = {e["owner_id"] for e in entries}
+    return directory.emails(identity, owners) if owners else None
 
 
 def all_named(entries: list[Record], directory: Directory | None, identity: Actor) -> list[Record]:
     """A page of entries with their names (the owners' e-mails from an external directory)."""
     emails = directory_emails(directory, identity, entries)
+    if emails is None:
+        return entries  # the store's own directory: the stores answered the e-mails it has
     return [named(entry, emails=emails) for entry in entries]
