@@ -43,6 +43,16 @@ SECRET = "bench-secret-" + "b" * 40
 WRITERS = 30
 
 
+#: The endpoints' short names (`--endpoints`).
+_SHORT = {
+    figures.RUNNING: "running",
+    figures.MONTH: "month",
+    figures.SUMMARY: "summary",
+    figures.CREATE: "create",
+    figures.CUSTOMER: "customer",
+}
+
+
 def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
@@ -187,6 +197,7 @@ def bench_engine(
         },
         figures.CUSTOMER: {"path": "/customers", "method": "POST", "token": admin, "body": "customer"},
     }
+    specs = {name: spec for name, spec in specs.items() if _SHORT[name] in args.endpoints}
     results: dict[str, Any] = {"passes": {name: [] for name in [figures.FLOOR, *specs]}, "floors": {}}
     try:
         # Warm-up: every worker has served every endpoint (imports, caches, prepared statements).
@@ -205,7 +216,7 @@ def bench_engine(
                 if db_pid:
                     measured["db_pid"] = db_pid
                 results["passes"][name].append(_load(base, measured))
-        if bulk:
+        if bulk and figures.CREATE in specs:
             log(f"{engine}: the raw-database reference, {WRITERS} writers")
             results["reference"] = [_reference(engine, store, pg, tenant, args) for _ in range(args.passes)]
         # Every tenant seeded first, then the sizes measured in turn in every pass: a transient
@@ -270,8 +281,9 @@ def report(engine: str, results: dict[str, Any], args: argparse.Namespace) -> li
         api = [float(r["rps"]) for r in passes[figures.CREATE]]
         lines += ["", f"### {engine}: {WRITERS} concurrent writers", ""]
         lines += figures.writers_table(api, results["reference"], reference)
-    lines += ["", f"### {engine}: latency as the tenant grows (p50 ms, one client, median of {args.passes})", ""]
-    lines += figures.growth_table({int(k): v for k, v in results["growth"].items()})
+    if results["growth"]:
+        lines += ["", f"### {engine}: latency as the tenant grows (p50 ms, one client, median of {args.passes})", ""]
+        lines += figures.growth_table({int(k): v for k, v in results["growth"].items()})
     if results.get("webhooks"):
         lines += ["", f"### {engine}: webhook delivery throughput (one pass; receiver on loopback over HTTPS)", ""]
         lines += report_webhooks(results["webhooks"])
@@ -318,7 +330,14 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--max-requests", type=int, default=0, help="gunicorn max_requests while measuring")
-    parser.add_argument("--sizes", default="1000,10000,100000", help="tenant sizes for the growth table (SQL)")
+    parser.add_argument(
+        "--endpoints",
+        default=",".join(_SHORT.values()),
+        help="comma separated, of " + ",".join(_SHORT.values()) + " (all by default; the floor is always measured)",
+    )
+    parser.add_argument(
+        "--sizes", default="1000,10000,100000", help="tenant sizes for the growth table (SQL; empty: none)"
+    )
     parser.add_argument(
         "--cosmos-sizes",
         default="200,1000,2000",
@@ -336,8 +355,11 @@ def main() -> int:
         return reprint(args)
     args.concurrency = args.concurrency or 16 * args.workers
     args.date = f"{datetime.now(UTC):%Y-%m-%d}"
-    args.sizes = [int(s) for s in args.sizes.split(",")]
-    args.cosmos_sizes = [int(s) for s in args.cosmos_sizes.split(",")]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.cosmos_sizes = [int(s) for s in args.cosmos_sizes.split(",") if s]
+    args.endpoints = sorted(set(args.endpoints.split(",")))
+    if set(args.endpoints) - set(_SHORT.values()):
+        raise SystemExit(f"unknown endpoints: {sorted(set(args.endpoints) - set(_SHORT.values()))}")
     lines: list[str] = []
     raw: dict[str, Any] = {}
     for engine in args.engines.split(","):
