@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import fasteners
 from sqlalchemy import (
     select,
     text,
@@ -48,10 +47,15 @@ class SqlStore:
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
-        # fasteners: fcntl locks on POSIX, msvcrt on Windows. filelock did the same at 110-130 µs
-        # an acquire and release against 17 (TT-17: its fork tracking, path canonicalisation
-        # and registry), and polled every 50 ms, so one worker's writers starved the other's.
-        self._lock_file = fasteners.InterProcessLock(self._lock_path) if self._lock_path else None
+        # fasteners: fcntl locks on POSIX, msvcrt on Windows (chosen by os.name when imported,
+        # so only where a SQLite file is used). filelock did the same at 110-130 µs an acquire
+        # and release against 17 (TT-17: its fork tracking, path canonicalisation and
+        # registry), and polled every 50 ms, so one worker's writers starved the other's.
+        self._lock_file: Any = None
+        if self._lock_path:
+            import fasteners
+
+            self._lock_file = fasteners.InterProcessLock(self._lock_path)
         self._thread_lock = threading.Lock()
         from commons.data_access_layer.sql.integrations import SqlIdempotencyKeys
         from commons.data_access_layer.sql.webhooks import SqlWebhooks
