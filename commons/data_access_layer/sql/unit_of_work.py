@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -38,6 +39,16 @@ if TYPE_CHECKING:
     from commons.data_access_layer.sql.integrations import SqlAccessTokens
 
 
+#: The unit's attribute of each catalogue's container.
+_ATTRIBUTES = {
+    CUSTOMERS.container: "customers",
+    PROJECT_TYPES.container: "project_types",
+    PROJECTS.container: "projects",
+    ACTIVITIES.container: "activities",
+    TECHNOLOGIES.container: "technologies",
+}
+
+
 class SqlUnitOfWork:
     """The repositories of one actor over one connection and transaction."""
 
@@ -46,23 +57,48 @@ class SqlUnitOfWork:
         self.actor = actor
         #: Callers whose e-mail this process already stored (shared by the store's units).
         self.remembered = remembered
-        self.customers = SqlCatalogue(self, CUSTOMERS)
-        self.project_types = SqlCatalogue(self, PROJECT_TYPES)
-        self.projects = SqlCatalogue(self, PROJECTS)
-        self.activities = SqlCatalogue(self, ACTIVITIES)
-        self.technologies = SqlCatalogue(self, TECHNOLOGIES)
-        self.time_entries = SqlTimeEntries(self)
-        self.users = SqlUsers(self)
-        self.events = SqlEvents(self)
         self._access_tokens: SqlAccessTokens | None = None
-        self.money = SqlMoney(self)
-        self._by_container = {
-            c.spec.container: c
-            for c in (self.customers, self.project_types, self.projects, self.activities, self.technologies)
-        }
+
+    # Made on first use: most units touch one or two repositories of the eleven (TT-17).
+    @cached_property
+    def customers(self) -> SqlCatalogue:
+        return SqlCatalogue(self, CUSTOMERS)
+
+    @cached_property
+    def project_types(self) -> SqlCatalogue:
+        return SqlCatalogue(self, PROJECT_TYPES)
+
+    @cached_property
+    def projects(self) -> SqlCatalogue:
+        return SqlCatalogue(self, PROJECTS)
+
+    @cached_property
+    def activities(self) -> SqlCatalogue:
+        return SqlCatalogue(self, ACTIVITIES)
+
+    @cached_property
+    def technologies(self) -> SqlCatalogue:
+        return SqlCatalogue(self, TECHNOLOGIES)
+
+    @cached_property
+    def time_entries(self) -> SqlTimeEntries:
+        return SqlTimeEntries(self)
+
+    @cached_property
+    def users(self) -> SqlUsers:
+        return SqlUsers(self)
+
+    @cached_property
+    def events(self) -> SqlEvents:
+        return SqlEvents(self)
+
+    @cached_property
+    def money(self) -> SqlMoney:
+        return SqlMoney(self)
 
     def catalogue(self, spec: CatalogueSpec) -> SqlCatalogue:
-        return self._by_container[spec.container]
+        catalogue: SqlCatalogue = getattr(self, _ATTRIBUTES[spec.container])
+        return catalogue
 
     @property
     def access_tokens(self) -> SqlAccessTokens:
