@@ -32,3 +32,18 @@ def test_the_image_gives_the_app_user_its_instance_folder() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "chown app:app /app/instance" in dockerfile
     assert dockerfile.index("/app/instance") < dockerfile.index("USER app")
+
+
+def test_a_worker_keeps_the_loaded_app_out_of_the_collectors_view() -> None:
+    import gc
+
+    from time_tracker_api.workers import GC_THRESHOLDS, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
