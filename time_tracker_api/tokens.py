@@ -85,6 +85,8 @@ class TenantTokens(Base):
 @ns.route("/<string:user_id>/tokens")
 @ns.param("user_id", "me, or (admins) a user of your tenant")
 @ns.response(401, "Missing or invalid token", ERROR)
+# A user id with an encoded slash (%2F) makes another path, which no route serves.
+@ns.response(404, "No such path (a user id has no slash)", ERROR)
 class UserTokens(Base):
     #: A replay would have to keep the token itself to show it again: never stored, so never replayed.
     idempotent = False
