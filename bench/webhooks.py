@@ -10,6 +10,7 @@ Two shapes: every event of a different item (sent in parallel), and every event 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -45,7 +46,14 @@ def _measure(store: Store, events: int, one_item: bool) -> dict[str, float]:
     endpoint = store.webhooks.write_endpoint({**endpoint, "secret": new_secret()}, endpoint["_etag"])
     receiver.secret = endpoint["secret"]
     feed = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
-    run(store, feed, once=True)  # caught up with what the bench wrote before (not timed)
+    # Caught up with what the bench wrote before (not timed). The raw-database reference's
+    # outbox rows carry no event context: the runner skips each with a warning, not wanted here.
+    handler_log = logging.getLogger("time_tracker_events.handler")
+    level, handler_log.level = handler_log.level, logging.ERROR
+    try:
+        run(store, feed, once=True)
+    finally:
+        handler_log.setLevel(level)
     try:
         with store.unit_of_work(actor, write=True) as uow:
             first = uow.customers.add({"name": f"Bench {uuid.uuid4().hex[:8]}"})
