@@ -37,6 +37,7 @@ def traced(engine: Any) -> tuple[Any, str]:
     `PGconn.trace`): what the client really sends, pings included."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 2"))
+        conn.commit()
         record = conn.connection._connection_record
         handle, path = tempfile.mkstemp(suffix=".trace")
         conn.connection.dbapi_connection.pgconn.trace(handle)
@@ -72,6 +73,8 @@ def test_a_connection_idle_too_long_is_pinged_before_use(engine: Any) -> None:
         assert conn.connection._connection_record is record
         assert conn.execute(text("SELECT 3")).scalar_one() == 3
     assert pings(path) == 1
+    # Pinged in autocommit: no ROLLBACK, after which psycopg would drop its prepared statements.
+    assert sent(path)[:2] == ["SELECT 1", "BEGIN"]
     os.unlink(path)
 
 

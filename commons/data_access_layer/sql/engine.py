@@ -141,9 +141,14 @@ def _ping_when_in_doubt(engine: Engine) -> None:
         if since is not None and time.monotonic() - since < TRUSTED_IDLE_S and not _readable(dbapi_conn):
             return
         try:
-            with dbapi_conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            dbapi_conn.rollback()  # leave it idle: a unit of work may switch it to autocommit
+            # In autocommit: no transaction left open, and no ROLLBACK, after which psycopg
+            # drops its prepared statements (and sends DEALLOCATE ALL before the next).
+            autocommit, dbapi_conn.autocommit = dbapi_conn.autocommit, True
+            try:
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            finally:
+                dbapi_conn.autocommit = autocommit
         except Exception as exc:
             raise DisconnectionError("the pooled connection is gone") from exc
 
