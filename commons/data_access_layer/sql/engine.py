@@ -72,6 +72,7 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
             except sqlite3.Error as exc:
                 raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
+        _refuse_writes_in_reads(engine)
         return engine
     # PostgreSQL: the server ends a statement that runs too long (statement_timeout); a server
     # that does not answer at all (frozen, a dead link) is given up by the client after the
@@ -91,13 +92,7 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
     )
     io_timeout_s = statement_timeout_s + CLIENT_GRACE_S
     _ping_when_in_doubt(engine)
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _reads_only(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        # A unit of work opened for reading runs in autocommit (SqlStore): a write there would
-        # not be atomic with the rest of the unit, so it is refused outright.
-        if conn.get_execution_options().get("tt_read_only") and statement.lstrip()[:6].upper() != "SELECT":
-            raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {statement[:60]!r}")
+    _refuse_writes_in_reads(engine)
 
     @event.listens_for(engine, "do_connect")
     def _bounded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -113,6 +108,18 @@ CLIENT_GRACE_S = 1.0
 #: A pooled connection idle longer than this is pinged before use: middleboxes (NAT, cloud load
 #: balancers: Azure's idle timeout is 4 minutes) drop idle connections without a word.
 TRUSTED_IDLE_S = 30.0
+
+
+def _refuse_writes_in_reads(engine: Engine) -> None:
+    """A unit of work opened for reading (`tt_read_only`: SqlStore) runs only SELECTs. On
+    PostgreSQL it runs in autocommit, where a write would not be atomic with the rest of the
+    unit; on SQLite it would write without the writers' queue. Refused on both, so that the
+    suites on either engine find such a write."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _reads_only(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.get_execution_options().get("tt_read_only") and statement.lstrip()[:6].upper() != "SELECT":
+            raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {statement[:60]!r}")
 
 
 class ReadOnlyUnit(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +27,22 @@ from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 from commons.domain.clock import now_ms
 from commons.domain.errors import Unavailable
 
+_WRITER_LOCKS: dict[str, tuple[threading.Lock, Any]] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_locks(path: str | None) -> tuple[threading.Lock, Any]:
+    """The thread lock and the process lock (`fasteners`) of the writers of one SQLite file."""
+    if path is None:
+        return threading.Lock(), None
+    key = os.path.realpath(path)
+    with _WRITER_LOCKS_GUARD:
+        if key not in _WRITER_LOCKS:
+            import fasteners
+
+            _WRITER_LOCKS[key] = (threading.Lock(), fasteners.InterProcessLock(key))
+        return _WRITER_LOCKS[key]
+
 
 class SqlStore:
     """The SQL implementation of `Store`."""
@@ -40,7 +57,7 @@ class SqlStore:
         # BEGIN and COMMIT were two round trips of three for a one-statement read (TT-17).
         # SQLite keeps its read transaction: there it is one snapshot for the whole unit.
         self._reader = (
-            self.engine
+            self.engine.execution_options(tt_read_only=True)
             if self.engine_name == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT", tt_read_only=True)
         )
@@ -51,12 +68,10 @@ class SqlStore:
         # so only where a SQLite file is used). filelock did the same at 110-130 µs an acquire
         # and release against 17 (TT-17: its fork tracking, path canonicalisation and
         # registry), and polled every 50 ms, so one worker's writers starved the other's.
-        self._lock_file: Any = None
-        if self._lock_path:
-            import fasteners
-
-            self._lock_file = fasteners.InterProcessLock(self._lock_path)
-        self._thread_lock = threading.Lock()
+        # One lock pair per file and process, shared by every store on the file: fcntl's
+        # record locks belong to the process (a second lock object would not wait, and its
+        # release would free the first's lock).
+        self._thread_lock, self._lock_file = _writer_locks(self._lock_path)
         from commons.data_access_layer.sql.integrations import SqlIdempotencyKeys
         from commons.data_access_layer.sql.webhooks import SqlWebhooks
 
@@ -162,9 +177,9 @@ class SqlStore:
             raise Unavailable("The database is unavailable") from exc
 
     def dispose(self) -> None:
+        # The writers' locks are released by each unit of work (and shared by every store on
+        # the file in this process): nothing to release here.
         self.engine.dispose()
-        if self._lock_file is not None and self._lock_file.acquired:
-            self._lock_file.release()
 
     # migrate-anything storage, kept here because it is SQL
     def migration_records(self) -> builtins.list[tuple[str, str]]:

@@ -1,0 +1,61 @@
+"""Units of work on the SQL engines: a unit opened for reading only reads (on PostgreSQL it runs
+in autocommit, on SQLite outside the writers' queue), and the writers of one SQLite file queue
+on one pair of locks per process, whichever store they go through."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import migrations
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.sql import SqlStore
+from commons.data_access_layer.sql.engine import ReadOnlyUnit
+from tests.conftest import unavailable
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_write_or_a_lock_in_a_unit_opened_for_reading_is_refused(engine: str, request: pytest.FixtureRequest) -> None:
+    store: SqlStore | None = request.getfixturevalue(f"{engine}_store")
+    if store is None:
+        unavailable("PostgreSQL could not start")
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    with pytest.raises(ReadOnlyUnit), store.unit_of_work(actor) as uow:
+        uow.customers.add({"name": "Not in a read unit"})
+    if engine == "postgres":
+        with pytest.raises(ReadOnlyUnit), store.unit_of_work(actor) as uow:
+            uow.time_entries.lock_owner(actor.user_id)
+    with store.unit_of_work(actor) as uow:
+        assert uow.customers.list() == []
+
+
+def test_writers_through_two_stores_on_one_sqlite_file_queue_one_after_the_other(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = SqlStore(url), SqlStore(url)
+    migrations.migrate(first)
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    inside, spans = threading.Event(), {}
+
+    def hold() -> None:
+        with first.unit_of_work(actor, write=True):
+            spans["first"] = time.monotonic()
+            inside.set()
+            time.sleep(0.3)
+            spans["first_end"] = time.monotonic()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    with second.unit_of_work(actor, write=True) as uow:
+        spans["second"] = time.monotonic()
+        uow.customers.add({"name": "After the first"})
+    holder.join()
+    assert spans["second"] >= spans["first_end"], "the second store's writer did not wait its turn"
+    # Behind the same locks, not SQLite's busy handler: one queue for the file in this process.
+    assert first._thread_lock is second._thread_lock and first._lock_file is second._lock_file
+    first.dispose()
+    second.dispose()
