@@ -249,7 +249,7 @@ class SqlTimeEntries(_SqlRepository):
     def count(self, query: EntryQuery) -> int:
         shape = _query_shape(query)
         stmt = _statement(
-            ("count", shape), lambda: select(func.count()).select_from(self._table).where(*_entry_where(shape))
+            ("count", shape), lambda: select(func.count()).select_from(_windowed([time_entry.c.id], shape).subquery())
         )
         return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
 
@@ -269,7 +269,7 @@ class SqlTimeEntries(_SqlRepository):
             return [t.c.tenant_id == bindparam("tenant"), t.c.id.in_(select(ranked.c.id).where(ranked.c.rank == 1))]
 
         found = self._named("latest", where, _query_params(query, self._tenant))
-        return sorted(found, key=lambda e: (-e["start_at"], e["id"]))
+        return _newest_first(found)
 
     def totals(self, query: EntryQuery, by: str, now: int) -> dict[str | None, int]:
         t = self._table
