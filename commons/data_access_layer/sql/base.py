@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -17,6 +17,7 @@ from sqlalchemy import (
 
 from commons.data_access_layer.events import CREATE, event_context
 from commons.data_access_layer.repository import Record
+from commons.data_access_layer.sql.driver import Compiled, compile_for_driver, fetch, processed
 from commons.data_access_layer.sql.engine import ReadOnlyUnit
 from commons.data_access_layer.sql.tables import _INTERNAL
 from commons.domain.clock import now_ms
@@ -24,6 +25,8 @@ from commons.domain.errors import NotFound, PreconditionFailed
 from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
 
 
@@ -36,14 +39,25 @@ def _record(row: Any, marker: bool) -> Record:
 
 
 def _records(result: Any, marker: bool) -> builtins.list[Record]:
-    """Every row of `result` as a record: the names worked out once for the result, then one
-    `dict(zip())` a row (a list of 200 entries spent a third of its time in per-row
-    mapping views and pops, TT-17)."""
-    keys = ["_etag" if key == "etag" else key for key in result.keys()]  # noqa: SIM118 - a Result, not a dict
+    """Every row of a SQLAlchemy `result` as a record."""
+    return _as_records(builtins.list(result.keys()), result.fetchall(), marker)
+
+
+def _as_records(
+    columns: builtins.list[str], rows: builtins.list[Any], marker: bool, processors: Sequence[tuple[int, Any]] = ()
+) -> builtins.list[Record]:
+    """Rows as records: the names worked out once for the rows, then one `dict(zip())` a row
+    (a list of 200 entries spent a third of its time in per-row mapping views and pops,
+    TT-17); `processors` (column index, function) are the types' own, still to apply."""
+    keys = ["_etag" if key == "etag" else key for key in columns]
     hidden = [key for key in keys if key in _INTERNAL[1:]]
     if "deleted" not in keys or not marker:
         hidden.append("deleted")
-    records = [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+    records = [dict(zip(keys, row, strict=True)) for row in rows]
+    for index, processor in processors:
+        key = keys[index]
+        for data in records:
+            data[key] = processor(data[key])
     if hidden:
         for data in records:
             for key in hidden:
@@ -63,6 +77,7 @@ def _record_from(mapping: Mapping[str, Any], marker: bool) -> Record:
 
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_DRIVER_FORMS: dict[tuple[str, tuple[Any, ...]], Compiled | None] = {}
 
 
 def _statement(key: tuple[Any, ...], build: Any) -> Any:
@@ -72,6 +87,47 @@ def _statement(key: tuple[Any, ...], build: Any) -> Any:
     if stmt is None:
         stmt = _STATEMENTS[key] = build()
     return stmt
+
+
+def _driver_form(conn: Connection, key: tuple[Any, ...], stmt: Any) -> Compiled | None:
+    form_key = (conn.dialect.name, key)
+    try:
+        return _DRIVER_FORMS[form_key]
+    except KeyError:
+        form = _DRIVER_FORMS[form_key] = compile_for_driver(stmt, conn)
+        return form
+
+
+def _select_rows(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> builtins.list[Any]:
+    """The rows of the SELECT `build` makes (cached under `key`), on the driver's cursor when
+    it can run it (driver.py), else through SQLAlchemy."""
+    stmt = _statement(key, build)
+    form = _driver_form(conn, key, stmt)
+    if form is None:
+        return builtins.list(conn.execute(stmt, params).fetchall())
+    rows, processors = fetch(conn, form, params)
+    return processed(rows, processors)
+
+
+def _select_mappings(
+    conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
+) -> builtins.list[dict[str, Any]]:
+    """`_select_rows` as dicts by column name."""
+    stmt = _statement(key, build)
+    names = builtins.list(stmt.selected_columns.keys())
+    return [dict(zip(names, row, strict=True)) for row in _select_rows(conn, key, build, params)]
+
+
+def _select_records(
+    conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any], marker: bool = True
+) -> builtins.list[Record]:
+    """`_select_rows` as records."""
+    stmt = _statement(key, build)
+    form = _driver_form(conn, key, stmt)
+    if form is None:
+        return _records(conn.execute(stmt, params), marker)
+    rows, processors = fetch(conn, form, params)
+    return _as_records(form.keys, rows, marker, processors)
 
 
 def advisory_lock(conn: Any, key: str) -> None:
@@ -107,21 +163,21 @@ class _SqlRepository:
     def _tenant(self) -> str:
         return self._uow.actor.tenant_id
 
-    def _load(self, item_id: str, *, lock: bool = False) -> Any:
+    def _load(self, item_id: str, *, lock: bool = False) -> dict[str, Any]:
+        """The row of `item_id` as the table holds it (with `etag` and the internal columns)."""
         t = self._table
 
         def build() -> Any:
             stmt = select(t).where(*_visible_clause(t, self.marker), t.c.id == bindparam("id"))
             return stmt.with_for_update() if lock else stmt
 
-        stmt = _statement(("load", t.name, lock), build)
-        row = self._uow.conn.execute(stmt, {"tenant": self._tenant, "id": item_id}).first()
-        if row is None:
+        found = _select_mappings(self._uow.conn, ("load", t.name, lock), build, {"tenant": self._tenant, "id": item_id})
+        if not found:
             raise NotFound(f"{self.label} not found")
-        return row
+        return found[0]
 
     def get(self, item_id: str) -> Record:
-        return _record(self._load(item_id), self.marker)
+        return _record_from(self._load(item_id), self.marker)
 
     def _insert(self, fields: Mapping[str, Any], description: str | None = None, item_id: str | None = None) -> Record:
         now = now_ms()
@@ -154,7 +210,7 @@ class _SqlRepository:
         current: Mapping[str, Any] | None = None,
     ) -> Record:
         """Conditional write: it applies only to the version read (`current`, else read here)."""
-        row = self._load(item_id, lock=True)._mapping if current is None else {**current, "etag": current["_etag"]}
+        row = self._load(item_id, lock=True) if current is None else {**current, "etag": current["_etag"]}
         if if_match is not None and if_match != row["etag"]:
             raise PreconditionFailed(stale(self.label))
         now = now_ms()

@@ -83,7 +83,7 @@ class SqlCatalogue(_SqlRepository):
     def update(self, item_id: str, changes: Mapping[str, Any], if_match: str | None = None) -> Record:
         if "name" not in changes and not self._revives(changes):
             return self._write(item_id, changes, if_match, UPDATE)
-        row = self._load(item_id, lock=True)._mapping
+        row = self._load(item_id, lock=True)
         current = {**row, "_etag": row["etag"]}
         return self._write(item_id, {**changes, **self._key_change(current, changes)}, if_match, UPDATE, None, current)
 

@@ -108,7 +108,7 @@ class SqlAccessTokens(_SqlRepository):
 
     def get(self, token_id: str) -> Record:
         row = self._load(token_id)
-        return {**_record_from(dict(row._mapping), False), "created_at": row.created_at}
+        return {**_record_from(row, False), "created_at": row["created_at"]}
 
     def list(self, owner_id: str | None = None) -> builtins.list[Record]:
         t = self._table

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from commons.data_access_layer.events import UPDATE
 from commons.data_access_layer.repository import Record
-from commons.data_access_layer.sql.base import _record, _SqlRepository
+from commons.data_access_layer.sql.base import _record_from, _SqlRepository
 from commons.data_access_layer.sql.tables import money
 from commons.domain.errors import Conflict, Contended, NotFound, PreconditionFailed
 
@@ -28,7 +28,7 @@ class SqlMoney(_SqlRepository):
 
     def get(self) -> Record | None:  # type: ignore[override]  # one record: no id to ask for
         try:
-            return _record(self._load(self.ID), False)
+            return _record_from(self._load(self.ID), False)
         except NotFound:
             return None
 

@@ -21,7 +21,14 @@ from sqlalchemy import (
 
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
-from commons.data_access_layer.sql.base import _records, _SqlRepository, _statement, _visible_clause, advisory_lock
+from commons.data_access_layer.sql.base import (
+    _select_records,
+    _select_rows,
+    _SqlRepository,
+    _statement,
+    _visible_clause,
+    advisory_lock,
+)
 from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
@@ -154,9 +161,9 @@ def _list_statement(shape: tuple[Any, ...], ordered: bool, limited: bool, offset
     elif ordered:
         stmt = stmt.order_by(time_entry.c.start_at.desc(), time_entry.c.id)
     if limited:
-        stmt = stmt.limit(bindparam("limit", type_=Integer, literal_execute=True))
+        stmt = stmt.limit(bindparam("limit", type_=Integer))
     if offset:
-        stmt = stmt.offset(bindparam("offset", type_=Integer, literal_execute=True))
+        stmt = stmt.offset(bindparam("offset", type_=Integer))
     return stmt
 
 
@@ -180,8 +187,7 @@ class SqlTimeEntries(_SqlRepository):
         def build() -> Any:
             return select(*_NAMED_COLUMNS).select_from(_NAMED_SOURCE).where(*build_where())
 
-        rows = self._uow.conn.execute(_statement(("named", key), build), {"tenant": self._tenant, **params})
-        return _records(rows, True)
+        return _select_records(self._uow.conn, ("named", key), build, {"tenant": self._tenant, **params})
 
     def get(self, entry_id: str) -> Record:
         t = self._table
@@ -205,9 +211,12 @@ class SqlTimeEntries(_SqlRepository):
         t = self._table
         query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
         shape = _query_shape(query)
-        stmt = _statement(("overlapping", shape), lambda: _windowed([t], shape, t.c.id != bindparam("exclude")))
-        rows = self._uow.conn.execute(stmt, {**_query_params(query, self._tenant), "exclude": exclude_id or ""})
-        return _records(rows, True)
+        params = {**_query_params(query, self._tenant), "exclude": exclude_id or ""}
+
+        def build() -> Any:
+            return _windowed([t], shape, t.c.id != bindparam("exclude"))
+
+        return _select_records(self._uow.conn, ("overlapping", shape), build, params)
 
     def list(self, query: EntryQuery) -> builtins.list[Record]:
         shape = _query_shape(query)
@@ -217,17 +226,24 @@ class SqlTimeEntries(_SqlRepository):
             # cap, and sorted here (`_newest_first`); only a list past its cap is read again,
             # in order, for the first `limit` rows.
             limited = query.limit is not None
-            stmt = _statement(
-                ("list", shape, "unordered", limited), lambda: _list_statement(shape, False, limited, False)
+            if limited:
+                params["limit"] = query.limit + 1  # type: ignore[operator]
+            found = _select_records(
+                self._uow.conn,
+                ("list", shape, "unordered", limited),
+                lambda: _list_statement(shape, False, limited, False),
+                params,
             )
-            params["limit"] = None if query.limit is None else query.limit + 1
-            found = _records(self._uow.conn.execute(stmt, params), True)
             if query.limit is None or len(found) <= query.limit:
                 return _newest_first(found)
         paged = (query.limit is not None, bool(query.offset))
-        stmt = _statement(("list", shape, "ordered", paged), lambda: _list_statement(shape, True, *paged))
-        params.update(limit=query.limit, offset=query.offset)
-        return _records(self._uow.conn.execute(stmt, params), True)
+        if query.limit is not None:
+            params["limit"] = query.limit
+        if query.offset:
+            params["offset"] = query.offset
+        return _select_records(
+            self._uow.conn, ("list", shape, "ordered", paged), lambda: _list_statement(shape, True, *paged), params
+        )
 
     def page(self, query: EntryQuery, size: int, continuation: str | None) -> tuple[builtins.list[Record], str | None]:
         """One page of `size` entries and the token of the next (an offset, on SQL)."""
@@ -243,15 +259,23 @@ class SqlTimeEntries(_SqlRepository):
     def spans(self, query: EntryQuery) -> builtins.list[tuple[int, int | None]]:
         t = self._table
         shape = _query_shape(query)
-        stmt = _statement(("spans", shape), lambda: _windowed([t.c.start_at, t.c.end_at], shape))
-        return [(row[0], row[1]) for row in self._uow.conn.execute(stmt, _query_params(query, self._tenant)).fetchall()]
+        rows = _select_rows(
+            self._uow.conn,
+            ("spans", shape),
+            lambda: _windowed([t.c.start_at, t.c.end_at], shape),
+            _query_params(query, self._tenant),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def count(self, query: EntryQuery) -> int:
         shape = _query_shape(query)
-        stmt = _statement(
-            ("count", shape), lambda: select(func.count()).select_from(_windowed([time_entry.c.id], shape).subquery())
+        rows = _select_rows(
+            self._uow.conn,
+            ("count", shape),
+            lambda: select(func.count()).select_from(_windowed([time_entry.c.id], shape).subquery()),
+            _query_params(query, self._tenant),
         )
-        return int(self._uow.conn.execute(stmt, _query_params(query, self._tenant)).scalar_one())
+        return int(rows[0][0])
 
     def changes(self, query: ChangeQuery) -> builtins.list[Record]:
         from commons.data_access_layer.sql.integrations import time_entry_changes
@@ -325,8 +349,8 @@ class SqlTimeEntries(_SqlRepository):
             )
 
         params = {"tenant": self._tenant, "project": project_id, "activity": activity_id}
-        row = self._uow.conn.execute(_statement(("references",), build), params).one()
-        return dict(row._mapping)
+        (row,) = _select_rows(self._uow.conn, ("references",), build, params)
+        return dict(zip(_statement(("references",), build).selected_columns.keys(), row, strict=True))
 
     def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
         values = dict(fields)

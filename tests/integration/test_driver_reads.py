@@ -1,0 +1,147 @@
+"""The hot reads sent on the driver's cursor (commons/data_access_layer/sql/driver.py, TT-17)
+answer exactly what SQLAlchemy's execution answers, value types included, and fail as it does:
+a database error is SQLAlchemy's (so a 503, never a driver exception), and a connection lost
+mid-unit is invalidated so that the pool replaces it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from commons.data_access_layer.events import Actor
+from commons.data_access_layer.repository import EntryQuery
+from commons.data_access_layer.sql import SqlStore, base
+from commons.data_access_layer.sql.engine import build_engine
+from commons.domain.errors import Invalid, NotFound, Unavailable
+from tests.conftest import unavailable
+from tests.tools.postgres import PostgresServer
+
+HOUR = 3_600_000
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request: pytest.FixtureRequest) -> SqlStore:
+    found: SqlStore | None = request.getfixturevalue(f"{request.param}_store")
+    if found is None:
+        unavailable("PostgreSQL could not start")
+    return found
+
+
+def typed(value: Any) -> Any:
+    """A value with the type of every part spelled out: `1 == True`, but not on the wire."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(typed(item) for item in value)
+    return (type(value).__name__, value)
+
+
+def seeded(store: SqlStore) -> tuple[Actor, str, dict[str, str]]:
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), email="ana@example.com")
+    other = str(uuid.uuid4())
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = uow.customers.add({"name": "Acme", "billable": True})
+        project = uow.projects.add({"name": "Site", "customer_id": customer["id"], "billable": False})
+        activity = uow.activities.add({"name": "Build"})
+        uow.users.remember(actor)
+        refs = {"project_id": project["id"], "activity_id": activity["id"]}
+        for n, owner in enumerate([actor.user_id, actor.user_id, other]):
+            uow.time_entries.add(
+                {
+                    **refs,
+                    "owner_id": owner,
+                    "start_at": START + n * HOUR,
+                    "end_at": START + n * HOUR + HOUR // 2,
+                    "description": f"Entry {n}",
+                    "technologies": ["python", "sql"],
+                    "billable": n % 2 == 0,
+                    "timezone_offset": -60,
+                }
+            )
+        running = uow.time_entries.add(
+            {**refs, "owner_id": actor.user_id, "start_at": START + 5 * HOUR, "end_at": None, "technologies": []}
+        )
+    return actor, running["id"], refs
+
+
+def every_read(store: SqlStore, actor: Actor, running_id: str, refs: dict[str, str]) -> list[Any]:
+    window = EntryQuery(owners=(actor.user_id,), start=START, end=START + 10 * HOUR)
+    with store.unit_of_work(actor) as uow:
+        entries = uow.time_entries
+        return [
+            entries.get(running_id),
+            entries.running(actor.user_id),
+            entries.list(window),
+            entries.list(EntryQuery(owners=(actor.user_id,), start=START, end=START + 10 * HOUR, limit=2)),
+            entries.list(EntryQuery(owners=(actor.user_id,), start=START, end=START + 10 * HOUR, limit=1, offset=1)),
+            entries.list(EntryQuery(owners=None, start=START, end=START + 10 * HOUR)),
+            entries.overlapping(actor.user_id, START, START + 2 * HOUR),
+            entries.spans(window),
+            entries.count(window),
+            entries.references(refs["project_id"], refs["activity_id"]),
+            entries.latest_per_project(actor.user_id, START, START + 10 * HOUR),
+            uow.projects.get(refs["project_id"]),
+        ]
+
+
+def test_reads_on_the_driver_answer_what_sqlalchemy_answers_value_types_included(
+    sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor, running_id, refs = seeded(sql_store)
+    on_the_driver = every_read(sql_store, actor, running_id, refs)
+    assert any(form is not None for form in base._DRIVER_FORMS.values()), "no statement went to the driver"
+    assert on_the_driver[1]["technologies"] == [] and on_the_driver[2][-1]["technologies"] == ["python", "sql"]
+    assert on_the_driver[2][-1]["billable"] is True  # SQLite's 1, processed into a boolean
+    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn: None)
+    monkeypatch.setattr(base, "_DRIVER_FORMS", {})
+    through_sqlalchemy = every_read(sql_store, actor, running_id, refs)
+    assert typed(on_the_driver) == typed(through_sqlalchemy)
+
+
+def test_statements_sqlalchemy_must_render_at_execution_stay_on_its_path(sql_store: SqlStore) -> None:
+    actor, _, _ = seeded(sql_store)
+    many = EntryQuery(owners=(actor.user_id, str(uuid.uuid4())), start=START, end=START + 10 * HOUR)
+    with sql_store.unit_of_work(actor) as uow:
+        assert len(uow.time_entries.list(many)) == 3
+    dialect = "postgresql" if sql_store.engine_name == "postgresql" else "sqlite"
+    expanding = [form for (name, key), form in base._DRIVER_FORMS.items() if name == dialect and "many" in str(key)]
+    assert expanding and all(form is None for form in expanding)
+
+
+def test_a_read_on_a_connection_lost_midway_is_unavailable_and_the_pool_replaces_it(
+    postgres: PostgresServer | None,
+) -> None:
+    if postgres is None:
+        unavailable("PostgreSQL could not start")
+    store = SqlStore(postgres.url)
+    try:
+        import migrations
+
+        migrations.migrate(store)
+        actor, _, _ = seeded(store)
+        with pytest.raises(Unavailable), store.unit_of_work(actor, write=True) as uow:
+            victim = uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with build_engine(postgres.url).connect() as admin:
+                assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim}).scalar_one()
+            uow.time_entries.running(actor.user_id)
+        with store.unit_of_work(actor) as uow:  # a new connection, no error
+            assert uow.time_entries.running(actor.user_id) is not None
+            assert uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != victim
+    finally:
+        store.dispose()
+
+
+def test_a_value_the_database_refuses_in_a_read_is_the_clients_error_not_a_driver_exception(
+    sql_store: SqlStore,
+) -> None:
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    # Text cannot hold NUL on PostgreSQL (psycopg's DataError, a 400); SQLite stores it: not found.
+    refused = Invalid if sql_store.engine_name == "postgresql" else NotFound
+    with pytest.raises(refused), sql_store.unit_of_work(actor) as uow:
+        uow.time_entries.get("a\x00b")
