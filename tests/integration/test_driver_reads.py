@@ -15,7 +15,7 @@ from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import EntryQuery
 from commons.data_access_layer.sql import SqlStore, base
 from commons.data_access_layer.sql.engine import build_engine
-from commons.domain.errors import Invalid, NotFound, Unavailable
+from commons.domain.errors import Conflict, Invalid, NotFound, Unavailable
 from tests.conftest import unavailable
 from tests.tools.postgres import PostgresServer
 
@@ -98,7 +98,7 @@ def test_reads_on_the_driver_answer_what_sqlalchemy_answers_value_types_included
     assert any(form is not None for form in base._DRIVER_FORMS.values()), "no statement went to the driver"
     assert on_the_driver[1]["technologies"] == [] and on_the_driver[2][-1]["technologies"] == ["python", "sql"]
     assert on_the_driver[2][-1]["billable"] is True  # SQLite's 1, processed into a boolean
-    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn: None)
+    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn, _keys=None: None)
     monkeypatch.setattr(base, "_DRIVER_FORMS", {})
     through_sqlalchemy = every_read(sql_store, actor, running_id, refs)
     assert typed(on_the_driver) == typed(through_sqlalchemy)
@@ -145,3 +145,71 @@ def test_a_value_the_database_refuses_in_a_read_is_the_clients_error_not_a_drive
     refused = Invalid if sql_store.engine_name == "postgresql" else NotFound
     with pytest.raises(refused), sql_store.unit_of_work(actor) as uow:
         uow.time_entries.get("a\x00b")
+
+
+def stored_shapes(store: SqlStore, tenant: str) -> dict[str, list[Any]]:
+    """What the writes left in the tables, read through SQLAlchemy: every column's type, and the
+    JSON columns' structure (ids, versions and times differ from one run to the next)."""
+    from sqlalchemy import select
+
+    from commons.data_access_layer.sql import metadata
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: shape(item) for key, item in sorted(value.items()) if key not in ("id", "item_id")}
+        if isinstance(value, list):
+            return [shape(item) for item in value]
+        return type(value).__name__
+
+    shapes = {}
+    with store.engine.connect() as conn:
+        for name in ("customer", "time_entry", "change_log"):
+            table = metadata.tables[name]
+            rows = conn.execute(select(table).where(table.c.tenant_id == tenant)).mappings().all()
+            shapes[name] = sorted((shape(dict(row)) for row in rows), key=repr)
+    return shapes
+
+
+def write_everything(store: SqlStore) -> str:
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), email="ana@example.com")
+    with store.unit_of_work(actor, write=True) as uow:
+        customer = uow.customers.add({"name": "Acme", "billable": True})
+        project = uow.projects.add({"name": "Site", "customer_id": customer["id"]})
+        activity = uow.activities.add({"name": "Build"})
+        entry = uow.time_entries.add(
+            {
+                "project_id": project["id"],
+                "activity_id": activity["id"],
+                "owner_id": actor.user_id,
+                "start_at": START,
+                "end_at": None,
+                "technologies": ["python", {"nested": [1, 2.5, None]}],
+                "billable": False,
+            }
+        )
+        uow.time_entries.update(entry["id"], {"end_at": START + HOUR, "description": None}, entry["_etag"])
+        uow.customers.update(customer["id"], {"description": "Renamed"})
+    return actor.tenant_id
+
+
+def test_writes_on_the_driver_store_what_sqlalchemy_stores(
+    sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_the_driver = stored_shapes(sql_store, write_everything(sql_store))
+    assert any(
+        form is not None and key[1][0] in ("insert", "update", "insert_logged")
+        for key, form in base._DRIVER_FORMS.items()
+    ), "no write went to the driver"
+    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn, _keys=None: None)
+    monkeypatch.setattr(base, "_DRIVER_FORMS", {})
+    through_sqlalchemy = stored_shapes(sql_store, write_everything(sql_store))
+    assert on_the_driver == through_sqlalchemy
+    assert on_the_driver["change_log"], "the outbox rows were written"
+
+
+def test_a_second_running_entry_is_refused_by_the_database_as_a_conflict_on_the_driver_path(
+    sql_store: SqlStore,
+) -> None:
+    actor, _, refs = seeded(sql_store)  # the actor has a running entry
+    with pytest.raises(Conflict), sql_store.unit_of_work(actor, write=True) as uow:  # no check: the index refuses
+        uow.time_entries.add({**refs, "owner_id": actor.user_id, "start_at": START + 9 * HOUR, "end_at": None})

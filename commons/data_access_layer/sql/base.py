@@ -17,7 +17,7 @@ from sqlalchemy import (
 
 from commons.data_access_layer.events import CREATE, event_context
 from commons.data_access_layer.repository import Record
-from commons.data_access_layer.sql.driver import Compiled, compile_for_driver, fetch, processed
+from commons.data_access_layer.sql.driver import Compiled, compile_for_driver, execute, fetch, processed
 from commons.data_access_layer.sql.engine import ReadOnlyUnit
 from commons.data_access_layer.sql.tables import _INTERNAL
 from commons.domain.clock import now_ms
@@ -109,6 +109,23 @@ def _select_rows(conn: Connection, key: tuple[Any, ...], build: Any, params: Map
     return processed(rows, processors)
 
 
+def _execute(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> int:
+    """Run the INSERT or UPDATE `build` makes (cached under `key`) with `params`, on the
+    driver's cursor when it can (driver.py): the count of rows it changed."""
+    if conn.get_execution_options().get("tt_read_only"):
+        raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {key}")
+    stmt = _statement(key, build)
+    column_keys = sorted(params)  # as SQLAlchemy compiles a DML statement for its parameters
+    form_key = (conn.dialect.name, (*key, *column_keys))
+    try:
+        form = _DRIVER_FORMS[form_key]
+    except KeyError:
+        form = _DRIVER_FORMS[form_key] = compile_for_driver(stmt, conn, column_keys)
+    if form is None:
+        return int(conn.execute(stmt, params).rowcount)
+    return execute(conn, form, params)
+
+
 def _select_mappings(
     conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
 ) -> builtins.list[dict[str, Any]]:
@@ -192,11 +209,10 @@ class _SqlRepository:
         )
         if self._uow.conn.dialect.name == "postgresql":
             # One round trip: the row and its outbox entry in one statement.
-            stmt, params = self._uow.insert_logged(self._table, self.container, values)
-            self._uow.execute_write(stmt, self.label, params)
+            key, build, params = self._uow.insert_logged(self._table, self.container, values)
+            self._uow.execute_write(key, build, self.label, params)
         else:
-            stmt = _statement(("insert", self._table.name), self._table.insert)
-            self._uow.execute_write(stmt, self.label, values)
+            self._uow.execute_write(("insert", self._table.name), self._table.insert, self.label, values)
             self._uow.log_change(self.container, values)
         return _record_from(values, self.marker)
 
@@ -221,14 +237,14 @@ class _SqlRepository:
             last_event_ctx=event_context(self._uow.actor, self.container, action, now, description),
         )
         t = self._table
-        stmt = _statement(
-            ("update", t.name),
-            lambda: t.update().where(
+
+        def build() -> Any:
+            return t.update().where(
                 t.c.tenant_id == bindparam("w_tenant"), t.c.id == bindparam("w_id"), t.c.etag == bindparam("w_etag")
-            ),
-        )
+            )
+
         params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
-        if self._uow.execute_write(stmt, self.label, params).rowcount != 1:
+        if self._uow.execute_write(("update", t.name), build, self.label, params) != 1:
             raise PreconditionFailed(stale(self.label))
         written = {**row, **values}
         self._uow.log_change(self.container, written)

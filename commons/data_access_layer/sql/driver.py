@@ -9,7 +9,9 @@ bound parameters' fixed values, and the errors (the driver's become SQLAlchemy's
 connection is invalidated so that the pool replaces it, as `Connection._handle_dbapi_exception`
 does). Statements that need SQLAlchemy at execution time (expanding `IN` lists, parameters
 rendered as literals, parameters with bind processors) take the ordinary path. Only SELECTs
-come here, so the read-only guard (engine.py) has nothing to check.
+come here. A unit's writes (an entry and its outbox row, a conditional update) come here
+too, with the columns' bind processors (JSON) applied as SQLAlchemy applies them; the caller
+keeps the read-only guard that engine.py's `before_cursor_execute` hook kept.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Insert, Select, Update
 from sqlalchemy.sql.selectable import CompoundSelect
 
 Processor = Callable[[Any], Any]
@@ -28,16 +30,19 @@ Processor = Callable[[Any], Any]
 class Compiled:
     """A SELECT's SQL for one dialect, how to pass its parameters and how to read its rows."""
 
-    __slots__ = ("sql", "order", "fixed", "stmt", "keys", "processors")
+    __slots__ = ("sql", "order", "fixed", "binders", "stmt", "keys", "processors")
 
-    def __init__(self, stmt: Any, compiled: Any) -> None:
+    def __init__(self, stmt: Any, compiled: Any, binders: list[tuple[str, Processor]]) -> None:
         self.stmt = stmt
         self.sql: str = compiled.string
         # qmark dialects (SQLite) take a sequence in this order; named ones (psycopg) a mapping.
         self.order: tuple[str, ...] | None = tuple(compiled.positiontup) if compiled.positional else None
         # Values fixed in the statement itself (`start_at + 0`).
         self.fixed = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
-        self.keys = [column.key for column in stmt.selected_columns]
+        self.binders = binders  # (parameter, the type's bind processor): JSON serialised
+        self.keys: list[str] = (
+            [str(column.key) for column in stmt.selected_columns] if isinstance(stmt, _SELECTS) else []
+        )
         self.processors: list[tuple[int, Processor]] | None = None  # read from the first result
 
     def read_processors(self, description: Any, dialect: Any) -> list[tuple[int, Processor]]:
@@ -50,35 +55,47 @@ class Compiled:
         return processors
 
 
-def compile_for_driver(stmt: Any, conn: Connection) -> Compiled | None:
-    """`stmt` compiled for the connection's dialect when the driver can run it as it is."""
-    if not isinstance(stmt, (Select, CompoundSelect)):
+_SELECTS = (Select, CompoundSelect)
+
+
+def compile_for_driver(stmt: Any, conn: Connection, column_keys: list[str] | None = None) -> Compiled | None:
+    """`stmt` compiled for the connection's dialect when the driver can run it as it is (for an
+    INSERT or UPDATE, with the columns `column_keys` names, as SQLAlchemy compiles it for the
+    keys of its parameters)."""
+    if not isinstance(stmt, (*_SELECTS, Insert, Update)):
         return None
     dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect)
+    compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
-    if any(bind.type.dialect_impl(dialect).bind_processor(dialect) is not None for bind in compiled.binds.values()):
-        return None
-    return Compiled(stmt, compiled)
+    binders: list[tuple[str, Processor]] = []
+    for name, bind in compiled.binds.items():
+        binder = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if binder is not None:
+            binders.append((name, binder))
+    return Compiled(stmt, compiled, binders)
 
 
 Processors = list[tuple[int, Processor]]
 
 
-def fetch(conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> tuple[list[Any], Processors]:
-    """The rows of `compiled` run with `params`, and the processors their columns still need
-    (applied by the caller, which walks the rows anyway)."""
-    merged = {**compiled.fixed, **params} if compiled.fixed else params
+def _run(conn: Connection, compiled: Compiled, params: Mapping[str, Any], rows: bool) -> tuple[Any, Any]:
+    merged = {**compiled.fixed, **params} if compiled.fixed or compiled.binders else params
+    for name, binder in compiled.binders:
+        if name in merged:
+            merged[name] = binder(merged[name])  # type: ignore[index]
     arguments: Any = merged if compiled.order is None else [merged[name] for name in compiled.order]
     dialect = conn.dialect
     raw: Any = conn.connection.driver_connection
     cursor = raw.cursor()
     try:
         cursor.execute(compiled.sql, arguments)
-        rows = cursor.fetchall()
-        if compiled.processors is None:
-            compiled.processors = compiled.read_processors(cursor.description, dialect)
+        if rows:
+            answer = cursor.fetchall()
+            if compiled.processors is None:
+                compiled.processors = compiled.read_processors(cursor.description, dialect)
+        else:
+            answer = cursor.rowcount
         cursor.close()
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, raw, cursor)
@@ -87,10 +104,22 @@ def fetch(conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> tu
         raise DBAPIError.instance(
             compiled.sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
         ) from exc
-    return rows, compiled.processors
+    return answer, compiled.processors
 
 
-def processed(rows: list[Any], processors: list[tuple[int, Processor]]) -> list[Any]:
+def fetch(conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> tuple[list[Any], Processors]:
+    """The rows of `compiled` run with `params`, and the processors their columns still need
+    (applied by the caller, which walks the rows anyway)."""
+    return _run(conn, compiled, params, True)
+
+
+def execute(conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> int:
+    """Run the INSERT or UPDATE `compiled` with `params`: the count of rows it changed."""
+    rowcount, _ = _run(conn, compiled, params, False)
+    return int(rowcount)
+
+
+def processed(rows: list[Any], processors: Processors) -> list[Any]:
     """Rows as tuples with their processors applied (for callers that keep rows)."""
     if not processors:
         return rows

@@ -101,8 +101,7 @@ class SqlAccessTokens(_SqlRepository):
             "updated_at": now,
             "last_event_ctx": event_context(self._uow.actor, self.container, CREATE, now),
         }
-        stmt = _statement(("insert", self._table.name), self._table.insert)
-        self._uow.execute_write(stmt, self.label, values)
+        self._uow.execute_write(("insert", self._table.name), self._table.insert, self.label, values)
         self._uow.log_change(self.container, values)
         return {**_record_from(values, False), "created_at": now}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
 )
 from commons.data_access_layer.sql.audit import SqlEvents
-from commons.data_access_layer.sql.base import _statement
+from commons.data_access_layer.sql.base import _execute
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import _is_unique_violation
 from commons.data_access_layer.sql.money import SqlMoney
@@ -128,7 +128,9 @@ class SqlUnitOfWork:
             "created_at": now_ms(),
         }
 
-    def insert_logged(self, table: Table, container: str, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def insert_logged(
+        self, table: Table, container: str, values: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], Callable[[], Any], dict[str, Any]]:
         """PostgreSQL: INSERT the row in a data-modifying CTE of the outbox INSERT."""
         keys = tuple(sorted(values))
 
@@ -148,24 +150,29 @@ class SqlUnitOfWork:
 
         params = {f"v_{k}": values[k] for k in keys}
         params.update({f"log_{k}": v for k, v in self._change(container, values).items()})
-        return _statement(("insert_logged", table.name, keys), build), params
+        return ("insert_logged", table.name, keys), build, params
 
     def log_change(self, container: str, row: Mapping[str, Any]) -> None:
         """The written document into the outbox (on PostgreSQL with the writing transaction's
         id, which orders the feed: see SqlChangeFeed)."""
         if self.conn.dialect.name == "postgresql":
-            stmt = _statement(
+            _execute(
+                self.conn,
                 ("insert", "change_log", "txid"),
                 lambda: change_log.insert().values(txid=literal_column("pg_current_xact_id()::text::bigint")),
+                self._change(container, row),
             )
         else:
-            stmt = _statement(("insert", "change_log"), change_log.insert)
-        self.conn.execute(stmt, self._change(container, row))
+            _execute(self.conn, ("insert", "change_log"), change_log.insert, self._change(container, row))
 
-    def execute_write(self, stmt: Any, label: str, params: Mapping[str, Any] | None = None) -> Any:
+    def execute_write(
+        self, key: tuple[Any, ...], build: Callable[[], Any], label: str, params: Mapping[str, Any]
+    ) -> int:
+        """Run a write (`build` makes it, cached under `key`): the count of rows it changed. A
+        unique violation is the contract's Conflict."""
         # No savepoint: a rejected row aborts the whole unit of work, which is what we want.
         try:
-            return self.conn.execute(stmt, params)
+            return _execute(self.conn, key, build, params)
         except IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise
