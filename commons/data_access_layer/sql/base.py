@@ -135,16 +135,25 @@ def _select_mappings(
     return [dict(zip(names, row, strict=True)) for row in _select_rows(conn, key, build, params)]
 
 
+def _select_raw(
+    conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
+) -> tuple[builtins.list[str], builtins.list[Any], Sequence[tuple[int, Any]]]:
+    """The column names and rows of `_select_rows`, with the processors still to apply."""
+    stmt = _statement(key, build)
+    form = _driver_form(conn, key, stmt)
+    if form is None:
+        result = conn.execute(stmt, params)
+        return builtins.list(result.keys()), builtins.list(result.fetchall()), ()  # noqa: SIM118 - a Result
+    rows, processors = fetch(conn, form, params)
+    return form.keys, rows, processors
+
+
 def _select_records(
     conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any], marker: bool = True
 ) -> builtins.list[Record]:
     """`_select_rows` as records."""
-    stmt = _statement(key, build)
-    form = _driver_form(conn, key, stmt)
-    if form is None:
-        return _records(conn.execute(stmt, params), marker)
-    rows, processors = fetch(conn, form, params)
-    return _as_records(form.keys, rows, marker, processors)
+    columns, rows, processors = _select_raw(conn, key, build, params)
+    return _as_records(columns, rows, marker, processors)
 
 
 def advisory_lock(conn: Any, key: str) -> None:
