@@ -1,0 +1,58 @@
+"""`decisions()`: a unit of work that lost a race (Contended) is decided again on fresh data, at
+most `attempts` times in all; anything else, or a win, ends the attempts at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from commons.data_access_layer.repository import decisions
+from commons.domain.errors import Contended, Invalid
+
+
+def attempt_until(wins_at: int | None, attempts: int) -> tuple[int, str | None]:
+    """Run a decision that loses (Contended) until its `wins_at`th run: (runs, answer)."""
+    runs = 0
+    for attempt in decisions(attempts):
+        with attempt:
+            runs += 1
+            if wins_at is None or runs < wins_at:
+                raise Contended("lost the race")
+            return runs, "decided"
+    return runs, None
+
+
+def test_a_decision_that_wins_at_once_runs_once() -> None:
+    assert attempt_until(1, attempts=8) == (1, "decided")
+
+
+def test_a_decision_that_lost_is_made_again_until_it_wins() -> None:
+    assert attempt_until(2, attempts=8) == (2, "decided")
+    assert attempt_until(4, attempts=8) == (4, "decided")
+
+
+def test_a_decision_that_keeps_losing_runs_attempts_times_then_contended_is_raised() -> None:
+    runs = []
+    with pytest.raises(Contended):
+        for attempt in decisions(3):
+            with attempt:
+                runs.append(1)
+                raise Contended("lost the race")
+    assert len(runs) == 3
+
+
+def test_any_other_refusal_ends_the_attempts_at_once() -> None:
+    runs = []
+    with pytest.raises(Invalid):
+        for attempt in decisions(8):
+            with attempt:
+                runs.append(1)
+                raise Invalid("no")
+    assert len(runs) == 1
+
+
+def test_a_unit_that_returns_nothing_is_not_run_again() -> None:
+    runs = []
+    for attempt in decisions(8):
+        with attempt:
+            runs.append(1)
+    assert len(runs) == 1
