@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import EntryQuery
-from commons.data_access_layer.sql import SqlStore, base
+from commons.data_access_layer.sql import SqlStore, base, metadata
 from commons.data_access_layer.sql.engine import build_engine
 from commons.domain.errors import Conflict, Invalid, NotFound, Unavailable
 from tests.conftest import unavailable
@@ -29,6 +29,17 @@ def sql_store(request: pytest.FixtureRequest) -> SqlStore:
     if found is None:
         unavailable("PostgreSQL could not start")
     return found
+
+
+def forms(store: SqlStore) -> dict[Any, Any]:
+    """The driver forms compiled for the store's dialect (base._forms)."""
+    return getattr(store.engine.dialect, "tt_driver_forms", {})
+
+
+def without_the_driver(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every statement through SQLAlchemy's execution, as before the driver path."""
+    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn, _keys=None: None)
+    monkeypatch.setattr(store.engine.dialect, "tt_driver_forms", {}, raising=False)
 
 
 def typed(value: Any) -> Any:
@@ -95,11 +106,10 @@ def test_reads_on_the_driver_answer_what_sqlalchemy_answers_value_types_included
 ) -> None:
     actor, running_id, refs = seeded(sql_store)
     on_the_driver = every_read(sql_store, actor, running_id, refs)
-    assert any(form is not None for form in base._DRIVER_FORMS.values()), "no statement went to the driver"
+    assert any(form is not None for form in forms(sql_store).values()), "no statement went to the driver"
     assert on_the_driver[1]["technologies"] == [] and on_the_driver[2][-1]["technologies"] == ["python", "sql"]
     assert on_the_driver[2][-1]["billable"] is True  # SQLite's 1, processed into a boolean
-    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn, _keys=None: None)
-    monkeypatch.setattr(base, "_DRIVER_FORMS", {})
+    without_the_driver(sql_store, monkeypatch)
     through_sqlalchemy = every_read(sql_store, actor, running_id, refs)
     assert typed(on_the_driver) == typed(through_sqlalchemy)
 
@@ -109,8 +119,7 @@ def test_statements_sqlalchemy_must_render_at_execution_stay_on_its_path(sql_sto
     many = EntryQuery(owners=(actor.user_id, str(uuid.uuid4())), start=START, end=START + 10 * HOUR)
     with sql_store.unit_of_work(actor) as uow:
         assert len(uow.time_entries.list(many)) == 3
-    dialect = "postgresql" if sql_store.engine_name == "postgresql" else "sqlite"
-    expanding = [form for (name, key), form in base._DRIVER_FORMS.items() if name == dialect and "many" in str(key)]
+    expanding = [form for key, form in forms(sql_store).items() if "many" in str(key)]
     assert expanding and all(form is None for form in expanding)
 
 
@@ -151,8 +160,6 @@ def stored_shapes(store: SqlStore, tenant: str) -> dict[str, list[Any]]:
     """What the writes left in the tables, read through SQLAlchemy: every column's type, and the
     JSON columns' structure (ids, versions and times differ from one run to the next)."""
     from sqlalchemy import select
-
-    from commons.data_access_layer.sql import metadata
 
     def shape(value: Any) -> Any:
         if isinstance(value, dict):
@@ -197,11 +204,9 @@ def test_writes_on_the_driver_store_what_sqlalchemy_stores(
 ) -> None:
     on_the_driver = stored_shapes(sql_store, write_everything(sql_store))
     assert any(
-        form is not None and key[1][0] in ("insert", "update", "insert_logged")
-        for key, form in base._DRIVER_FORMS.items()
+        form is not None and key[0] in ("insert", "update", "insert_logged") for key, form in forms(sql_store).items()
     ), "no write went to the driver"
-    monkeypatch.setattr(base, "compile_for_driver", lambda _stmt, _conn, _keys=None: None)
-    monkeypatch.setattr(base, "_DRIVER_FORMS", {})
+    without_the_driver(sql_store, monkeypatch)
     through_sqlalchemy = stored_shapes(sql_store, write_everything(sql_store))
     assert on_the_driver == through_sqlalchemy
     assert on_the_driver["change_log"], "the outbox rows were written"
@@ -213,3 +218,69 @@ def test_a_second_running_entry_is_refused_by_the_database_as_a_conflict_on_the_
     actor, _, refs = seeded(sql_store)  # the actor has a running entry
     with pytest.raises(Conflict), sql_store.unit_of_work(actor, write=True) as uow:  # no check: the index refuses
         uow.time_entries.add({**refs, "owner_id": actor.user_id, "start_at": START + 9 * HOUR, "end_at": None})
+
+
+def test_a_connection_lost_midway_retires_the_pools_older_connections_too(postgres: PostgresServer | None) -> None:
+    """As SQLAlchemy's own path does: after a failover every pooled connection is suspect, and
+    one whose server went silent would otherwise hang a request until the client timeout."""
+    if postgres is None:
+        unavailable("PostgreSQL could not start")
+    import migrations
+
+    store = SqlStore(postgres.url)
+    try:
+        migrations.migrate(store)
+        actor, _, _ = seeded(store)
+        with store.engine.connect() as first, store.engine.connect() as second:  # two pooled connections
+            pooled = {conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in (first, second)}
+        with pytest.raises(Unavailable), store.unit_of_work(actor, write=True) as uow:
+            victim = uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with build_engine(postgres.url).connect() as admin:
+                assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim}).scalar_one()
+            uow.time_entries.running(actor.user_id)
+        with store.engine.connect() as first, store.engine.connect() as second:
+            now_pooled = {conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in (first, second)}
+        assert not now_pooled & pooled, "a connection from before the failure was used again"
+    finally:
+        store.dispose()
+
+
+def test_engines_configured_differently_do_not_share_compiled_statements(tmp_path: Any) -> None:
+    """A compiled form closes over its dialect's JSON serialiser: it belongs to that engine."""
+    import json
+
+    from sqlalchemy import create_engine
+
+    import migrations
+
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    migrations.migrate(SqlStore(url))
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+
+    def marked(value: Any) -> str:
+        return json.dumps({"marked": value})
+
+    plain, other = SqlStore(url), SqlStore(url)
+    other.engine = other._writer = create_engine(url, json_serializer=marked)  # a differently configured engine
+    for store, name in ((plain, "Plain"), (other, "Other")):
+        with store.engine.begin() as conn:
+            base._execute(
+                conn,
+                ("insert", "activity"),
+                metadata.tables["activity"].insert,
+                {
+                    "tenant_id": actor.tenant_id,
+                    "id": name,
+                    "etag": "e",
+                    "name": name,
+                    "name_key": name.lower(),
+                    "status": "active",
+                    "created_at": 0,
+                    "updated_at": 0,
+                    "last_event_ctx": {"by": name},
+                },
+            )
+    with plain.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, last_event_ctx FROM activity ORDER BY id")).all())
+    assert json.loads(stored["Plain"]) == {"by": "Plain"}
+    assert json.loads(stored["Other"]) == {"marked": {"by": "Other"}}

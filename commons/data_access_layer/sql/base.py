@@ -77,7 +77,6 @@ def _record_from(mapping: Mapping[str, Any], marker: bool) -> Record:
 
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
-_DRIVER_FORMS: dict[tuple[str, tuple[Any, ...]], Compiled | None] = {}
 
 
 def _statement(key: tuple[Any, ...], build: Any) -> Any:
@@ -89,12 +88,23 @@ def _statement(key: tuple[Any, ...], build: Any) -> Any:
     return stmt
 
 
-def _driver_form(conn: Connection, key: tuple[Any, ...], stmt: Any) -> Compiled | None:
-    form_key = (conn.dialect.name, key)
+def _forms(conn: Connection) -> dict[tuple[Any, ...], Compiled | None]:
+    """The driver forms compiled for this connection's dialect instance: its processors close
+    over its JSON serialiser, its SQL over its parameter style and server version."""
+    dialect: Any = conn.dialect
     try:
-        return _DRIVER_FORMS[form_key]
+        return dialect.tt_driver_forms  # type: ignore[no-any-return]
+    except AttributeError:
+        dialect.tt_driver_forms = {}
+        return dialect.tt_driver_forms  # type: ignore[no-any-return]
+
+
+def _driver_form(conn: Connection, key: tuple[Any, ...], stmt: Any) -> Compiled | None:
+    forms = _forms(conn)
+    try:
+        return forms[key]
     except KeyError:
-        form = _DRIVER_FORMS[form_key] = compile_for_driver(stmt, conn)
+        form = forms[key] = compile_for_driver(stmt, conn)
         return form
 
 
@@ -116,11 +126,11 @@ def _execute(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping
         raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {key}")
     stmt = _statement(key, build)
     column_keys = sorted(params)  # as SQLAlchemy compiles a DML statement for its parameters
-    form_key = (conn.dialect.name, (*key, *column_keys))
+    forms, form_key = _forms(conn), (*key, *column_keys)
     try:
-        form = _DRIVER_FORMS[form_key]
+        form = forms[form_key]
     except KeyError:
-        form = _DRIVER_FORMS[form_key] = compile_for_driver(stmt, conn, column_keys)
+        form = forms[form_key] = compile_for_driver(stmt, conn, column_keys)
     if form is None:
         return int(conn.execute(stmt, params).rowcount)
     return execute(conn, form, params)

@@ -1,17 +1,16 @@
-"""The hot reads on the driver's own cursor: a SELECT compiled once per dialect by SQLAlchemy,
-then sent without SQLAlchemy's execution path.
+"""The hot statements on the driver's own cursor: a SELECT, INSERT or UPDATE compiled once per
+dialect by SQLAlchemy, then sent without SQLAlchemy's execution path.
 
 A statement through `Connection.execute` costs 100-150 µs of Python on top of the driver's
 5-10 (cache key, execution context, events, result metadata, rows): a third of
-`GET /time-entries/running` and about 100 µs of each of a clock-in's reads (TT-17). What that
-path does for a SELECT is kept: the types' result processors (SQLite's JSON and booleans), the
-bound parameters' fixed values, and the errors (the driver's become SQLAlchemy's, and a lost
-connection is invalidated so that the pool replaces it, as `Connection._handle_dbapi_exception`
-does). Statements that need SQLAlchemy at execution time (expanding `IN` lists, parameters
-rendered as literals, parameters with bind processors) take the ordinary path. Only SELECTs
-come here. A unit's writes (an entry and its outbox row, a conditional update) come here
-too, with the columns' bind processors (JSON) applied as SQLAlchemy applies them; the caller
-keeps the read-only guard that engine.py's `before_cursor_execute` hook kept.
+`GET /time-entries/running` and about 100 µs of each of a clock-in's statements (TT-17). What
+that path does for these statements is kept: the column types' bind processors (JSON) and
+result processors (SQLite's JSON and booleans), the fixed values bound in the statement, and
+the errors, handled by SQLAlchemy's own `Connection._handle_dbapi_exception` (wrapped as
+SQLAlchemy's, a lost connection invalidated with the pool's older ones). Statements that need
+SQLAlchemy at execution time (expanding `IN` lists, parameters rendered as literals or renamed
+for the driver, schema translation) keep its path. The caller (base.py) keeps the read-only
+guard of read units, which engine.py's `before_cursor_execute` hook cannot see here.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Insert, Select, Update
 from sqlalchemy.sql.selectable import CompoundSelect
 
@@ -66,7 +64,13 @@ def compile_for_driver(stmt: Any, conn: Connection, column_keys: list[str] | Non
         return None
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
-    if compiled.post_compile_params or compiled.literal_execute_params:
+    if (
+        compiled.post_compile_params
+        or compiled.literal_execute_params
+        or compiled.escaped_bind_names  # parameters renamed for the driver
+        or compiled.schema_translate_map
+        or any(bind.callable is not None for bind in compiled.binds.values())
+    ):
         return None
     binders: list[tuple[str, Processor]] = []
     for name, bind in compiled.binds.items():
@@ -85,25 +89,19 @@ def _run(conn: Connection, compiled: Compiled, params: Mapping[str, Any], rows: 
         if name in merged:
             merged[name] = binder(merged[name])  # type: ignore[index]
     arguments: Any = merged if compiled.order is None else [merged[name] for name in compiled.order]
-    dialect = conn.dialect
     raw: Any = conn.connection.driver_connection
     cursor = raw.cursor()
     try:
         cursor.execute(compiled.sql, arguments)
-        if rows:
-            answer = cursor.fetchall()
-            if compiled.processors is None:
-                compiled.processors = compiled.read_processors(cursor.description, dialect)
-        else:
-            answer = cursor.rowcount
-        cursor.close()
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, raw, cursor)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            compiled.sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
+        answer = cursor.fetchall() if rows else cursor.rowcount
+    except BaseException as exc:
+        # SQLAlchemy's own handling, as its execution path would apply it: the driver's error
+        # wrapped as SQLAlchemy's, the cursor closed, and on a lost connection (or an exit
+        # exception midway) this connection invalidated and the pool's older ones with it.
+        conn._handle_dbapi_exception(exc, compiled.sql, arguments, cursor, None)
+    if rows and compiled.processors is None:
+        compiled.processors = compiled.read_processors(cursor.description, conn.dialect)
+    cursor.close()
     return answer, compiled.processors
 
 
