@@ -36,16 +36,18 @@ Record = dict[str, Any]
 
 
 class _FirstAttempt:
-    """The first attempt of `decisions`: a unit that lost the race is noted, not raised."""
+    """The first attempt of `decisions`: a unit that lost the race is kept, not raised."""
 
-    contended = False
+    lost: Contended | None = None
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, _exc: BaseException | None, _tb: Any) -> bool:
-        self.contended = kind is not None and issubclass(kind, Contended)
-        return self.contended
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+        if isinstance(exc, Contended):
+            self.lost = exc
+            return True
+        return False
 
 
 def decisions(attempts: int = 8) -> Iterator[AbstractContextManager[Any]]:
@@ -59,8 +61,10 @@ def decisions(attempts: int = 8) -> Iterator[AbstractContextManager[Any]]:
     committed: read again now), the rest after random exponential waits."""
     first = _FirstAttempt()
     yield first
-    if not first.contended:
+    if first.lost is None:
         return
+    if attempts <= 1:
+        raise first.lost
     yield from Retrying(
         retry=retry_if_exception_type(Contended),
         stop=stop_after_attempt(attempts - 1),

@@ -56,3 +56,13 @@ def test_a_unit_that_returns_nothing_is_not_run_again() -> None:
         with attempt:
             runs.append(1)
     assert len(runs) == 1
+
+
+def test_one_attempt_means_one_run_and_its_contended_is_raised() -> None:
+    runs = []
+    with pytest.raises(Contended, match="lost the race"):
+        for attempt in decisions(1):
+            with attempt:
+                runs.append(1)
+                raise Contended("lost the race")
+    assert len(runs) == 1
