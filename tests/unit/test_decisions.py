@@ -21,6 +21,17 @@ def attempt_until(wins_at: int | None, attempts: int) -> tuple[int, str | None]:
     return runs, None
 
 
+def runs_until_raised(attempts: int, refusal: Exception) -> int:
+    """Run a decision that is always refused with `refusal`: how often it ran."""
+    runs = 0
+    with pytest.raises(type(refusal), match=str(refusal)):
+        for attempt in decisions(attempts):
+            with attempt:
+                runs += 1
+                raise refusal
+    return runs
+
+
 def test_a_decision_that_wins_at_once_runs_once() -> None:
     assert attempt_until(1, attempts=8) == (1, "decided")
 
@@ -30,24 +41,13 @@ def test_a_decision_that_lost_is_made_again_until_it_wins() -> None:
     assert attempt_until(4, attempts=8) == (4, "decided")
 
 
-def test_a_decision_that_keeps_losing_runs_attempts_times_then_contended_is_raised() -> None:
-    runs = []
-    with pytest.raises(Contended):
-        for attempt in decisions(3):
-            with attempt:
-                runs.append(1)
-                raise Contended("lost the race")
-    assert len(runs) == 3
+def test_a_decision_that_keeps_losing_runs_attempts_times_then_its_contended_is_raised() -> None:
+    assert runs_until_raised(3, Contended("lost the race")) == 3
+    assert runs_until_raised(1, Contended("lost the race")) == 1
 
 
 def test_any_other_refusal_ends_the_attempts_at_once() -> None:
-    runs = []
-    with pytest.raises(Invalid):
-        for attempt in decisions(8):
-            with attempt:
-                runs.append(1)
-                raise Invalid("no")
-    assert len(runs) == 1
+    assert runs_until_raised(8, Invalid("no")) == 1
 
 
 def test_a_unit_that_returns_nothing_is_not_run_again() -> None:
@@ -55,14 +55,4 @@ def test_a_unit_that_returns_nothing_is_not_run_again() -> None:
     for attempt in decisions(8):
         with attempt:
             runs.append(1)
-    assert len(runs) == 1
-
-
-def test_one_attempt_means_one_run_and_its_contended_is_raised() -> None:
-    runs = []
-    with pytest.raises(Contended, match="lost the race"):
-        for attempt in decisions(1):
-            with attempt:
-                runs.append(1)
-                raise Contended("lost the race")
     assert len(runs) == 1
