@@ -59,3 +59,26 @@ def test_writers_through_two_stores_on_one_sqlite_file_queue_one_after_the_other
     assert first._thread_lock is second._thread_lock and first._lock_file is second._lock_file
     first.dispose()
     second.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_read_unit_holds_no_transaction_each_statement_reads_what_is_committed(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    """Read units run in autocommit on both engines (one semantics: PostgreSQL's READ COMMITTED):
+    a write committed between two statements of a read unit is seen by the second."""
+    store: SqlStore | None = request.getfixturevalue(f"{engine}_store")
+    if store is None:
+        unavailable("PostgreSQL could not start")
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    with store.unit_of_work(actor) as uow:
+        assert uow.customers.list() == []
+        assert uow.time_entries.running(actor.user_id) is None  # a read on the driver's cursor
+        driver = uow.conn.connection.driver_connection
+        if engine == "sqlite":
+            assert not driver.in_transaction  # no BEGIN was sent
+        else:
+            assert driver.info.transaction_status == 0  # IDLE: autocommit
+        with store.unit_of_work(actor, write=True) as writer:
+            writer.customers.add({"name": "Committed meanwhile"})
+        assert [c["name"] for c in uow.customers.list()] == ["Committed meanwhile"]

@@ -66,7 +66,10 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
             # Sent on the driver's connection: through `exec_driver_sql` the statement went
             # through SQLAlchemy's whole execution path, a third of its cost for a one-statement
             # read (TT-17). A failure is still SQLAlchemy's error, as `sql_errors` expects.
-            sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("tt_write", False) else "BEGIN"
+            options = conn.get_execution_options()
+            if options.get("tt_read_only"):
+                return  # a read unit reads in autocommit, as on PostgreSQL (store.py)
+            sql = "BEGIN IMMEDIATE" if options.get("tt_write", False) else "BEGIN"
             try:
                 conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
             except sqlite3.Error as exc:
