@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 
 
 def _named_entries() -> tuple[Any, builtins.list[Any]]:
-    """time_entry joined to the names clients show with it (one statement for any page)."""
+    """time_entry joined to the names clients show with it: the reads of one entry (by id, the
+    running one, the latest per project). Lists name their page by distinct id instead
+    (`_named_rows`)."""
     te = time_entry
     source = (
         te.outerjoin(project, and_(project.c.tenant_id == te.c.tenant_id, project.c.id == te.c.project_id))
