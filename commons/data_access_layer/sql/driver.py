@@ -26,7 +26,7 @@ Processor = Callable[[Any], Any]
 
 
 class Compiled:
-    """A SELECT's SQL for one dialect, how to pass its parameters and how to read its rows."""
+    """A statement's SQL for one dialect, how to pass its parameters and how to read its rows."""
 
     __slots__ = ("sql", "order", "fixed", "binders", "stmt", "keys", "processors")
 
