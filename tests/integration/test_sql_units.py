@@ -4,10 +4,12 @@ on one pair of locks per process, whichever store they go through."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +61,44 @@ def test_writers_through_two_stores_on_one_sqlite_file_queue_one_after_the_other
     assert first._thread_lock is second._thread_lock and first._lock_file is second._lock_file
     first.dispose()
     second.dispose()
+
+
+def hold_the_writers_turn(url: str, entered: Any, release: Any) -> None:
+    """In another process: take the writers' turn on the SQLite file (the process lock only,
+    not SQLite's own write lock) and keep it until `release`."""
+    store = SqlStore(url)
+    with store._writer_turn(True):
+        entered.set()
+        release.wait(20)
+    store.dispose()
+
+
+def test_writers_in_two_processes_take_turns_on_one_sqlite_file_turn_after_turn(tmp_path: Path) -> None:
+    """The process lock alone (SQLite's write lock is not taken by the other process) makes a
+    writer wait, on every turn, its file kept open between turns (store._held_open_lock)."""
+    url = f"sqlite:///{tmp_path / 'processes.db'}"
+    store = SqlStore(url)
+    migrations.migrate(store)
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    spawn = multiprocessing.get_context("spawn")
+    for turn in range(2):
+        entered, release = spawn.Event(), spawn.Event()
+        holder = spawn.Process(target=hold_the_writers_turn, args=(url, entered, release))
+        holder.start()
+        try:
+            assert entered.wait(30), "the other process never got its turn"
+            threading.Timer(0.4, release.set).start()
+            asked = time.monotonic()
+            with store.unit_of_work(actor, write=True) as uow:
+                waited = time.monotonic() - asked
+                uow.customers.add({"name": f"Turn {turn}"})
+        finally:
+            release.set()
+            holder.join(30)
+        assert waited >= 0.3, f"turn {turn}: wrote while the other process held the write lock"
+        assert holder.exitcode == 0
+    assert store._lock_file.lockfile is not None and not store._lock_file.lockfile.closed
+    store.dispose()
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
