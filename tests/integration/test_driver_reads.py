@@ -14,10 +14,9 @@ from sqlalchemy import text
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import EntryQuery
 from commons.data_access_layer.sql import SqlStore, base, metadata
-from commons.data_access_layer.sql.engine import build_engine
 from commons.domain.errors import Conflict, Invalid, NotFound, Unavailable
 from tests.conftest import unavailable
-from tests.tools.postgres import PostgresServer
+from tests.tools.postgres import PostgresServer, terminate_backend
 
 HOUR = 3_600_000
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -206,7 +205,7 @@ def test_a_read_on_a_connection_lost_midway_is_unavailable_and_the_pool_retires_
         unavailable("PostgreSQL could not start")
     import migrations
 
-    store, admin = SqlStore(postgres.url), build_engine(postgres.url)
+    store = SqlStore(postgres.url)
     try:
         migrations.migrate(store)
         actor, _, _ = seeded(store)
@@ -214,8 +213,7 @@ def test_a_read_on_a_connection_lost_midway_is_unavailable_and_the_pool_retires_
             pooled = {conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in (first, second)}
         with pytest.raises(Unavailable), store.unit_of_work(actor, write=True) as uow:
             victim = uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            with admin.connect() as conn:
-                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim}).scalar_one()
+            terminate_backend(postgres.url, victim)
             uow.time_entries.running(actor.user_id)
         with store.unit_of_work(actor) as uow:  # no error now
             assert uow.time_entries.running(actor.user_id) is not None
@@ -224,7 +222,6 @@ def test_a_read_on_a_connection_lost_midway_is_unavailable_and_the_pool_retires_
         assert not now_pooled & pooled, "a connection from before the failure was used again"
     finally:
         store.dispose()
-        admin.dispose()
 
 
 def test_engines_configured_differently_do_not_share_compiled_statements(tmp_path: Any) -> None:

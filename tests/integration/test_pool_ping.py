@@ -20,7 +20,7 @@ from commons.data_access_layer.events import Actor
 from commons.data_access_layer.sql import SqlStore
 from commons.data_access_layer.sql.engine import TRUSTED_IDLE_S, ReadOnlyUnit, build_engine
 from tests.conftest import unavailable
-from tests.tools.postgres import PostgresServer
+from tests.tools.postgres import PostgresServer, terminate_backend
 
 
 @pytest.fixture
@@ -83,8 +83,7 @@ def test_a_connection_the_server_closed_is_replaced_before_the_request_uses_it(
 ) -> None:
     with engine.connect() as conn:
         victim = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    with build_engine(postgres.url).connect() as admin:
-        assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim}).scalar_one()
+    terminate_backend(postgres.url, victim)
     deadline = time.monotonic() + 5
     with engine.connect() as conn:  # a pooled connection whose server is gone: no error here
         while conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == victim:

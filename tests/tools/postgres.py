@@ -119,3 +119,26 @@ def _user_exists(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+def terminate_backend(url: str, pid: int) -> None:
+    """End one server process (`pg_terminate_backend`) and wait until it has gone: the call
+    only sends the signal; the backend writes its FATAL message to its client's socket, then
+    exits. Afterwards the connection is as one a server closed (a restart, a failover)."""
+    import time
+
+    from sqlalchemy import text
+
+    from commons.data_access_layer.sql.engine import build_engine
+
+    admin_engine = build_engine(url)
+    try:
+        with admin_engine.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+            gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            deadline = time.monotonic() + 5
+            while admin.execute(gone, {"pid": pid}).scalar_one():
+                assert time.monotonic() < deadline, "the terminated backend did not exit"
+                time.sleep(0.01)
+    finally:
+        admin_engine.dispose()
