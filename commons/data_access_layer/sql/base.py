@@ -99,56 +99,26 @@ def _forms(conn: Connection) -> dict[tuple[Any, ...], Compiled | None]:
         return dialect.tt_driver_forms  # type: ignore[no-any-return]
 
 
-def _driver_form(conn: Connection, key: tuple[Any, ...], stmt: Any) -> Compiled | None:
+def _driver_form(
+    conn: Connection, key: tuple[Any, ...], stmt: Any, column_keys: builtins.list[str] | None = None
+) -> Compiled | None:
+    """`stmt` (cached under `key`) as the driver runs it, compiled once per dialect instance
+    (a DML statement once per set of parameter keys), or None for SQLAlchemy's path."""
     forms = _forms(conn)
+    form_key = key if column_keys is None else (*key, *column_keys)
     try:
-        return forms[key]
-    except KeyError:
-        form = forms[key] = compile_for_driver(stmt, conn)
-        return form
-
-
-def _select_rows(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> builtins.list[Any]:
-    """The rows of the SELECT `build` makes (cached under `key`), on the driver's cursor when
-    it can run it (driver.py), else through SQLAlchemy."""
-    stmt = _statement(key, build)
-    form = _driver_form(conn, key, stmt)
-    if form is None:
-        return builtins.list(conn.execute(stmt, params).fetchall())
-    rows, processors = fetch(conn, form, params)
-    return processed(rows, processors)
-
-
-def _execute(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> int:
-    """Run the INSERT or UPDATE `build` makes (cached under `key`) with `params`, on the
-    driver's cursor when it can (driver.py): the count of rows it changed."""
-    if conn.get_execution_options().get("tt_read_only"):
-        raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {key}")
-    stmt = _statement(key, build)
-    column_keys = sorted(params)  # as SQLAlchemy compiles a DML statement for its parameters
-    forms, form_key = _forms(conn), (*key, *column_keys)
-    try:
-        form = forms[form_key]
+        return forms[form_key]
     except KeyError:
         form = forms[form_key] = compile_for_driver(stmt, conn, column_keys)
-    if form is None:
-        return int(conn.execute(stmt, params).rowcount)
-    return execute(conn, form, params)
-
-
-def _select_mappings(
-    conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
-) -> builtins.list[dict[str, Any]]:
-    """`_select_rows` as dicts by column name."""
-    stmt = _statement(key, build)
-    names = builtins.list(stmt.selected_columns.keys())
-    return [dict(zip(names, row, strict=True)) for row in _select_rows(conn, key, build, params)]
+        return form
 
 
 def _select_raw(
     conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
 ) -> tuple[builtins.list[str], builtins.list[Any], Sequence[tuple[int, Any]]]:
-    """The column names and rows of `_select_rows`, with the processors still to apply."""
+    """The column names and rows of the SELECT `build` makes (cached under `key`), on the
+    driver's cursor when it can run it (driver.py), else through SQLAlchemy; with the column
+    processors still to apply (none on SQLAlchemy's path, which applied them)."""
     stmt = _statement(key, build)
     form = _driver_form(conn, key, stmt)
     if form is None:
@@ -158,12 +128,39 @@ def _select_raw(
     return form.keys, rows, processors
 
 
+def _select_rows(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> builtins.list[Any]:
+    """The rows of `_select_raw`, processed."""
+    _, rows, processors = _select_raw(conn, key, build, params)
+    return processed(rows, processors)
+
+
+def _select_mappings(
+    conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]
+) -> builtins.list[dict[str, Any]]:
+    """The rows of `_select_raw` as dicts by column name."""
+    columns, rows, processors = _select_raw(conn, key, build, params)
+    return [dict(zip(columns, row, strict=True)) for row in processed(rows, processors)]
+
+
 def _select_records(
     conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any], marker: bool = True
 ) -> builtins.list[Record]:
-    """`_select_rows` as records."""
+    """The rows of `_select_raw` as records."""
     columns, rows, processors = _select_raw(conn, key, build, params)
     return _as_records(columns, rows, marker, processors)
+
+
+def _execute(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping[str, Any]) -> int:
+    """Run the INSERT or UPDATE `build` makes (cached under `key`) with `params`, on the
+    driver's cursor when it can (driver.py): the count of rows it changed."""
+    if conn.get_execution_options().get("tt_read_only"):
+        raise ReadOnlyUnit(f"a write in a unit of work opened for reading: {key}")
+    stmt = _statement(key, build)
+    # Compiled for the parameters' keys, as SQLAlchemy compiles a DML statement.
+    form = _driver_form(conn, key, stmt, sorted(params))
+    if form is None:
+        return int(conn.execute(stmt, params).rowcount)
+    return execute(conn, form, params)
 
 
 def advisory_lock(conn: Any, key: str) -> None:

@@ -15,7 +15,7 @@ guard of read units, which engine.py's `before_cursor_execute` hook cannot see h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -117,7 +117,7 @@ def execute(conn: Connection, compiled: Compiled, params: Mapping[str, Any]) -> 
     return int(rowcount)
 
 
-def processed(rows: list[Any], processors: Processors) -> list[Any]:
+def processed(rows: list[Any], processors: Sequence[tuple[int, Processor]]) -> list[Any]:
     """Rows as tuples with their processors applied (for callers that keep rows)."""
     if not processors:
         return rows

@@ -24,11 +24,11 @@ from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
 from commons.data_access_layer.sql.base import (
     _as_records,
+    _select_mappings,
     _select_raw,
     _select_records,
     _select_rows,
     _SqlRepository,
-    _statement,
     _visible_clause,
     advisory_lock,
 )
@@ -78,6 +78,11 @@ def _among(column: Any, name: str, dialect: str) -> Any:
     if dialect == "postgresql":
         return column == func.any(bindparam(name))
     return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+def _id_list(ids: builtins.list[str], dialect: str) -> Any:
+    """`ids` bound as `_among` reads them."""
+    return ids if dialect == "postgresql" else orjson.dumps(ids).decode()
 
 
 def _names_statement(dialect: str) -> Any:
@@ -294,10 +299,7 @@ class SqlTimeEntries(_SqlRepository):
         at = {name: columns.index(name) for name in ("project_id", "activity_id", "owner_id")}
         wanted = {name: sorted({row[index] for row in rows}) for name, index in at.items()}
         dialect = conn.dialect.name
-        ids: dict[str, Any] = {
-            f"{name[:-3]}_ids": (values if dialect == "postgresql" else orjson.dumps(values).decode())
-            for name, values in wanted.items()
-        }
+        ids = {f"{name[:-3]}_ids": _id_list(values, dialect) for name, values in wanted.items()}
         named = _select_rows(
             conn, ("names", dialect), lambda: _names_statement(dialect), {"tenant": self._tenant, **ids}
         )
@@ -420,8 +422,8 @@ class SqlTimeEntries(_SqlRepository):
             )
 
         params = {"tenant": self._tenant, "project": project_id, "activity": activity_id}
-        (row,) = _select_rows(self._uow.conn, ("references",), build, params)
-        return dict(zip(_statement(("references",), build).selected_columns.keys(), row, strict=True))
+        (found,) = _select_mappings(self._uow.conn, ("references",), build, params)
+        return found
 
     def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
         values = dict(fields)
