@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
+from datetime import UTC
 from typing import Any
 
 import pytest
 
 from commons.domain.clock import format_instant, parse_instant
+from commons.domain.identity import Identity
 from tests.conftest import Client, token_for
+from time_tracker_api.time_entries import queries
 from time_tracker_api.time_entries.csv_report import csv_cell
+from time_tracker_api.time_entries.models import entries_json
 
 H = 3_600_000
 
@@ -602,3 +607,51 @@ def test_no_time_is_recorded_on_projects_of_an_inactive_customer(
     admin.put(f"/customers/{setup['customer']['id']}", {"status": "active"})
     user.post(f"/time-entries/{moved['id']}/stop", expect=200)
     assert user.post(f"/time-entries/{done['id']}/restart", expect=422)["message"]
+
+
+def test_every_listed_entry_is_the_entry_its_own_get_answers(admin: Client, user: Client, setup: dict) -> None:
+    """The lists are made in the stores' records (`entries_json`); each item must still be exactly
+    the entry `GET /time-entries/{id}` answers (made by `entry_json`), whatever its values."""
+    now = int(time.time() * 1000)
+    day = now - now % (24 * H)
+    shapes = [
+        {"description": 'Ünïcode ✓ "quoted"', "technologies": ["python", "sql"], "billable": False},
+        {"uri": "https://example.com/issue/1", "timezone_offset": -300},
+        {"description": None, "technologies": []},
+    ]
+    made = []
+    for i, shape in enumerate(shapes):
+        start, end = format_instant(day + i * H), format_instant(day + i * H + H // 2)
+        made.append(user.post("/time-entries", entry(setup, start, end, **shape)))
+    gone = admin.post("/projects", {"name": "Gone soon", "customer_id": setup["customer"]["id"]})
+    past = entry(setup, format_instant(day - H), format_instant(day - H // 2), project_id=gone["id"])
+    made.append(user.post("/time-entries", past))
+    admin.delete(f"/projects/{gone['id']}")
+    made.append(user.post("/time-entries", entry(setup)))  # running
+    single = {e["id"]: user.get(f"/time-entries/{e['id']}") for e in made}
+    window = f"start_date={format_instant(day - 2 * H)}&end_date={format_instant(now + H)}"
+    listed = user.get(f"/time-entries?{window}")
+    page = user.get(f"/time-entries/paginated?{window}")
+    latest = user.get("/time-entries/latest")
+    assert sorted(e["id"] for e in listed) == sorted(single) == sorted(e["id"] for e in page["data"])
+    assert latest
+    for item in [*listed, *page["data"], *latest]:
+        assert item == single[item["id"]]
+    assert single[made[3]["id"]]["project_name"] == "Gone soon"
+    assert single[made[2]["id"]]["technologies"] == [] and single[made[-1]["id"]]["running"] is True
+
+
+def test_lists_are_made_in_the_stores_own_records(store: Any, user: Client, setup: dict) -> None:
+    """The fast path is taken on every engine (a store giving other keys would silently fall
+    back to copies), and listing again answers the same: the records given up were copies."""
+    made = [user.post("/time-entries", entry(setup, "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"))]
+    made.append(user.post("/time-entries", entry(setup)))
+    identity = Identity(user_id=made[0]["owner_id"], tenant_id=made[0]["tenant_id"])
+    filters = queries.Filters(start_date="2024-01-01T00:00:00Z", end_date="2100-01-01T00:00:00Z")
+    now = int(time.time() * 1000)
+    records = queries.list_entries(store, identity, filters, UTC, now)
+    answered = entries_json(records)
+    assert [a is r for a, r in zip(answered, records, strict=True)] == [True, True]
+    assert entries_json(queries.list_entries(store, identity, filters, UTC, now)) == answered
+    assert [a["start_date"] for a in answered][1] == "2024-05-01T09:00:00.000Z"
+    assert answered == [user.get(f"/time-entries/{e['id']}") for e in reversed(made)]

@@ -245,6 +245,35 @@ def entry_json(record: Record) -> dict[str, Any]:
     }
 
 
+#: The keys of an entry record as the stores list them: the wire's own, the two instants and the version.
+_LISTED = frozenset(
+    {"id", "tenant_id", "owner_id", "project_id", "activity_id", "description", "uri", "technologies"}
+    | {"timezone_offset", "billable", "deleted", "project_name", "customer_id", "customer_name"}
+    | {"activity_name", "owner_email", "start_at", "end_at", "_etag"}
+)
+
+
+def entries_json(records: list[Record]) -> list[dict[str, Any]]:
+    """The wire shape of a list of entries (as `entry_json`), made in the records themselves,
+    which the caller gives up: copying each into a new dict was a fifth of the Python work of a
+    200-entry list (TT-17). A record with other keys than the stores' usual ones is copied by
+    `entry_json`, so nothing else ever reaches the wire."""
+    answer = []
+    for record in records:
+        if record.keys() != _LISTED:
+            answer.append(entry_json(record))
+            continue
+        del record["_etag"]
+        start, end = record.pop("start_at"), record.pop("end_at")
+        record["start_date"] = format_instant(start)
+        record["end_date"] = None if end is None else format_instant(end)
+        record["running"] = end is None
+        if not record["technologies"]:
+            record["technologies"] = []
+        answer.append(record)
+    return answer
+
+
 def report_entry_json(record: Record) -> dict[str, Any]:
     figures = ("seconds", "rounded_seconds", "hourly_rate", "amount", "cost_rate", "cost")
     return {**entry_json(record), **{k: record[k] for k in figures}}

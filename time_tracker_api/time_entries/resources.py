@@ -22,6 +22,7 @@ from time_tracker_api.time_entries import inputs, queries, reports, service, spr
 from time_tracker_api.time_entries.csv_report import csv_rows
 from time_tracker_api.time_entries.models import (
     WINDOW_FILTERS,
+    entries_json,
     entry_json,
     latest_args,
     list_args,
@@ -141,7 +142,7 @@ class TimeEntries(Base):
             return sync.answer(wanted, changed, entry_json)
         filters, zone = _filters(args), _zone(args)
         entries = queries.list_entries(store(), current_identity(), filters, zone, _now(), _directory())
-        return [entry_json(e) for e in entries]
+        return entries_json(entries)
 
     # Documented by the model, validated by `inputs` (one pass, clearer messages).
     @ns.expect(time_entry_input, validate=False)
@@ -229,7 +230,7 @@ class Latest(Base):
         One entry per project you worked on this month, newest first (for quick restarts).
         """
         args = latest_args.parse_args()
-        return [entry_json(e) for e in queries.latest(store(), current_identity(), _zone(args), _now())]
+        return entries_json(queries.latest(store(), current_identity(), _zone(args), _now()))
 
 
 @ns.route("/paginated")
@@ -249,7 +250,7 @@ class Paginated(Base):
         args = paged_args.parse_args()
         filters, token = _filters(args), args.get("continuation")
         page = queries.paginated(store(), current_identity(), filters, _zone(args), _now(), token, _directory())
-        data = [entry_json(e) for e in page["data"]]
+        data = entries_json(page["data"])
         return {"records_total": page["records_total"], "data": data, "continuation": page["continuation"]}
 
 
