@@ -78,12 +78,9 @@ class SqlStore:
         # the same way (each statement its own snapshot; the driver never begins on its own,
         # and engine.py's BEGIN is not sent for a read unit): one semantics on both engines,
         # and no SQLAlchemy transaction to begin and commit around a read (a fifth of
-        # `GET /time-entries/running`'s CPU in process).
-        self._reader = (
-            self.engine.execution_options(tt_read_only=True)
-            if self.engine_name == "sqlite"
-            else self.engine.execution_options(isolation_level="AUTOCOMMIT", tt_read_only=True)
-        )
+        # `GET /time-entries/running`'s CPU in process). On both engines the driver is left in
+        # autocommit, and engine.py's BEGIN is not sent for a read unit.
+        self._reader = self.engine.execution_options(tt_read_only=True)
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
