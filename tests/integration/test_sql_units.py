@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 import migrations
 from commons.data_access_layer.events import Actor
@@ -122,3 +123,27 @@ def test_a_read_unit_holds_no_transaction_each_statement_reads_what_is_committed
         with store.unit_of_work(actor, write=True) as writer:
             writer.customers.add({"name": "Committed meanwhile"})
         assert [c["name"] for c in uow.customers.list()] == ["Committed meanwhile"]
+
+
+def test_an_owners_lock_on_postgresql_is_held_until_the_unit_ends_and_only_for_that_owner(
+    postgres_store: SqlStore | None,
+) -> None:
+    """The lock that serialises one owner's time-entry rules is a transaction-level advisory
+    lock: another session cannot take it while the unit runs, takes another owner's at once,
+    and takes it as soon as the unit has committed."""
+    if postgres_store is None:
+        unavailable("PostgreSQL could not start")
+    actor = Actor(tenant_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+    other = str(uuid.uuid4())
+    probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+
+    def free(owner: str) -> bool:
+        with postgres_store.engine.begin() as conn:  # another session, rolled back at once
+            return bool(conn.execute(probe, {"key": f"time_entry:{actor.tenant_id}:{owner}"}).scalar_one())
+
+    with postgres_store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.lock_owner(actor.user_id)
+        assert not free(actor.user_id) and free(other)
+        uow.customers.add({"name": "Still holding"})
+        assert not free(actor.user_id)
+    assert free(actor.user_id)

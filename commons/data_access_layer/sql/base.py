@@ -170,8 +170,13 @@ def advisory_lock(conn: Any, key: str) -> None:
         return
     if conn.get_execution_options().get("tt_read_only"):
         raise ReadOnlyUnit(f"a lock in a unit of work opened for reading: {key}")
-    stmt = _statement(("lock",), lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))))
-    conn.execute(stmt, {"key": key})
+    # On the driver's cursor (SQLAlchemy's path was a tenth of a clock-in on PostgreSQL, TT-17).
+    _select_raw(
+        conn,
+        ("lock",),
+        lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))),
+        {"key": key},
+    )
 
 
 def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:
