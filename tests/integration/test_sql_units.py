@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 import migrations
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.sql import SqlStore
+from commons.data_access_layer.sql.base import advisory_lock
 from commons.data_access_layer.sql.engine import ReadOnlyUnit
 from tests.conftest import unavailable
 
@@ -138,7 +140,7 @@ def test_an_owners_lock_on_postgresql_is_held_until_the_unit_ends_and_only_for_t
     probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 
     def free(owner: str) -> bool:
-        with postgres_store.engine.begin() as conn:  # another session, rolled back at once
+        with postgres_store.engine.begin() as conn:  # another session, its transaction ended at once
             return bool(conn.execute(probe, {"key": f"time_entry:{actor.tenant_id}:{owner}"}).scalar_one())
 
     with postgres_store.unit_of_work(actor, write=True) as uow:
@@ -147,3 +149,41 @@ def test_an_owners_lock_on_postgresql_is_held_until_the_unit_ends_and_only_for_t
         uow.customers.add({"name": "Still holding"})
         assert not free(actor.user_id)
     assert free(actor.user_id)
+
+
+def test_a_statement_on_the_driver_path_outside_any_unit_still_runs_in_a_transaction(
+    postgres_store: SqlStore | None,
+) -> None:
+    """The drivers are in autocommit (engine.py), so the driver path autobegins as
+    `Connection.execute` does: a lock taken on a fresh connection is held until it ends."""
+    if postgres_store is None:
+        unavailable("PostgreSQL could not start")
+    key = f"test:{uuid.uuid4()}"
+    probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+    with postgres_store.engine.connect() as conn:
+        advisory_lock(conn, key)
+        assert conn.in_transaction()
+        with postgres_store.engine.begin() as other:
+            assert other.execute(probe, {"key": key}).scalar_one() is False
+    with postgres_store.engine.begin() as other:
+        assert other.execute(probe, {"key": key}).scalar_one() is True
+
+
+def test_a_begin_that_fails_is_sqlalchemys_error_and_the_connection_begins_again(tmp_path: Path) -> None:
+    """BEGIN is sent from the dialect's `do_begin`, inside SQLAlchemy's error handling: a
+    writer that finds the write lock taken gets SQLAlchemy's OperationalError, and the same
+    connection's next statement begins a transaction as usual (sent from the `begin` event,
+    the failure had left it unable to)."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'begin.db'}")
+    migrations.migrate(store)
+    holder = store.engine.connect().execution_options(tt_write=True)
+    holder.begin()  # BEGIN IMMEDIATE: the write lock
+    with store.engine.connect().execution_options(tt_write=True) as conn:
+        conn.connection.driver_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        with pytest.raises(OperationalError, match="locked"):
+            conn.begin()
+        holder.rollback()
+        holder.close()
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
+        assert conn.in_transaction() and conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+    store.dispose()

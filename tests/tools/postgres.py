@@ -139,6 +139,9 @@ def terminate_backend(url: str, pid: int) -> None:
             deadline = time.monotonic() + 5
             while admin.execute(gone, {"pid": pid}).scalar_one():
                 assert time.monotonic() < deadline, "the terminated backend did not exit"
+                # The statistics views keep one snapshot for the whole transaction: end it, so
+                # that the next poll reads the server's present.
+                admin.commit()
                 time.sleep(0.01)
     finally:
         admin_engine.dispose()

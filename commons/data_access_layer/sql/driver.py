@@ -89,6 +89,10 @@ def _run(conn: Connection, compiled: Compiled, params: Mapping[str, Any], rows: 
         if name in merged:
             merged[name] = binder(merged[name])  # type: ignore[index]
     arguments: Any = merged if compiled.order is None else [merged[name] for name in compiled.order]
+    if not conn.in_transaction() and not conn.get_execution_options().get("tt_read_only"):
+        # Autobegin, as `Connection.execute` would: outside a read unit a statement runs in a
+        # transaction (the drivers are in autocommit: engine.py).
+        conn.begin()
     raw: Any = conn.connection.driver_connection
     cursor = raw.cursor()
     try:

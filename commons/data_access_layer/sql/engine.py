@@ -4,7 +4,6 @@ errors as the contract's."""
 from __future__ import annotations
 
 import select
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,21 +59,14 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            # A writer takes the write lock first, so that its reads and checks stay true.
-            # Sent on the driver's connection: through `exec_driver_sql` the statement went
-            # through SQLAlchemy's whole execution path, a third of its cost for a one-statement
-            # read (TT-17). A failure is still SQLAlchemy's error, as `sql_errors` expects.
-            options = conn.get_execution_options()
+        def _sqlite_begin(options: dict[str, Any]) -> str | None:
+            # A writer takes the write lock first, so that its reads and checks stay true; a
+            # read unit reads in autocommit, as on PostgreSQL (store.py).
             if options.get("tt_read_only"):
-                return  # a read unit reads in autocommit, as on PostgreSQL (store.py)
-            sql = "BEGIN IMMEDIATE" if options.get("tt_write", False) else "BEGIN"
-            try:
-                conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+                return None
+            return "BEGIN IMMEDIATE" if options.get("tt_write", False) else "BEGIN"
 
+        _begin_on_driver(engine, _sqlite_begin, {})
         _refuse_writes_in_reads(engine)
         return engine
     # PostgreSQL: the server ends a statement that runs too long (statement_timeout); a server
@@ -103,20 +95,17 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
     _ping_when_in_doubt(engine)
     _refuse_writes_in_reads(engine)
 
-    @event.listens_for(engine, "begin")
-    def _postgres_begin(conn: Connection) -> None:
+    def _postgres_begin(options: dict[str, Any]) -> str | None:
         # Every SQLAlchemy transaction (a write unit, `engine.begin()`, an autobegin) is one on
         # the server, begun before its first statement; commit and rollback are psycopg's, which
         # sends them whenever the server is in a transaction, autocommit or not. Read units and
         # connections asked for autocommit explicitly stay out of any.
-        options = conn.get_execution_options()
         if options.get("tt_read_only") or options.get("isolation_level") == "AUTOCOMMIT":
-            return
-        driver = conn.connection.driver_connection
-        try:
-            driver.execute("BEGIN")  # type: ignore[union-attr]
-        except BaseException as exc:  # noqa: BLE001 - SQLAlchemy's own handler wraps or re-raises it
-            conn._handle_dbapi_exception(exc, "BEGIN", None, None, None)
+            return None
+        return "BEGIN"
+
+    # A plain query, kept out of psycopg's prepared statements.
+    _begin_on_driver(engine, _postgres_begin, {"prepare": False})
 
     @event.listens_for(engine, "do_connect")
     def _bounded_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -125,6 +114,30 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
         return connection
 
     return engine
+
+
+def _begin_on_driver(
+    engine: Engine, begin_with: Callable[[dict[str, Any]], str | None], driver_options: dict[str, Any]
+) -> None:
+    """The drivers never begin on their own (SQLite's `isolation_level=None`, psycopg in
+    autocommit): a SQLAlchemy transaction sends the statement `begin_with` picks from the
+    connection's execution options (None: no transaction on the server), straight on the
+    driver's connection (through `exec_driver_sql` it went through SQLAlchemy's whole execution
+    path, a third of a one-statement read's cost, TT-17). The `begin` event only picks it: it
+    is sent from the dialect's `do_begin`, inside SQLAlchemy's error handling, so a failure is
+    SQLAlchemy's error (as `sql_errors` expects), and the Connection can begin again after it
+    (an error raised from the event would leave it unable to)."""
+
+    @event.listens_for(engine, "begin")
+    def _pick(conn: Connection) -> None:
+        conn.connection.info["tt_begin"] = begin_with(conn.get_execution_options())
+
+    def _do_begin(dbapi_connection: Any) -> None:
+        sql = dbapi_connection.info.pop("tt_begin", None)
+        if sql is not None:
+            dbapi_connection.driver_connection.execute(sql, **driver_options)
+
+    engine.dialect.do_begin = _do_begin  # type: ignore[method-assign] # this engine's own dialect instance
 
 
 #: How much longer than statement_timeout the client waits for a server that does not answer.
