@@ -45,12 +45,16 @@ def traced(engine: Any) -> tuple[Any, str]:
     return record, path
 
 
+def frontend_messages(path: str) -> list[str]:
+    """Every message the client sent, in order: `Query BEGIN`, `Parse`, `Bind`, ..."""
+    with open(path) as trace:
+        fields = [line.rstrip("\n").split("\t") for line in trace if "\tF\t" in line]
+    return [f"{f[3]} {f[4].strip().strip(chr(34))}" if f[3] == "Query" else f[3] for f in fields]
+
+
 def sent(path: str) -> list[str]:
     """The simple-protocol queries the client sent, in order."""
-    with open(path) as trace:
-        return [
-            line.split("Query", 1)[1].strip().strip('"') for line in trace if "\tF\t" in line and "\tQuery\t" in line
-        ]
+    return [message.split(" ", 1)[1] for message in frontend_messages(path) if message.startswith("Query ")]
 
 
 def pings(path: str) -> int:
@@ -113,13 +117,6 @@ def test_a_read_unit_sends_its_statements_without_begin_or_commit(postgres: Post
         uow.time_entries.lock_owner(actor.user_id)
     store.dispose()
     os.unlink(path)
-
-
-def frontend_messages(path: str) -> list[str]:
-    """Every message the client sent, in order: `Query BEGIN`, `Parse`, `Bind`, ..."""
-    with open(path) as trace:
-        fields = [line.rstrip("\n").split("\t") for line in trace if "\tF\t" in line]
-    return [f"{f[3]} {f[4].strip().strip(chr(34))}" if f[3] == "Query" else f[3] for f in fields]
 
 
 def test_a_write_unit_is_one_transaction_begun_before_its_first_statement(

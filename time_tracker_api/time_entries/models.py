@@ -3,6 +3,7 @@ wire shape of an entry (`entry_json`)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from flask_restx import Namespace, fields, inputs, reqparse
@@ -245,12 +246,10 @@ def entry_json(record: Record) -> dict[str, Any]:
     }
 
 
-#: The keys of an entry record as the stores list them: the wire's own, the two instants and the version.
-_LISTED = frozenset(
-    {"id", "tenant_id", "owner_id", "project_id", "activity_id", "description", "uri", "technologies"}
-    | {"timezone_offset", "billable", "deleted", "project_name", "customer_id", "customer_name"}
-    | {"activity_name", "owner_email", "start_at", "end_at", "_etag"}
-)
+#: The keys of an entry record as the stores list them: those `entry_json` copies under the
+#: same name (all of its answer but the three it computes), the two instants and the version.
+_COMPUTED = {"start_date", "end_date", "running"}
+_LISTED = frozenset(entry_json(defaultdict(lambda: None, start_at=0))) - _COMPUTED | {"start_at", "end_at", "_etag"}
 
 
 def entries_json(records: list[Record]) -> list[dict[str, Any]]:

@@ -78,8 +78,7 @@ class SqlStore:
         # the same way (each statement its own snapshot; the driver never begins on its own,
         # and engine.py's BEGIN is not sent for a read unit): one semantics on both engines,
         # and no SQLAlchemy transaction to begin and commit around a read (a fifth of
-        # `GET /time-entries/running`'s CPU in process). On both engines the driver is left in
-        # autocommit, and engine.py's BEGIN is not sent for a read unit.
+        # `GET /time-entries/running`'s CPU in process).
         self._reader = self.engine.execution_options(tt_read_only=True)
         self.remembered: set[tuple[Any, ...]] = set()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
