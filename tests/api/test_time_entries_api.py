@@ -244,7 +244,11 @@ def test_if_match_on_entries(app: Any, user: Client, setup: dict) -> None:
     user.put(f"/time-entries/{created['id']}", {"description": "b"}, headers={"If-Match": etag}, expect=412)
     user.post(f"/time-entries/{created['id']}/stop", headers={"If-Match": etag}, expect=412)
     user.delete(f"/time-entries/{created['id']}", headers={"If-Match": etag}, expect=412)
+    user.put("/time-entries/stop", headers={"If-Match": etag}, expect=412)  # the running one, by no id
     assert user.get(f"/time-entries/{created['id']}")["description"] == "a"
+    fresh = user.last.headers["ETag"]
+    stopped = user.put("/time-entries/stop", headers={"If-Match": fresh})
+    assert stopped["id"] == created["id"] and stopped["end_date"] == "2024-05-01T10:00:00.000Z"
 
 
 def test_month_list_uses_the_callers_offset(user: Client, setup: dict) -> None:

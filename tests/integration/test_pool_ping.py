@@ -166,3 +166,34 @@ def test_a_read_unit_changes_no_setting_of_its_connection(postgres: PostgresServ
             assert uow.conn.connection.driver_connection.autocommit is True
     assert calls == []
     store.dispose()
+
+
+def test_a_clock_in_sends_three_statements_between_begin_and_commit(postgres: PostgresServer | None) -> None:
+    """The owner's lock carries the tenant's settings and the entry's references (TT-17: one
+    round trip where there were three): BEGIN, lock with both reads, the overlap check, the
+    entry with its outbox row, COMMIT."""
+    if postgres is None:
+        unavailable("PostgreSQL could not start")
+    from commons.config import Settings
+    from time_tracker_api import create_app
+    from time_tracker_api.security import mint_token
+
+    store = SqlStore(postgres.url)
+    migrations.migrate(store)
+    tenant, user, secret = str(uuid.uuid4()), str(uuid.uuid4()), "trace-secret-" + "t" * 40
+    with store.unit_of_work(Actor(tenant_id=tenant, user_id=user), write=True) as uow:
+        project_id = uow.projects.add({"name": "Traced", "customer_id": uow.customers.add({"name": "C"})["id"]})["id"]
+        activity_id = uow.activities.add({"name": "A"})["id"]
+    client = create_app(Settings(jwt_secret=secret, sql_database_uri=postgres.url), store=store).test_client()
+    me = {"Authorization": "Bearer " + mint_token(secret, user_id=user, tenant_id=tenant, email="me@example.com")}
+    refs = {"project_id": project_id, "activity_id": activity_id}
+    past = {**refs, "start_date": "2024-05-01T08:00:00Z", "end_date": "2024-05-01T09:00:00Z"}
+    assert client.post("/time-entries", json=past, headers=me).status_code == 201  # a worker that knows the user
+    _, path = traced(store.engine)
+    answer = client.post("/time-entries", json=refs, headers=me)
+    assert answer.status_code == 201 and answer.get_json()["project_name"] == "Traced"
+    messages = frontend_messages(path)
+    assert messages[0] == "Query BEGIN" and messages[-1] == "Query COMMIT"
+    assert messages.count("Bind") == 3, messages
+    store.dispose()
+    os.unlink(path)

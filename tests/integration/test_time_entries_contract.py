@@ -130,6 +130,8 @@ def test_running_is_the_owners_entry_without_an_end(store: Store, actor: Actor, 
     with store.unit_of_work(actor) as uow:
         found = uow.time_entries.running(actor.user_id)
         assert uow.time_entries.running(str(uuid.uuid4())) is None
+        # The whole entry, as `get` answers it (a stop decides on it without reading it again).
+        assert found == uow.time_entries.get(running["id"])
     assert found is not None and found["id"] == running["id"] and found["project_name"] == "Website"
     with store.unit_of_work(actor, write=True) as uow:
         uow.time_entries.update(running["id"], {"end_at": at(10)})
@@ -335,6 +337,26 @@ def test_latest_per_project_is_the_newest_entry_of_each_project_in_the_window_ne
         latest = uow.time_entries.latest_per_project(me, MAY, at(0, 32))
     assert [e["description"] for e in latest] == ["new", "mobile"]
     assert [e["project_name"] for e in latest] == ["Website", "Mobile"]
+
+
+def test_lock_owner_answers_the_tenants_settings_and_the_references_asked_for(
+    store: Store, actor: Actor, refs: dict
+) -> None:
+    pair = (refs["website"]["id"], refs["review"]["id"])
+    with store.unit_of_work(actor, write=True) as uow:
+        bare = uow.time_entries.lock_owner(actor.user_id)
+        assert bare.settings is None and bare.references is None
+    settings = {"currency": "EUR", "timezone": "Europe/Madrid", "lock": {"locked_until": "2024-04-30"}}
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.money.put(settings, None)
+    with store.unit_of_work(actor, write=True) as uow:
+        held = uow.time_entries.lock_owner(actor.user_id, pair)
+        assert held.settings == settings
+        assert held.references == uow.time_entries.references(*pair)
+        assert held.references["project_name"] == "Website" and held.references["activity_name"] == "Review"
+    with store.unit_of_work(other(actor), write=True) as uow:  # confined to the tenant
+        elsewhere = uow.time_entries.lock_owner(actor.user_id, pair)
+        assert elsewhere.settings is None and set(elsewhere.references.values()) == {None}
 
 
 def test_references_answer_project_customer_and_activity_and_none_for_missing_ones(

@@ -54,9 +54,13 @@ class Money:
 
 
 def _settings_of(found: Record | None) -> dict[str, Any]:
+    return _merged(found.get("settings") if found is not None else None)
+
+
+def _merged(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Stored settings over the defaults."""
     merged = defaults()
-    if found is not None:
-        merged.update(found.get("settings") or {})
+    merged.update(stored or {})
     return merged
 
 
@@ -92,10 +96,10 @@ def read(uow: UnitOfWork) -> Money:
     return parse(_settings_of(uow.money.get()))
 
 
-def lock_of(uow: UnitOfWork, now: int) -> tuple[int | None, tzinfo]:
-    """The lock boundary and the tenant's zone, inside a unit of work: what every entry write
-    reads (the rates are left alone, however many there are)."""
-    settings = _settings_of(uow.money.get())
+def lock_of(stored: Mapping[str, Any] | None, now: int) -> tuple[int | None, tzinfo]:
+    """The lock boundary and the tenant's zone from its stored settings (None: the defaults):
+    what every entry write reads (the rates are left alone, however many there are)."""
+    settings = _merged(stored)
     lock = settings.get("lock") or {}
     zone = zone_from(None, settings.get("timezone") or "UTC")
     locked_until = parse_lock_date(lock.get("locked_until"))

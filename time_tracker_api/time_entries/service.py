@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import Record, Store, UnitOfWork, decisions
+from commons.data_access_layer.repository import OwnerLock, Record, Store, UnitOfWork, decisions
 from commons.domain.clock import MAX_ENTRY_HOURS, MAX_ENTRY_MS
 from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
 from commons.domain.identity import require_admin
@@ -53,10 +53,12 @@ def _check_times(start: int, end: int | None, now: int, rules: Rules) -> None:
         raise Invalid(f"A time entry can not last more than {MAX_ENTRY_HOURS} hours")
 
 
-def _references(uow: UnitOfWork, project_id: str, activity_id: str, check: Iterable[str]) -> dict[str, Any]:
-    """Names of the project, its customer and the activity; `check` names those that must be
-    active (the ones being set by this request)."""
-    refs = uow.time_entries.references(project_id, activity_id)
+def _references(
+    uow: UnitOfWork, project_id: str, activity_id: str, check: Iterable[str], read: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Names of the project, its customer and the activity (`read` already, else read now);
+    `check` names those that must be active (the ones being set by this request)."""
+    refs = read if read is not None else uow.time_entries.references(project_id, activity_id)
     if "project_id" in check and refs["project_status"] != "active":
         raise Invalid("Related project does not exist or is not active")
     if "project_id" in check and _customer_status(uow, refs) != "active":
@@ -88,13 +90,13 @@ OVERRIDE = "Locked period override"
 RUNS_AGAIN = ("project_id", "activity_id")
 
 
-def _period(uow: UnitOfWork, identity: Identity, starts: Iterable[int], override: bool, now: int) -> str | None:
+def _period(held: OwnerLock, starts: Iterable[int], override: bool, now: int) -> str | None:
     """Refuse a write of entries starting before the tenant's lock (423), unless an admin
     overrides it explicitly: then answer the note the write's audit event carries."""
     starts = list(starts)
     if not starts:
         return None
-    boundary, zone = lock_of(uow, now)
+    boundary, zone = lock_of(held.settings, now)
     if not any(is_locked(start, boundary) for start in starts):
         return None
     if not override:
@@ -132,7 +134,10 @@ def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclud
 
 def owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: IfMatch | None = None) -> Record:
     """The caller's entry, at a version `if_match` names (checked before any other rule)."""
-    entry = uow.time_entries.get(entry_id)
+    return _at_version(uow.time_entries.get(entry_id), identity, if_match)
+
+
+def _at_version(entry: Record, identity: Identity, if_match: IfMatch | None) -> Record:
     if entry["owner_id"] != identity.user_id:
         raise Forbidden(NOT_OWNER)
     if if_match is not None:
@@ -150,14 +155,19 @@ def _version(entry: Record, if_match: IfMatch | None) -> str | None:
 T = TypeVar("T")
 
 
-def _as_owner(store: Store, identity: Identity, decide: Callable[[UnitOfWork], T]) -> T:
-    """Run `decide` in a writing unit of work holding the caller's owner lock. An engine that
-    fences the decision instead of blocking (Cosmos) may find it was overtaken when it
-    commits; then nothing was written and `decide` runs again on fresh data."""
+def _as_owner(
+    store: Store,
+    identity: Identity,
+    decide: Callable[[UnitOfWork, OwnerLock], T],
+    references: tuple[str, str] | None = None,
+) -> T:
+    """Run `decide` in a writing unit of work holding the caller's owner lock, with what the
+    lock reads along (the tenant's settings; `references` when named). An engine that fences
+    the decision instead of blocking (Cosmos) may find it was overtaken when it commits; then
+    nothing was written and `decide` runs again on fresh data."""
     for attempt in decisions():
         with attempt, store.unit_of_work(identity, write=True) as uow:
-            uow.time_entries.lock_owner(identity.user_id)
-            return decide(uow)
+            return decide(uow, uow.time_entries.lock_owner(identity.user_id, references))
     raise AssertionError("decisions() either returns or raises")  # pragma: no cover
 
 
@@ -169,15 +179,17 @@ def create(store: Store, identity: Identity, entry: NewEntry, now: int, rules: R
     values.setdefault("end_at", None)
     _check_times(values["start_at"], values["end_at"], now, rules)
 
-    def decide(uow: UnitOfWork) -> Record:
-        refs = _references(uow, values["project_id"], values["activity_id"], ("project_id", "activity_id"))
-        note = _period(uow, identity, [values["start_at"]], override, now)
+    references = (values["project_id"], values["activity_id"])
+
+    def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
+        refs = _references(uow, *references, ("project_id", "activity_id"), held.references)
+        note = _period(held, [values["start_at"]], override, now)
         _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
         uow.users.remember(identity)
         fields = {"billable": default_billable(refs), **values, "owner_id": identity.user_id}
         return named(uow.time_entries.add(fields, note), references=refs, caller_email=identity.email)
 
-    return _as_owner(store, identity, decide)
+    return _as_owner(store, identity, decide, references)
 
 
 def update(
@@ -195,7 +207,7 @@ def update(
     changes = edit.values()
     shorten_previous = edit.shorten_previous
 
-    def decide(uow: UnitOfWork) -> Record:
+    def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
         entry = owned(uow, identity, entry_id, if_match)
         start: int = changes["start_at"] if "start_at" in changes else entry["start_at"]
         end: int | None = changes["end_at"] if "end_at" in changes else entry["end_at"]
@@ -209,12 +221,12 @@ def update(
             project_id: str = changes["project_id"] if "project_id" in changes else entry["project_id"]
             activity_id: str = changes["activity_id"] if "activity_id" in changes else entry["activity_id"]
             refs = _references(uow, project_id, activity_id, check)
-        note = _period(uow, identity, [entry["start_at"], start], override, now)
+        note = _period(held, [entry["start_at"], start], override, now)
         values = dict(changes)
         if refs is not None and "project_id" in moved and "billable" not in values:
             values["billable"] = default_billable(refs)  # moved: as the new project says
         if shorten_previous and "start_at" in changes:
-            _shorten_previous(uow, identity, entry_id, start, end, override, now)
+            _shorten_previous(uow, held, identity, entry_id, start, end, override, now)
         _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
         uow.users.remember(identity)
         written = uow.time_entries.update(entry_id, values, _version(entry, if_match), note, current=entry)
@@ -225,6 +237,7 @@ def update(
 
 def _shorten_previous(
     uow: UnitOfWork,
+    held: OwnerLock,
     identity: Identity,
     entry_id: str,
     new_start: int,
@@ -240,7 +253,7 @@ def _shorten_previous(
             raise Unprocessable(OVERLAP)
         if new_end is not None and other["end_at"] > new_end:
             raise Unprocessable(OVERLAP)
-        note = _period(uow, identity, [other["start_at"]], override, now)
+        note = _period(held, [other["start_at"]], override, now)
         uow.time_entries.update(other["id"], {"end_at": new_start}, None, note, current=other)
 
 
@@ -252,15 +265,16 @@ def stop(
     days keep their time (periods.py); a stopped locked entry is refused like any write."""
     check_override(identity, override)
 
-    def decide(uow: UnitOfWork) -> Record:
-        target = entry_id
-        if target is None:
+    def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
+        if entry_id is None:
+            # The running entry is read whole, names included, as `get` reads one.
             running = uow.time_entries.running(identity.user_id)
             if running is None:
                 raise NotFound("You have no running time entry")
-            target = running["id"]
-        entry = owned(uow, identity, target, if_match)
-        note = _period(uow, identity, [entry["start_at"]] if entry["end_at"] is not None else [], override, now)
+            entry = _at_version(running, identity, if_match)
+        else:
+            entry = owned(uow, identity, entry_id, if_match)
+        note = _period(held, [entry["start_at"]] if entry["end_at"] is not None else [], override, now)
         if entry["end_at"] is not None:
             raise Unprocessable("The specified time entry is already stopped")
         end = max(now, entry["start_at"] + 1)  # an entry stopped in the ms it started lasts 1 ms
@@ -269,7 +283,7 @@ def stop(
                 f"This entry has run for more than {MAX_ENTRY_HOURS} hours; set its end_date with PUT instead"
             )
         return uow.time_entries.update(
-            target, {"end_at": end}, _version(entry, if_match), _note(STOP, note), current=entry
+            entry["id"], {"end_at": end}, _version(entry, if_match), _note(STOP, note), current=entry
         )
 
     return _as_owner(store, identity, decide)
@@ -281,9 +295,9 @@ def restart(
     """Reopen a stopped entry: it runs again from its original start."""
     check_override(identity, override)
 
-    def decide(uow: UnitOfWork) -> Record:
+    def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
         entry = owned(uow, identity, entry_id, if_match)
-        note = _period(uow, identity, [entry["start_at"]], override, now)
+        note = _period(held, [entry["start_at"]], override, now)
         if entry["end_at"] is None:
             raise Unprocessable("The specified time entry is already running")
         if now - entry["start_at"] > MAX_ENTRY_MS:
@@ -307,9 +321,9 @@ def delete(
 
     check_override(identity, override)
 
-    def decide(uow: UnitOfWork) -> None:
+    def decide(uow: UnitOfWork, held: OwnerLock) -> None:
         entry = owned(uow, identity, entry_id, if_match)
-        note = _period(uow, identity, [entry["start_at"]], override, now)
+        note = _period(held, [entry["start_at"]], override, now)
         uow.time_entries.delete(entry_id, _version(entry, if_match), note)
 
     _as_owner(store, identity, decide)

@@ -25,7 +25,7 @@ from commons.data_access_layer.cosmos_db.documents import (
 )
 from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record, owner_lock_read
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END, now_ms
 from commons.domain.errors import Contended, NotFound, PreconditionFailed
 
@@ -114,11 +114,13 @@ class CosmosTimeEntries:
 
     # the owner lease -----------------------------------------------------------------------
 
-    def lock_owner(self, owner_id: str) -> None:
+    def lock_owner(self, owner_id: str, references: tuple[str, str] | None = None) -> OwnerLock:
         """Ask for the owner's lease. It is read along with the unit's first query of entries
         (one round trip for both, and one consistent view), and the unit's batch replaces it
-        with If-Match: a writer that decided on an older state writes nothing."""
+        with If-Match: a writer that decided on an older state writes nothing. The settings
+        and references are point reads of their own (other partitions' documents)."""
         self.lease_id = f"lease:{owner_id}"
+        return owner_lock_read(self._uow, references)
 
     def read_lease(self) -> None:
         """The lease, when asked for and not read along with a query yet: a point read."""

@@ -11,7 +11,7 @@ from typing import Any
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.memory.base import MemoryRepository
 from commons.data_access_layer.memory.tables import Row, as_record
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record, owner_lock_read
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.domain.errors import Conflict, Invalid
@@ -57,9 +57,10 @@ class MemoryTimeEntries(MemoryRepository):
     label = "Time entry"
     container = "time_entry"
 
-    def lock_owner(self, owner_id: str) -> None:
+    def lock_owner(self, owner_id: str, references: tuple[str, str] | None = None) -> OwnerLock:
         # The store's write lock serialises every writer: take it now, if not held yet.
         self._uow.begin_write()
+        return owner_lock_read(self._uow, references)
 
     def _check(self, row: Mapping[str, Any]) -> None:
         """At most one running entry per owner (the SQL engine's `ux_time_entry_running`)."""

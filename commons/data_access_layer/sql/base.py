@@ -163,20 +163,28 @@ def _execute(conn: Connection, key: tuple[Any, ...], build: Any, params: Mapping
     return execute(conn, form, params)
 
 
-def advisory_lock(conn: Any, key: str) -> None:
-    """A lock on `key` held to the end of the unit's transaction (PostgreSQL). SQLite needs
-    none: a writing unit of work holds the database write lock from its first statement."""
+def lock_needed(conn: Any, what: str) -> bool:
+    """Whether a lock of `what` is to be taken on `conn`: on PostgreSQL, in a writing unit
+    (ReadOnlyUnit in a reading one). SQLite needs none: a writing unit of work holds the
+    database's write lock from its first statement."""
     if conn.dialect.name != "postgresql":
-        return
+        return False
     if conn.get_execution_options().get("tt_read_only"):
-        raise ReadOnlyUnit(f"a lock in a unit of work opened for reading: {key}")
-    # On the driver's cursor (SQLAlchemy's path was a tenth of a clock-in on PostgreSQL, TT-17).
-    _select_raw(
-        conn,
-        ("lock",),
-        lambda: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))),
-        {"key": key},
-    )
+        raise ReadOnlyUnit(f"a lock in a unit of work opened for reading: {what}")
+    return True
+
+
+def lock_column() -> Any:
+    """A column that takes the lock named by the `lock_key` parameter and holds it to the end
+    of the transaction (PostgreSQL)."""
+    return func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0))
+
+
+def advisory_lock(conn: Any, key: str) -> None:
+    """A lock on `key` held to the end of the unit's transaction (see `lock_needed`)."""
+    if lock_needed(conn, key):
+        # On the driver's cursor (SQLAlchemy's path was a tenth of a clock-in on PostgreSQL, TT-17).
+        _select_raw(conn, ("lock",), lambda: select(lock_column()), {"lock_key": key})
 
 
 def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from commons.data_access_layer.events import DELETE, UPDATE
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, Record
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record
 from commons.data_access_layer.sql.base import (
     _as_records,
     _select_mappings,
@@ -30,9 +30,11 @@ from commons.data_access_layer.sql.base import (
     _select_rows,
     _SqlRepository,
     _visible_clause,
-    advisory_lock,
+    lock_column,
+    lock_needed,
 )
-from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, project, time_entry
+from commons.data_access_layer.sql.money import SqlMoney
+from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, money, project, time_entry
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.domain.errors import Invalid, NotFound
@@ -217,6 +219,42 @@ def _list_statement(shape: tuple[Any, ...], ordered: bool, limited: bool, offset
     return stmt
 
 
+def _reference_columns() -> builtins.list[Any]:
+    """`references`' columns, of the `project` and `activity` parameters: one scalar
+    subquery each (a missing item answers None, where a join would answer no row)."""
+    tenant: Any = bindparam("tenant")
+    p = project.alias("p")
+    a = activity.alias("a")
+
+    def of_project(column: Any) -> Any:
+        return select(column).where(p.c.tenant_id == tenant, p.c.id == bindparam("project")).scalar_subquery()
+
+    def of_activity(column: Any) -> Any:
+        return select(column).where(a.c.tenant_id == tenant, a.c.id == bindparam("activity")).scalar_subquery()
+
+    def of_customer(column: Any) -> Any:
+        return (
+            select(column)
+            .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
+            .scalar_subquery()
+        )
+
+    return [
+        of_project(p.c.name).label("project_name"),
+        of_project(p.c.status).label("project_status"),
+        of_project(p.c.customer_id).label("customer_id"),
+        of_project(p.c.billable).label("project_billable"),
+        of_customer(customer.c.name).label("customer_name"),
+        of_customer(customer.c.status).label("customer_status"),
+        of_customer(customer.c.billable).label("customer_billable"),
+        of_activity(a.c.name).label("activity_name"),
+        of_activity(a.c.status).label("activity_status"),
+    ]
+
+
+_REFERENCE_KEYS = tuple(column.key for column in _reference_columns())
+
+
 class SqlTimeEntries(_SqlRepository):
     """Time entries of one tenant. Rules live in the service; this makes them atomic.
 
@@ -230,8 +268,35 @@ class SqlTimeEntries(_SqlRepository):
     def __init__(self, uow: SqlUnitOfWork) -> None:
         super().__init__(uow, time_entry)
 
-    def lock_owner(self, owner_id: str) -> None:
-        advisory_lock(self._uow.conn, f"time_entry:{self._tenant}:{owner_id}")
+    def lock_owner(self, owner_id: str, references: tuple[str, str] | None = None) -> OwnerLock:
+        """The lock, the settings and the references in one statement. The reads need no lock,
+        so the statement's snapshot (taken before PostgreSQL grants the lock) serves them; a
+        SQLite writer holds the database's write lock already (`advisory_lock`)."""
+        conn = self._uow.conn
+        locks = lock_needed(conn, "time entries' owner")
+        params: dict[str, Any] = {"tenant": self._tenant}
+        if locks:
+            params["lock_key"] = f"time_entry:{self._tenant}:{owner_id}"
+        if references is not None:
+            params["project"], params["activity"] = references
+
+        def build() -> Any:
+            columns = [
+                select(money.c.settings)
+                .where(money.c.tenant_id == bindparam("tenant"), money.c.id == SqlMoney.ID)
+                .scalar_subquery()
+                .label("settings")
+            ]
+            if locks:
+                columns.append(lock_column().label("locked"))
+            if references is not None:
+                columns += _reference_columns()
+            return select(*columns)
+
+        (found,) = _select_mappings(conn, ("lock_owner", locks, references is not None), build, params)
+        refs = {key: found[key] for key in _REFERENCE_KEYS} if references is not None else None
+        settings = found["settings"]
+        return OwnerLock(lambda: settings, refs)
 
     def _named(self, key: str, build_where: Any, params: dict[str, Any]) -> builtins.list[Record]:
         def build() -> Any:
@@ -391,38 +456,8 @@ class SqlTimeEntries(_SqlRepository):
         return {row.key: int(row.ms or 0) for row in rows}
 
     def references(self, project_id: str, activity_id: str) -> dict[str, Any]:
-        def build() -> Any:
-            tenant: Any = bindparam("tenant")
-            p = project.alias("p")
-            a = activity.alias("a")
-
-            def of_project(column: Any) -> Any:
-                return select(column).where(p.c.tenant_id == tenant, p.c.id == bindparam("project")).scalar_subquery()
-
-            def of_activity(column: Any) -> Any:
-                return select(column).where(a.c.tenant_id == tenant, a.c.id == bindparam("activity")).scalar_subquery()
-
-            def of_customer(column: Any) -> Any:
-                return (
-                    select(column)
-                    .where(customer.c.tenant_id == tenant, customer.c.id == of_project(p.c.customer_id))
-                    .scalar_subquery()
-                )
-
-            return select(
-                of_project(p.c.name).label("project_name"),
-                of_project(p.c.status).label("project_status"),
-                of_project(p.c.customer_id).label("customer_id"),
-                of_project(p.c.billable).label("project_billable"),
-                of_customer(customer.c.name).label("customer_name"),
-                of_customer(customer.c.status).label("customer_status"),
-                of_customer(customer.c.billable).label("customer_billable"),
-                of_activity(a.c.name).label("activity_name"),
-                of_activity(a.c.status).label("activity_status"),
-            )
-
         params = {"tenant": self._tenant, "project": project_id, "activity": activity_id}
-        (found,) = _select_mappings(self._uow.conn, ("references",), build, params)
+        (found,) = _select_mappings(self._uow.conn, ("references",), lambda: select(*_reference_columns()), params)
         return found
 
     def add(self, fields: Mapping[str, Any], description: str | None = None) -> Record:
