@@ -19,7 +19,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from commons.config import Settings
 from tests.conftest import Client, settings_for_tests, token_for
 from time_tracker_api import create_app
-from time_tracker_api.rate_limits import Counters
+from time_tracker_api.rate_limits import counters as in_memory
 
 
 def limited_app(store: Any, **limits: str) -> Any:
@@ -100,8 +100,7 @@ def test_in_memory_counters_start_no_thread_per_request_and_still_expire(monkeyp
             super().start()
 
     monkeypatch.setattr(memory.threading, "Timer", CountingTimer)
-    counters = Counters()
-    strategy = SlidingWindowCounterRateLimiter(counters)
+    strategy = SlidingWindowCounterRateLimiter(in_memory())
     limit = parse("1000/second")
     for n in range(40):  # 0.4 s of traffic: MemoryStorage itself would start a thread per hit here
         assert strategy.hit(limit, "user", str(n % 7))
