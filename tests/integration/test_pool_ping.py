@@ -168,7 +168,7 @@ def test_a_read_unit_changes_no_setting_of_its_connection(postgres: PostgresServ
     store.dispose()
 
 
-def test_a_clock_in_sends_three_statements_between_begin_and_commit(postgres: PostgresServer | None) -> None:
+def test_a_clock_in_and_a_stop_send_three_statements_between_begin_and_commit(postgres: PostgresServer | None) -> None:
     """The owner's lock carries the tenant's settings and the entry's references (TT-17: one
     round trip where there were three): BEGIN, lock with both reads, the overlap check, the
     entry with its outbox row, COMMIT."""
@@ -195,5 +195,17 @@ def test_a_clock_in_sends_three_statements_between_begin_and_commit(postgres: Po
     messages = frontend_messages(path)
     assert messages[0] == "Query BEGIN" and messages[-1] == "Query COMMIT"
     assert messages.count("Bind") == 3, messages
+    # A stop: the lock with the settings, the running entry, its update with its outbox row.
+    sent_before = len(messages)
+    stopped = client.put("/time-entries/stop", headers=me)
+    assert stopped.status_code == 200 and stopped.get_json()["id"] == answer.get_json()["id"]
+    messages = frontend_messages(path)[sent_before:]
+    assert messages[0] == "Query BEGIN" and messages[-1] == "Query COMMIT"
+    assert messages.count("Bind") == 3, messages
+    with store.unit_of_work(Actor(tenant_id=tenant, user_id=user)) as uow:
+        feed = uow.conn.execute(
+            text("SELECT document FROM change_log WHERE item_id = :id ORDER BY seq"), {"id": stopped.get_json()["id"]}
+        ).scalars()
+        assert [doc["end_at"] is None for doc in feed] == [True, False]  # the clock-in, then the stop
     store.dispose()
     os.unlink(path)

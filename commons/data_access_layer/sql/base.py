@@ -187,6 +187,15 @@ def advisory_lock(conn: Any, key: str) -> None:
         _select_raw(conn, ("lock",), lambda: select(lock_column()), {"lock_key": key})
 
 
+def at_version(table: Table) -> builtins.list[Any]:
+    """A conditional write's row: the `w_id` of the `w_tenant` at the version `w_etag`."""
+    return [
+        table.c.tenant_id == bindparam("w_tenant"),
+        table.c.id == bindparam("w_id"),
+        table.c.etag == bindparam("w_etag"),
+    ]
+
+
 def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:
     clauses = [table.c.tenant_id == bindparam("tenant")]
     if marker:
@@ -266,15 +275,19 @@ class _SqlRepository:
             last_event_ctx=event_context(self._uow.actor, self.container, action, now, description),
         )
         t = self._table
-
-        def build() -> Any:
-            return t.update().where(
-                t.c.tenant_id == bindparam("w_tenant"), t.c.id == bindparam("w_id"), t.c.etag == bindparam("w_etag")
-            )
-
-        params = {**values, "w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
-        if self._uow.execute_write(("update", t.name), build, self.label, params) != 1:
-            raise PreconditionFailed(stale(self.label))
         written = {**row, **values}
+        version = {"w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
+        if self._uow.conn.dialect.name == "postgresql":
+            # One round trip: the update and its outbox entry in one statement.
+            key, build, params = self._uow.update_logged(t, self.container, values, written)
+            if self._uow.execute_write(key, build, self.label, {**params, **version}) != 1:
+                raise PreconditionFailed(stale(self.label))
+            return _record_from(written, self.marker)
+
+        def build_update() -> Any:
+            return t.update().where(*at_version(t))
+
+        if self._uow.execute_write(("update", t.name), build_update, self.label, {**values, **version}) != 1:
+            raise PreconditionFailed(stale(self.label))
         self._uow.log_change(self.container, written)
         return _record_from(written, self.marker)

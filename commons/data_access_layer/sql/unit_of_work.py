@@ -11,6 +11,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     literal_column,
+    select,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,7 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
 )
 from commons.data_access_layer.sql.audit import SqlEvents
-from commons.data_access_layer.sql.base import _execute
+from commons.data_access_layer.sql.base import _execute, at_version
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import _is_unique_violation
 from commons.data_access_layer.sql.money import SqlMoney
@@ -164,6 +165,37 @@ class SqlUnitOfWork:
             )
         else:
             _execute(self.conn, ("insert", "change_log"), change_log.insert, self._change(container, row))
+
+    def update_logged(
+        self, table: Table, container: str, values: Mapping[str, Any], written: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], Callable[[], Any], dict[str, Any]]:
+        """PostgreSQL: UPDATE the row at the version read (the `w_tenant`, `w_id` and `w_etag`
+        parameters) in a data-modifying CTE, and INSERT the outbox row of `written` from what
+        it updated: one round trip for two, and the count of rows is the update's (0 when the
+        version moved on, and then nothing is logged either)."""
+        keys = tuple(sorted(values))
+        logged = ("tenant_id", "container_id", "item_id", "document", "created_at")
+
+        def build() -> Any:
+            t = table
+            updated = (
+                t.update()
+                .where(*at_version(t))
+                .values({k: bindparam(f"v_{k}", type_=t.c[k].type) for k in keys})
+                .returning(t.c.id)
+                .cte("written")
+            )
+            # Typed (psycopg's dialect casts each parameter): in a SELECT list, no column gives one.
+            rows = select(
+                *(bindparam(f"log_{k}", type_=change_log.c[k].type) for k in logged),
+                literal_column("pg_current_xact_id()::text::bigint"),
+            ).select_from(updated)
+            # The count of an INSERT is kept by SQLAlchemy's path only when asked for.
+            return change_log.insert().from_select([*logged, "txid"], rows).execution_options(preserve_rowcount=True)
+
+        params = {f"v_{k}": values[k] for k in keys}
+        params.update({f"log_{k}": v for k, v in self._change(container, written).items()})
+        return ("update_logged", table.name, keys), build, params
 
     def execute_write(
         self, key: tuple[Any, ...], build: Callable[[], Any], label: str, params: Mapping[str, Any]
