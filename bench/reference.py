@@ -3,10 +3,11 @@ transaction as POST /time-entries straight against the database, without Python 
 (pgbench) or with only the driver (Python sqlite3 threads; the module releases the GIL inside
 SQLite).
 
-The transaction, on the project's own tables: take the writer's lock (a per-owner advisory
-lock on PostgreSQL; BEGIN IMMEDIATE on SQLite), read the project, its customer and the
-activity, read the writer's entries that could overlap the new one, insert the entry and its
-outbox row (one statement on PostgreSQL), commit.
+The transaction, on the project's own tables, in the API's statements: take the writer's lock
+(a per-owner advisory lock on PostgreSQL; BEGIN IMMEDIATE on SQLite) and, in the same
+statement, read the tenant's settings, the project, its customer and the activity; read the
+writer's entries that could overlap the new one; insert the entry and its outbox row (one
+statement on PostgreSQL); commit.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ PGBENCH_SCRIPT = """\
 BEGIN;
 -- the key as the API's, time_entry:<tenant>:<owner> (chr(58): pgbench reads :name in literals too)
 SELECT pg_advisory_xact_lock(hashtextextended(
-  concat_ws(chr(58), 'time_entry', CAST(:tenant AS text), 'ref-' || CAST(:client_id AS text)), 0));
-SELECT p.name, p.status, p.customer_id, c.name, c.status, a.name, a.status
+         concat_ws(chr(58), 'time_entry', CAST(:tenant AS text), 'ref-' || CAST(:client_id AS text)), 0)),
+       (SELECT m.settings FROM money m WHERE m.tenant_id = :tenant AND m.id = 'settings'),
+       p.name, p.status, p.customer_id, c.name, c.status, a.name, a.status
   FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id,
        activity a
  WHERE p.tenant_id = :tenant AND p.id = :project AND a.tenant_id = :tenant AND a.id = :activity;
@@ -104,7 +106,8 @@ def run_pgbench(port: int, tenant: str, project: str, activity: str, clients: in
 
 
 _SQLITE_STEPS = (
-    """SELECT p.name, p.status, p.customer_id, c.name, c.status, a.name, a.status
+    """SELECT (SELECT m.settings FROM money m WHERE m.tenant_id = :tenant AND m.id = 'settings'),
+              p.name, p.status, p.customer_id, c.name, c.status, a.name, a.status
          FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id,
               activity a
         WHERE p.tenant_id = :tenant AND p.id = :project AND a.tenant_id = :tenant AND a.id = :activity""",
