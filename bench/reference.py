@@ -43,13 +43,14 @@ PGBENCH_SCRIPT = """\
 \\set finish :start + 60000
 BEGIN;
 -- the key as the API's, time_entry:<tenant>:<owner> (chr(58): pgbench reads :name in literals too)
+-- one row whatever exists (scalar subqueries, as the API's): the lock is always taken
 SELECT pg_advisory_xact_lock(hashtextextended(
          concat_ws(chr(58), 'time_entry', CAST(:tenant AS text), 'ref-' || CAST(:client_id AS text)), 0)),
        (SELECT m.settings FROM money m WHERE m.tenant_id = :tenant AND m.id = 'settings'),
-       p.name, p.status, p.customer_id, c.name, c.status, a.name, a.status
-  FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id,
-       activity a
- WHERE p.tenant_id = :tenant AND p.id = :project AND a.tenant_id = :tenant AND a.id = :activity;
+       (SELECT row(p.name, p.status, p.customer_id, p.billable, c.name, c.status, c.billable)
+          FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
+         WHERE p.tenant_id = :tenant AND p.id = :project),
+       (SELECT row(a.name, a.status) FROM activity a WHERE a.tenant_id = :tenant AND a.id = :activity);
 SELECT * FROM time_entry
  WHERE tenant_id = :tenant AND owner_id = 'ref-' || CAST(:client_id AS text) AND deleted IS NULL
    AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL);
