@@ -200,6 +200,14 @@ class OwnerLock:
         return self.read_settings()
 
 
+def add_after_reading(entries: TimeEntries, fields: Mapping[str, Any], description: str | None) -> Record | None:
+    """`add_unless_overlapping` as a read then a write, for the engines without a statement
+    that does both."""
+    if entries.overlapping(fields["owner_id"], fields["start_at"], fields["end_at"]):
+        return None
+    return entries.add(fields, description)
+
+
 def owner_lock_read(uow: UnitOfWork, references: tuple[str, str] | None) -> OwnerLock:
     """`lock_owner`'s answer through the contract's own reads, for the engines that have no
     statement of the lock's to read it in."""
@@ -264,6 +272,12 @@ class TimeEntries(Protocol):
         write's event. At most one running entry per owner: SQL refuses a second with Conflict
         (a unique index); Cosmos has no constraint below the service, which keeps the rule under
         `lock_owner` (every writer of entries takes it and checks `running` first)."""
+
+    def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
+        """`add`, unless the owner has a live entry overlapping [start_at, end_at) (no end:
+        from start_at on, so any running entry): then nothing is written and the answer is
+        None. Call it holding the owner's lock. SQL checks in the INSERT itself (a clock-in's
+        overlap read and insert in one statement, TT-17)."""
 
     def update(
         self,

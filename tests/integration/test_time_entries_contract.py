@@ -359,6 +359,34 @@ def test_lock_owner_answers_the_tenants_settings_and_the_references_asked_for(
         assert elsewhere.settings is None and set(elsewhere.references.values()) == {None}
 
 
+def test_add_unless_overlapping_writes_nothing_where_the_owner_has_a_live_entry(
+    store: Store, actor: Actor, refs: dict
+) -> None:
+    me, colleague = actor.user_id, str(uuid.uuid4())
+    add(store, actor, fields(refs, me, at(9), at(10)))
+    add(store, actor, fields(refs, colleague, at(10), at(11)))  # someone else's time is no clash
+    gone = add(store, actor, fields(refs, me, at(12), at(13)))
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.delete(gone["id"])
+    running = add(store, actor, fields(refs, me, at(14), None))
+    with store.unit_of_work(actor, write=True) as uow:
+        entries = uow.time_entries
+        entries.lock_owner(me)
+        assert entries.add_unless_overlapping(fields(refs, me, at(9.5), at(9.75))) is None  # inside
+        assert entries.add_unless_overlapping(fields(refs, me, at(8), at(11))) is None  # around
+        assert entries.add_unless_overlapping(fields(refs, me, at(15), at(16))) is None  # a running one
+        assert entries.add_unless_overlapping(fields(refs, me, at(8), None)) is None  # open-ended: runs on
+        side_by_side = entries.add_unless_overlapping(fields(refs, me, at(10), at(11), description="after"))
+        deleted_slot = entries.add_unless_overlapping(fields(refs, me, at(12), at(13), description="freed"))
+    assert side_by_side is not None and side_by_side["description"] == "after"  # [9, 10) then [10, 11)
+    assert deleted_slot is not None and deleted_slot["_etag"]
+    with store.unit_of_work(actor) as uow:
+        mine = uow.time_entries.list(EntryQuery(owners=(me,), start=at(0), end=at(24)))
+        assert uow.time_entries.get(side_by_side["id"])["description"] == "after"
+    assert sorted(e["start_at"] for e in mine) == [at(9), at(10), at(12), at(14)]
+    assert running["id"] in {e["id"] for e in mine}
+
+
 def test_references_answer_project_customer_and_activity_and_none_for_missing_ones(
     store: Store, actor: Actor, refs: dict
 ) -> None:

@@ -25,7 +25,14 @@ from commons.data_access_layer.cosmos_db.documents import (
 )
 from commons.data_access_layer.cosmos_db.units import Batch, Fence, Operation, target
 from commons.data_access_layer.events import CREATE, DELETE, UPDATE, event_context
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record, owner_lock_read
+from commons.data_access_layer.repository import (
+    ChangeQuery,
+    EntryQuery,
+    OwnerLock,
+    Record,
+    add_after_reading,
+    owner_lock_read,
+)
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END, now_ms
 from commons.domain.errors import Contended, NotFound, PreconditionFailed
 
@@ -348,6 +355,9 @@ class CosmosTimeEntries:
         context = event_context(self._uow.actor, "time_entry", CREATE, now, description)
         doc = new_document(self.partition.tenant, {"technologies": [], **fields}, context, now)
         return self._write(("create", (doc,), {}), doc, {**entry_record(doc), "_etag": None}, None)
+
+    def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
+        return add_after_reading(self, fields, description)
 
     def update(
         self,

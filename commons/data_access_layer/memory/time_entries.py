@@ -11,7 +11,14 @@ from typing import Any
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.memory.base import MemoryRepository
 from commons.data_access_layer.memory.tables import Row, as_record
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record, owner_lock_read
+from commons.data_access_layer.repository import (
+    ChangeQuery,
+    EntryQuery,
+    OwnerLock,
+    Record,
+    add_after_reading,
+    owner_lock_read,
+)
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
 from commons.domain.errors import Conflict, Invalid
@@ -182,6 +189,9 @@ class MemoryTimeEntries(MemoryRepository):
         values = dict(fields)
         values.setdefault("technologies", [])
         return self._insert(values, description)
+
+    def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
+        return add_after_reading(self, fields, description)
 
     def update(
         self,

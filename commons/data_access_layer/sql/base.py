@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -203,6 +204,17 @@ def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:
     return clauses
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What a guarded INSERT checks in its own statement (`_insert_unless`): the WHERE
+    clauses `build` makes (cached under `key`) that hold when none of the guard's rows
+    exists, and the parameters they bind."""
+
+    key: tuple[Any, ...]
+    build: Callable[[], builtins.list[Any]]
+    params: Mapping[str, Any]
+
+
 class _SqlRepository:
     """Tenant confinement, soft-delete visibility and conditional (ETag) writes for one table."""
 
@@ -235,6 +247,15 @@ class _SqlRepository:
         return _record_from(self._load(item_id), self.marker)
 
     def _insert(self, fields: Mapping[str, Any], description: str | None = None, item_id: str | None = None) -> Record:
+        inserted = self._insert_unless(fields, description, item_id, None)
+        assert inserted is not None  # only a guard makes an INSERT write nothing
+        return inserted
+
+    def _insert_unless(
+        self, fields: Mapping[str, Any], description: str | None, item_id: str | None, unless: Guard | None
+    ) -> Record | None:
+        """Insert the row and its outbox entry; with `unless`, only when none of the guard's
+        rows exists, checked in the INSERT itself (None when it wrote nothing)."""
         now = now_ms()
         values = dict(fields)
         values.update(
@@ -245,13 +266,28 @@ class _SqlRepository:
             updated_at=now,
             last_event_ctx=event_context(self._uow.actor, self.container, CREATE, now, description),
         )
+        t = self._table
         if self._uow.conn.dialect.name == "postgresql":
             # One round trip: the row and its outbox entry in one statement.
-            key, build, params = self._uow.insert_logged(self._table, self.container, values)
-            self._uow.execute_write(key, build, self.label, params)
+            key, build, params = self._uow.insert_logged(t, self.container, values, unless)
+            if self._uow.execute_write(key, build, self.label, params) == 0:
+                return None
+            return _record_from(values, self.marker)
+        if unless is None:
+            self._uow.execute_write(("insert", t.name), t.insert, self.label, values)
         else:
-            self._uow.execute_write(("insert", self._table.name), self._table.insert, self.label, values)
-            self._uow.log_change(self.container, values)
+            keys = tuple(sorted(values))
+            guard = unless
+
+            def build_guarded() -> Any:
+                row = select(*(bindparam(f"v_{k}", type_=t.c[k].type) for k in keys)).where(*guard.build())
+                return t.insert().from_select(list(keys), row).execution_options(preserve_rowcount=True)
+
+            params = {**{f"v_{k}": values[k] for k in keys}, **guard.params}
+            key = ("insert", t.name, keys, "unless", guard.key)
+            if self._uow.execute_write(key, build_guarded, self.label, params) == 0:
+                return None
+        self._uow.log_change(self.container, values)
         return _record_from(values, self.marker)
 
     def _write(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    exists,
     func,
     literal_column,
     select,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 from commons.data_access_layer.events import DELETE, UPDATE
 from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record
 from commons.data_access_layer.sql.base import (
+    Guard,
     _as_records,
     _select_mappings,
     _select_raw,
@@ -217,6 +219,18 @@ def _list_statement(shape: tuple[Any, ...], ordered: bool, limited: bool, offset
     if offset:
         stmt = stmt.offset(bindparam("offset", type_=Integer))
     return stmt
+
+
+#: The shape of `overlapping`'s query: one owner's entries in a window.
+_OVERLAP_SHAPE = _query_shape(EntryQuery(owners=("",), start=0, end=1))
+
+
+def _no_overlap() -> builtins.list[Any]:
+    """The condition that `overlapping`'s query (its parameters) finds no entry: neither of
+    its two branches has a row."""
+    clauses = _filters(_OVERLAP_SHAPE)
+    stopped, running = _window_branches()
+    return [~exists().where(*clauses, *stopped), ~exists().where(*clauses, *running)]
 
 
 def _reference_columns() -> builtins.list[Any]:
@@ -464,6 +478,14 @@ class SqlTimeEntries(_SqlRepository):
         values = dict(fields)
         values.setdefault("technologies", [])
         return self._insert(values, description)
+
+    def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
+        values = dict(fields)
+        values.setdefault("technologies", [])
+        end = values["end_at"]
+        query = EntryQuery(owners=(values["owner_id"],), start=values["start_at"], end=OPEN_END if end is None else end)
+        guard = Guard(("no_overlap",), _no_overlap, _query_params(query, self._tenant))
+        return self._insert_unless(values, description, None, guard)
 
     def update(
         self,

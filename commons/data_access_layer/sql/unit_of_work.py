@@ -7,7 +7,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    JSON,
     Table,
     bindparam,
     literal_column,
@@ -26,7 +25,7 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
 )
 from commons.data_access_layer.sql.audit import SqlEvents
-from commons.data_access_layer.sql.base import _execute, at_version
+from commons.data_access_layer.sql.base import Guard, _execute, at_version
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import _is_unique_violation
 from commons.data_access_layer.sql.money import SqlMoney
@@ -48,6 +47,21 @@ _ATTRIBUTES = {
     ACTIVITIES.container: "activities",
     TECHNOLOGIES.container: "technologies",
 }
+
+
+_LOGGED = ("tenant_id", "container_id", "item_id", "document", "created_at")
+
+
+def _logged_from(written: Any) -> Any:
+    """PostgreSQL: the outbox INSERT of the `log_*` parameters, one row per row `written` (a
+    data-modifying CTE) answers, with the writing transaction's id (see SqlChangeFeed)."""
+    # Typed (psycopg's dialect casts each parameter): in a SELECT list, no column gives one.
+    rows = select(
+        *(bindparam(f"log_{k}", type_=change_log.c[k].type) for k in _LOGGED),
+        literal_column("pg_current_xact_id()::text::bigint"),
+    ).select_from(written)
+    # The count of an INSERT is kept by SQLAlchemy's path only when asked for.
+    return change_log.insert().from_select([*_LOGGED, "txid"], rows).execution_options(preserve_rowcount=True)
 
 
 class SqlUnitOfWork:
@@ -130,28 +144,28 @@ class SqlUnitOfWork:
         }
 
     def insert_logged(
-        self, table: Table, container: str, values: Mapping[str, Any]
+        self, table: Table, container: str, values: Mapping[str, Any], unless: Guard | None = None
     ) -> tuple[tuple[Any, ...], Callable[[], Any], dict[str, Any]]:
-        """PostgreSQL: INSERT the row in a data-modifying CTE of the outbox INSERT."""
+        """PostgreSQL: INSERT the row in a data-modifying CTE and its outbox row from it: one
+        round trip for two. With `unless`, the row is inserted only when none of the guard's
+        rows exists (and then nothing is logged either): the count of rows says which."""
         keys = tuple(sorted(values))
 
         def build() -> Any:
-            written = (
-                table.insert().values({k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys}).cte("written")
-            )
-            log = change_log.insert().values(
-                tenant_id=bindparam("log_tenant_id"),
-                container_id=bindparam("log_container_id"),
-                item_id=bindparam("log_item_id"),
-                document=bindparam("log_document", type_=JSON),
-                created_at=bindparam("log_created_at"),
-                txid=literal_column("pg_current_xact_id()::text::bigint"),
-            )
-            return log.add_cte(written)
+            binds = {k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys}
+            if unless is None:
+                inserted = table.insert().values(binds)
+            else:
+                inserted = table.insert().from_select(list(keys), select(*binds.values()).where(*unless.build()))
+            return _logged_from(inserted.returning(table.c.id).cte("written"))
 
         params = {f"v_{k}": values[k] for k in keys}
         params.update({f"log_{k}": v for k, v in self._change(container, values).items()})
-        return ("insert_logged", table.name, keys), build, params
+        guard_key: tuple[Any, ...] = ()
+        if unless is not None:
+            params.update(unless.params)
+            guard_key = ("unless", unless.key)
+        return ("insert_logged", table.name, keys, *guard_key), build, params
 
     def log_change(self, container: str, row: Mapping[str, Any]) -> None:
         """The written document into the outbox (on PostgreSQL with the writing transaction's
@@ -174,24 +188,11 @@ class SqlUnitOfWork:
         it updated: one round trip for two, and the count of rows is the update's (0 when the
         version moved on, and then nothing is logged either)."""
         keys = tuple(sorted(values))
-        logged = ("tenant_id", "container_id", "item_id", "document", "created_at")
 
         def build() -> Any:
             t = table
-            updated = (
-                t.update()
-                .where(*at_version(t))
-                .values({k: bindparam(f"v_{k}", type_=t.c[k].type) for k in keys})
-                .returning(t.c.id)
-                .cte("written")
-            )
-            # Typed (psycopg's dialect casts each parameter): in a SELECT list, no column gives one.
-            rows = select(
-                *(bindparam(f"log_{k}", type_=change_log.c[k].type) for k in logged),
-                literal_column("pg_current_xact_id()::text::bigint"),
-            ).select_from(updated)
-            # The count of an INSERT is kept by SQLAlchemy's path only when asked for.
-            return change_log.insert().from_select([*logged, "txid"], rows).execution_options(preserve_rowcount=True)
+            values_ = {k: bindparam(f"v_{k}", type_=t.c[k].type) for k in keys}
+            return _logged_from(t.update().where(*at_version(t)).values(values_).returning(t.c.id).cte("written"))
 
         params = {f"v_{k}": values[k] for k in keys}
         params.update({f"log_{k}": v for k, v in self._change(container, written).items()})
