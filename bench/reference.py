@@ -5,9 +5,9 @@ SQLite).
 
 The transaction, on the project's own tables, in the API's statements: take the writer's lock
 (a per-owner advisory lock on PostgreSQL; BEGIN IMMEDIATE on SQLite) and, in the same
-statement, read the tenant's settings, the project, its customer and the activity; read the
-writer's entries that could overlap the new one; insert the entry and its outbox row (one
-statement on PostgreSQL); commit.
+statement, read the tenant's settings, the project, its customer and the activity; insert the
+entry unless one of the writer's entries overlaps it, and its outbox row (one statement on
+PostgreSQL); commit.
 """
 
 from __future__ import annotations
@@ -51,14 +51,17 @@ SELECT pg_advisory_xact_lock(hashtextextended(
           FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
          WHERE p.tenant_id = :tenant AND p.id = :project),
        (SELECT row(a.name, a.status) FROM activity a WHERE a.tenant_id = :tenant AND a.id = :activity);
-SELECT * FROM time_entry
- WHERE tenant_id = :tenant AND owner_id = 'ref-' || CAST(:client_id AS text) AND deleted IS NULL
-   AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL);
 WITH written AS (
   INSERT INTO time_entry (tenant_id, id, etag, last_event_ctx, created_at, updated_at, owner_id, project_id,
                           activity_id, technologies, start_at, end_at)
-  VALUES (:tenant, gen_random_uuid()::text, md5(random()::text), CAST(:ctx AS json), :start, :start,
-          'ref-' || CAST(:client_id AS text), :project, :activity, '[]', :start, :finish)
+  SELECT CAST(:tenant AS varchar), gen_random_uuid()::text, md5(random()::text), CAST(:ctx AS json),
+         CAST(:start AS bigint), CAST(:start AS bigint), 'ref-' || CAST(:client_id AS text),
+         CAST(:project AS varchar), CAST(:activity AS varchar), CAST('[]' AS json), CAST(:start AS bigint),
+         CAST(:finish AS bigint)
+   WHERE NOT EXISTS (
+     SELECT 1 FROM time_entry
+      WHERE tenant_id = :tenant AND owner_id = 'ref-' || CAST(:client_id AS text) AND deleted IS NULL
+        AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL))
   RETURNING id)
 INSERT INTO change_log (tenant_id, container_id, item_id, document, created_at, txid)
 SELECT CAST(:tenant AS varchar), 'time_entry', id, CAST(:doc AS json), CAST(:start AS bigint),
@@ -112,13 +115,14 @@ _SQLITE_STEPS = (
          FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id,
               activity a
         WHERE p.tenant_id = :tenant AND p.id = :project AND a.tenant_id = :tenant AND a.id = :activity""",
-    """SELECT * FROM time_entry
-        WHERE tenant_id = :tenant AND owner_id = :owner AND deleted IS NULL
-          AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL)""",
 )
 _SQLITE_INSERT = """INSERT INTO time_entry (tenant_id, id, etag, last_event_ctx, created_at, updated_at, owner_id,
         project_id, activity_id, technologies, start_at, end_at)
-    VALUES (:tenant, :id, :etag, :ctx, :start, :start, :owner, :project, :activity, '[]', :start, :finish)"""
+    SELECT :tenant, :id, :etag, :ctx, :start, :start, :owner, :project, :activity, '[]', :start, :finish
+     WHERE NOT EXISTS (
+       SELECT 1 FROM time_entry
+        WHERE tenant_id = :tenant AND owner_id = :owner AND deleted IS NULL
+          AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL))"""
 _SQLITE_OUTBOX = """INSERT INTO change_log (tenant_id, container_id, item_id, document, created_at, txid)
     VALUES (:tenant, 'time_entry', :id, :doc, :start, 0)"""
 
@@ -156,7 +160,8 @@ def run_sqlite_writers(
                 conn.execute("BEGIN IMMEDIATE")
                 for step in _SQLITE_STEPS:
                     conn.execute(step, params).fetchall()
-                conn.execute(_SQLITE_INSERT, params)
+                if conn.execute(_SQLITE_INSERT, params).rowcount != 1:
+                    raise RuntimeError("the reference's entries overlapped")
                 conn.execute(_SQLITE_OUTBOX, params)
                 conn.execute("COMMIT")
                 n += 1
