@@ -45,7 +45,7 @@ BEGIN;
 -- the key as the API's, time_entry:<tenant>:<owner> (chr(58): pgbench reads :name in literals too)
 -- one row whatever exists (scalar subqueries, as the API's): the lock is always taken
 SELECT pg_advisory_xact_lock(hashtextextended(
-         concat_ws(chr(58), 'time_entry', CAST(:tenant AS text), 'ref-' || CAST(:client_id AS text)), 0)),
+         concat_ws(chr(58), 'time_entry', CAST(:tenant AS text), CAST(:who AS text) || CAST(:client_id AS text)), 0)),
        (SELECT m.settings FROM money m WHERE m.tenant_id = :tenant AND m.id = 'settings'),
        (SELECT row(p.name, p.status, p.customer_id, p.billable, c.name, c.status, c.billable)
           FROM project p LEFT JOIN customer c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
@@ -55,12 +55,12 @@ WITH written AS (
   INSERT INTO time_entry (tenant_id, id, etag, last_event_ctx, created_at, updated_at, owner_id, project_id,
                           activity_id, technologies, start_at, end_at)
   SELECT CAST(:tenant AS varchar), gen_random_uuid()::text, md5(random()::text), CAST(:ctx AS json),
-         CAST(:start AS bigint), CAST(:start AS bigint), 'ref-' || CAST(:client_id AS text),
+         CAST(:start AS bigint), CAST(:start AS bigint), CAST(:who AS text) || CAST(:client_id AS text),
          CAST(:project AS varchar), CAST(:activity AS varchar), CAST('[]' AS json), CAST(:start AS bigint),
          CAST(:finish AS bigint)
    WHERE NOT EXISTS (
      SELECT 1 FROM time_entry
-      WHERE tenant_id = :tenant AND owner_id = 'ref-' || CAST(:client_id AS text) AND deleted IS NULL
+      WHERE tenant_id = :tenant AND owner_id = CAST(:who AS text) || CAST(:client_id AS text) AND deleted IS NULL
         AND ((end_at > :start AND start_at < :finish) OR end_at IS NULL))
   RETURNING id)
 INSERT INTO change_log (tenant_id, container_id, item_id, document, created_at, txid)
@@ -92,13 +92,14 @@ def parse_pgbench_tps(output: str) -> float:
 def run_pgbench(port: int, tenant: str, project: str, activity: str, clients: int, seconds: float) -> float:
     """Transactions per second of `clients` pgbench clients (prepared statements, like psycopg
     after its first executions)."""
+    run = uuid.uuid4().hex[:8]  # writers of their own each run: no entry of an earlier run overlaps
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(PGBENCH_SCRIPT)
     try:
         cmd = [
             pgbench_path(), "-n", "-M", "prepared", "-h", "127.0.0.1", "-p", str(port), "-U", "tt",
             "-c", str(clients), "-j", "2", "-T", str(max(1, round(seconds))), "-f", script.name,
-            "-D", f"tenant={tenant}", "-D", f"project={project}", "-D", f"activity={activity}",
+            "-D", f"tenant={tenant}", "-D", f"project={project}", "-D", f"activity={activity}", "-D", f"who=ref-{run}-",
             "-D", f"ctx={_CTX}", "-D", f"doc={_DOC}", "postgres",
         ]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -133,6 +134,7 @@ def run_sqlite_writers(
     """Transactions per second of `clients` threads, each with its own connection set up as
     the API's (WAL, synchronous=NORMAL, busy_timeout)."""
     done = [0] * clients
+    run = uuid.uuid4().hex[:8]  # writers of their own each run: no entry of an earlier run overlaps
     failures: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
@@ -149,7 +151,7 @@ def run_sqlite_writers(
                     "tenant": tenant,
                     "project": project,
                     "activity": activity,
-                    "owner": f"ref-{index}",
+                    "owner": f"ref-{run}-{index}",
                     "start": start,
                     "finish": start + 60_000,
                     "id": str(uuid.uuid4()),
