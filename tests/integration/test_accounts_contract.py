@@ -51,6 +51,20 @@ def test_remember_records_the_email_and_name_and_keeps_roles(store: Store, actor
         assert uow.users.emails([ana.user_id, str(uuid.uuid4()), ""]) == {ana.user_id: "ana@new.example.com"}
 
 
+def test_a_caller_remembered_in_a_unit_that_failed_is_remembered_by_the_next(store: Store, actor: Actor) -> None:
+    ana = person(actor, "Ana", "ana@example.com")
+    with store.unit_of_work(ana, write=True) as uow:
+        uow.users.remember(ana)
+    renamed = Actor(ana.user_id, ana.tenant_id, "ana@new.example.com", "Ana B")
+    with pytest.raises(RuntimeError), store.unit_of_work(renamed, write=True) as uow:
+        uow.users.remember(renamed)
+        raise RuntimeError("a rule refused the write after the caller was remembered")
+    with store.unit_of_work(renamed, write=True) as uow:
+        uow.users.remember(renamed)
+    with store.unit_of_work(ana) as uow:
+        assert uow.users.emails([ana.user_id]) == {ana.user_id: "ana@new.example.com"}
+
+
 def test_a_caller_without_an_email_is_not_remembered(store: Store, actor: Actor) -> None:
     nobody = person(actor, "Nobody")
     with store.unit_of_work(nobody, write=True) as uow:

@@ -184,12 +184,12 @@ def create(store: Store, identity: Identity, entry: NewEntry, now: int, rules: R
     def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
         refs = _references(uow, *references, ("project_id", "activity_id"), held.references)
         note = _period(held, [values["start_at"]], override, now)
-        uow.users.remember(identity)
         fields = {"billable": default_billable(refs), **values, "owner_id": identity.user_id}
         added = uow.time_entries.add_unless_overlapping(fields, note)
         if added is None:  # the owner's lock is held: the clash is still there, to be named
             _check_slot(uow, identity.user_id, values["start_at"], values["end_at"])
             raise AssertionError("an entry clashed with the new one and then no longer did")
+        uow.users.remember(identity)
         return named(added, references=refs, caller_email=identity.email)
 
     return _as_owner(store, identity, decide, references)

@@ -106,7 +106,9 @@ class SqlStore:
                 yield SqlUnitOfWork(conn, actor, self.remembered)
             return
         with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
-            yield SqlUnitOfWork(conn, actor, self.remembered)
+            uow = SqlUnitOfWork(conn, actor, self.remembered)
+            yield uow
+        self.remembered |= uow.learned  # committed
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:

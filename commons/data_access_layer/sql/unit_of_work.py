@@ -72,6 +72,9 @@ class SqlUnitOfWork:
         self.actor = actor
         #: Callers whose e-mail this process already stored (shared by the store's units).
         self.remembered = remembered
+        #: Callers this unit stored: remembered by the store only when the unit commits (a
+        #: unit rolled back stored nothing, and the next one must store them again).
+        self.learned: set[tuple[Any, ...]] = set()
         self._access_tokens: SqlAccessTokens | None = None
 
     # Made on first use: most units touch one or two repositories of the eleven (TT-17).
