@@ -215,6 +215,12 @@ class Guard:
     params: Mapping[str, Any]
 
 
+def guarded_insert(table: Table, keys: tuple[str, ...], guard: Guard) -> Any:
+    """INSERT of the `v_<key>` parameters into `keys` of `table`, only where `guard` holds."""
+    row = select(*(bindparam(f"v_{k}", type_=table.c[k].type) for k in keys)).where(*guard.build())
+    return table.insert().from_select(list(keys), row)
+
+
 class _SqlRepository:
     """Tenant confinement, soft-delete visibility and conditional (ETag) writes for one table."""
 
@@ -280,8 +286,7 @@ class _SqlRepository:
             guard = unless
 
             def build_guarded() -> Any:
-                row = select(*(bindparam(f"v_{k}", type_=t.c[k].type) for k in keys)).where(*guard.build())
-                return t.insert().from_select(list(keys), row).execution_options(preserve_rowcount=True)
+                return guarded_insert(t, keys, guard).execution_options(preserve_rowcount=True)
 
             params = {**{f"v_{k}": values[k] for k in keys}, **guard.params}
             key = ("insert", t.name, keys, "unless", guard.key)

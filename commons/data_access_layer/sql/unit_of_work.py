@@ -25,7 +25,7 @@ from commons.data_access_layer.repository import (
     CatalogueSpec,
 )
 from commons.data_access_layer.sql.audit import SqlEvents
-from commons.data_access_layer.sql.base import Guard, _execute, at_version
+from commons.data_access_layer.sql.base import Guard, _execute, at_version, guarded_insert
 from commons.data_access_layer.sql.catalogue import SqlCatalogue
 from commons.data_access_layer.sql.engine import _is_unique_violation
 from commons.data_access_layer.sql.money import SqlMoney
@@ -155,11 +155,10 @@ class SqlUnitOfWork:
         keys = tuple(sorted(values))
 
         def build() -> Any:
-            binds = {k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys}
             if unless is None:
-                inserted = table.insert().values(binds)
+                inserted = table.insert().values({k: bindparam(f"v_{k}", type_=table.c[k].type) for k in keys})
             else:
-                inserted = table.insert().from_select(list(keys), select(*binds.values()).where(*unless.build()))
+                inserted = guarded_insert(table, keys, unless)
             return _logged_from(inserted.returning(table.c.id).cte("written"))
 
         params = {f"v_{k}": values[k] for k in keys}
