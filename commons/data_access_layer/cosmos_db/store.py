@@ -17,6 +17,7 @@ from commons.data_access_layer.cosmos_db import containers
 from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, params, translate
 from commons.data_access_layer.cosmos_db.events import CosmosChangeFeed, record_events
 from commons.data_access_layer.cosmos_db.names import NameCache
+from commons.data_access_layer.cosmos_db.sdk_fixes import per_thread_response_headers
 from commons.data_access_layer.cosmos_db.units import CosmosUnitOfWork
 from commons.data_access_layer.events import Actor
 from commons.domain.errors import Unavailable
@@ -51,6 +52,7 @@ class CosmosStore:
     engine_name = "cosmos"
 
     def __init__(self, settings: Settings) -> None:
+        per_thread_response_headers()  # the client is shared by the process's threads
         options: dict[str, Any] = {
             # A frozen or unreachable account is a 503 within these (DB_*_TIMEOUT_SECONDS),
             # not a request that hangs: one connection retry at most.
