@@ -208,6 +208,29 @@ def add_after_reading(entries: TimeEntries, fields: Mapping[str, Any], descripti
     return entries.add(fields, description)
 
 
+def bounds_after(current: Mapping[str, Any], changes: Mapping[str, Any]) -> tuple[int, int | None]:
+    """An entry's (start_at, end_at) once `changes` apply to `current`."""
+    start: int = changes["start_at"] if "start_at" in changes else current["start_at"]
+    end: int | None = changes["end_at"] if "end_at" in changes else current["end_at"]
+    return start, end
+
+
+def update_after_reading(
+    entries: TimeEntries,
+    entry_id: str,
+    changes: Mapping[str, Any],
+    current: Record,
+    if_match: str | None,
+    description: str | None,
+) -> Record | None:
+    """`update_unless_overlapping` as a read then a write, for the engines without a statement
+    that does both."""
+    start, end = bounds_after(current, changes)
+    if entries.overlapping(current["owner_id"], start, end, entry_id):
+        return None
+    return entries.update(entry_id, changes, if_match, description, current)
+
+
 def owner_lock_read(uow: UnitOfWork, references: tuple[str, str] | None) -> OwnerLock:
     """`lock_owner`'s answer through the contract's own reads, for the engines that have no
     statement of the lock's to read it in."""
@@ -290,6 +313,22 @@ class TimeEntries(Protocol):
         """Apply `changes` to the version `current` (read in this unit of work; else read
         here) and answer the merged record; PreconditionFailed when `if_match` is stale or
         the entry changed since `current` was read."""
+
+    def update_unless_overlapping(
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        current: Record,
+        if_match: str | None = None,
+        description: str | None = None,
+    ) -> Record | None:
+        """`update` of the version `current`, unless the entry as changed would overlap
+        another of the owner's live entries ([start_at, end_at) after the changes; no end:
+        from start_at on, so any other running entry): then nothing is written and the
+        answer is None. PreconditionFailed as `update`. Call it holding the owner's lock. SQL
+        checks in the UPDATE itself, and reads the overlaps only when it wrote nothing, to
+        tell a clash from a version that moved on (an edit's overlap read and update in one
+        statement, TT-17)."""
 
     def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
         """Mark the entry deleted (`description` goes into the write's event)."""

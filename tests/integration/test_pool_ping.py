@@ -168,12 +168,13 @@ def test_a_read_unit_changes_no_setting_of_its_connection(postgres: PostgresServ
     store.dispose()
 
 
-def test_a_clock_in_sends_two_statements_and_a_stop_three_between_begin_and_commit(
+def test_a_clock_in_sends_two_statements_and_a_stop_or_an_edit_three_between_begin_and_commit(
     postgres: PostgresServer | None,
 ) -> None:
     """The owner's lock carries the tenant's settings and the entry's references, and the
     entry's INSERT its overlap check and its outbox row (TT-17: two round trips where there
-    were five): BEGIN, the lock with both reads, the guarded entry with its outbox row, COMMIT."""
+    were five): BEGIN, the lock with both reads, the guarded entry with its outbox row, COMMIT.
+    An edit's UPDATE checks the overlaps itself in the same way."""
     if postgres is None:
         unavailable("PostgreSQL could not start")
     from commons.config import Settings
@@ -209,5 +210,18 @@ def test_a_clock_in_sends_two_statements_and_a_stop_three_between_begin_and_comm
             text("SELECT document FROM change_log WHERE item_id = :id ORDER BY seq"), {"id": stopped.get_json()["id"]}
         ).scalars()
         assert [doc["end_at"] is None for doc in feed] == [True, False]  # the clock-in, then the stop
+    # An edit: the lock with the settings, the entry, its update guarded by the overlap check
+    # (which was a statement of its own) with its outbox row.
+    sent_before = len(frontend_messages(path))
+    edit = {"start_date": "2024-05-01T09:00:00Z", "end_date": "2024-05-01T09:30:00Z", "description": "moved"}
+    edited = client.put(f"/time-entries/{answer.get_json()['id']}", json=edit, headers=me)
+    assert edited.status_code == 200 and edited.get_json()["start_date"] == "2024-05-01T09:00:00.000Z"
+    messages = frontend_messages(path)[sent_before:]
+    assert messages[0] == "Query BEGIN" and messages[-1] == "Query COMMIT"
+    assert messages.count("Bind") == 3, messages
+    clash = client.put(
+        f"/time-entries/{answer.get_json()['id']}", json={"start_date": "2024-05-01T08:30:00Z"}, headers=me
+    )
+    assert clash.status_code == 422 and "another time entry" in clash.get_json()["message"]
     store.dispose()
     os.unlink(path)

@@ -387,6 +387,61 @@ def test_add_unless_overlapping_writes_nothing_where_the_owner_has_a_live_entry(
     assert running["id"] in {e["id"] for e in mine}
 
 
+def test_update_unless_overlapping_writes_nothing_where_the_edit_would_clash(
+    store: Store, actor: Actor, refs: dict
+) -> None:
+    me, colleague = actor.user_id, str(uuid.uuid4())
+    add(store, actor, fields(refs, me, at(9), at(10)))
+    edited = add(store, actor, fields(refs, me, at(11), at(12)))
+    add(store, actor, fields(refs, colleague, at(12), at(14)))  # someone else's time is no clash
+    gone = add(store, actor, fields(refs, me, at(13), at(14)))
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.delete(gone["id"])
+    add(store, actor, fields(refs, me, at(15), None))
+    clashes = [
+        {"start_at": at(9.5)},  # into the entry before
+        {"start_at": at(8), "end_at": at(12)},  # around it
+        {"end_at": at(15.5)},  # into the running one
+        {"start_at": at(16), "end_at": at(17)},  # after the running one started
+        {"end_at": None},  # reopened while another runs
+    ]
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.lock_owner(me)
+        current = uow.time_entries.get(edited["id"])
+        for changes in clashes:
+            assert uow.time_entries.update_unless_overlapping(edited["id"], changes, current) is None, changes
+    with store.unit_of_work(actor) as uow:
+        assert uow.time_entries.get(edited["id"])["_etag"] == edited["_etag"]  # nothing written
+    # Beside the entry before, over itself, a colleague's time and a deleted entry's slot.
+    for changes in ({"start_at": at(10)}, {"end_at": at(11.5)}, {"end_at": at(14)}):
+        with store.unit_of_work(actor, write=True) as uow:
+            uow.time_entries.lock_owner(me)
+            current = uow.time_entries.get(edited["id"])
+            written = uow.time_entries.update_unless_overlapping(edited["id"], changes, current, description="moved")
+        assert written is not None and all(written[k] == v for k, v in changes.items())
+    with store.unit_of_work(actor) as uow:
+        now = uow.time_entries.get(edited["id"])
+    assert (now["start_at"], now["end_at"]) == (at(10), at(14))
+
+
+def test_update_unless_overlapping_at_a_stale_version_is_refused_and_a_clash_is_named_first(
+    store: Store, actor: Actor, refs: dict
+) -> None:
+    me = actor.user_id
+    add(store, actor, fields(refs, me, at(9), at(10)))
+    edited = add(store, actor, fields(refs, me, at(11), at(12)))
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.update(edited["id"], {"description": "newer"})
+    with pytest.raises(PreconditionFailed), store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.lock_owner(me)
+        uow.time_entries.update_unless_overlapping(edited["id"], {"end_at": at(13)}, edited)
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.time_entries.lock_owner(me)
+        assert uow.time_entries.update_unless_overlapping(edited["id"], {"start_at": at(9.5)}, edited) is None
+    with store.unit_of_work(actor) as uow:
+        assert uow.time_entries.get(edited["id"])["end_at"] == at(12)
+
+
 def test_references_answer_project_customer_and_activity_and_none_for_missing_ones(
     store: Store, actor: Actor, refs: dict
 ) -> None:

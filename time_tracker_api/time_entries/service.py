@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from commons.data_access_layer.events import Actor
-from commons.data_access_layer.repository import OwnerLock, Record, Store, UnitOfWork, decisions
+from commons.data_access_layer.repository import OwnerLock, Record, Store, UnitOfWork, bounds_after, decisions
 from commons.domain.clock import MAX_ENTRY_HOURS, MAX_ENTRY_MS
 from commons.domain.errors import Conflict, Forbidden, Invalid, Locked, NotFound, Unprocessable
 from commons.domain.identity import require_admin
@@ -132,6 +132,21 @@ def _check_slot(uow: UnitOfWork, owner: str, start: int, end: int | None, exclud
         raise Unprocessable(OVERLAP)
 
 
+def _write_in_slot(
+    uow: UnitOfWork, entry: Record, changes: Mapping[str, Any], version: str | None, note: str | None
+) -> Record:
+    """Apply `changes` to `entry` (read in this unit, its owner's lock held) unless the entry
+    would then clash with another of the owner's: 409 for a second running entry, else 422.
+    Where the engine can, the write checks the clash itself (one statement), and the clash is
+    read only to be named."""
+    written = uow.time_entries.update_unless_overlapping(entry["id"], changes, entry, version, note)
+    if written is None:  # the owner's lock is held: the clash is still there, to be named
+        start, end = bounds_after(entry, changes)
+        _check_slot(uow, entry["owner_id"], start, end, exclude=entry["id"])
+        raise AssertionError("an entry clashed with the edited one and then no longer did")
+    return written
+
+
 def owned(uow: UnitOfWork, identity: Identity, entry_id: str, if_match: IfMatch | None = None) -> Record:
     """The caller's entry, at a version `if_match` names (checked before any other rule)."""
     return _at_version(uow.time_entries.get(entry_id), identity, if_match)
@@ -212,8 +227,7 @@ def update(
 
     def decide(uow: UnitOfWork, held: OwnerLock) -> Record:
         entry = owned(uow, identity, entry_id, if_match)
-        start: int = changes["start_at"] if "start_at" in changes else entry["start_at"]
-        end: int | None = changes["end_at"] if "end_at" in changes else entry["end_at"]
+        start, end = bounds_after(entry, changes)
         if "start_at" in changes or "end_at" in changes:
             _check_times(start, end, now, rules)
         moved = [k for k in ("project_id", "activity_id") if k in changes and changes[k] != entry[k]]
@@ -230,9 +244,8 @@ def update(
             values["billable"] = default_billable(refs)  # moved: as the new project says
         if shorten_previous and "start_at" in changes:
             _shorten_previous(uow, held, identity, entry_id, start, end, override, now)
-        _check_slot(uow, identity.user_id, start, end, exclude=entry_id)
+        written = _write_in_slot(uow, entry, values, _version(entry, if_match), note)
         uow.users.remember(identity)
-        written = uow.time_entries.update(entry_id, values, _version(entry, if_match), note, current=entry)
         return named(written, references=refs, caller_email=identity.email)
 
     return _as_owner(store, identity, decide)
@@ -307,10 +320,7 @@ def restart(
             raise Unprocessable(f"An entry that started more than {MAX_ENTRY_HOURS} hours ago can not run again")
         # Time runs again: the project, its customer and the activity must be active, as on clock-in.
         _references(uow, entry["project_id"], entry["activity_id"], RUNS_AGAIN)
-        _check_slot(uow, identity.user_id, entry["start_at"], None, exclude=entry_id)
-        return uow.time_entries.update(
-            entry_id, {"end_at": None}, _version(entry, if_match), _note(RESTART, note), current=entry
-        )
+        return _write_in_slot(uow, entry, {"end_at": None}, _version(entry, if_match), _note(RESTART, note))
 
     return _as_owner(store, identity, decide)
 

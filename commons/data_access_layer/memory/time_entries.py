@@ -18,6 +18,7 @@ from commons.data_access_layer.repository import (
     Record,
     add_after_reading,
     owner_lock_read,
+    update_after_reading,
 )
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
@@ -192,6 +193,16 @@ class MemoryTimeEntries(MemoryRepository):
 
     def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
         return add_after_reading(self, fields, description)
+
+    def update_unless_overlapping(
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        current: Record,
+        if_match: str | None = None,
+        description: str | None = None,
+    ) -> Record | None:
+        return update_after_reading(self, entry_id, changes, current, if_match, description)
 
     def update(
         self,

@@ -305,6 +305,23 @@ class _SqlRepository:
         current: Mapping[str, Any] | None = None,
     ) -> Record:
         """Conditional write: it applies only to the version read (`current`, else read here)."""
+        written = self._write_unless(item_id, changes, if_match, action, description, current, None)
+        if written is None:
+            raise PreconditionFailed(stale(self.label))
+        return written
+
+    def _write_unless(
+        self,
+        item_id: str,
+        changes: Mapping[str, Any],
+        if_match: str | None,
+        action: str,
+        description: str | None,
+        current: Mapping[str, Any] | None,
+        unless: Guard | None,
+    ) -> Record | None:
+        """`_write`, with `unless` only where the guard holds, checked in the UPDATE itself;
+        None when it wrote nothing (the version moved on, or the guard failed)."""
         row = self._load(item_id, lock=True) if current is None else {**current, "etag": current["_etag"]}
         if if_match is not None and if_match != row["etag"]:
             raise PreconditionFailed(stale(self.label))
@@ -318,17 +335,21 @@ class _SqlRepository:
         t = self._table
         written = {**row, **values}
         version = {"w_tenant": self._tenant, "w_id": item_id, "w_etag": row["etag"]}
+        if unless is not None:
+            version.update(unless.params)
         if self._uow.conn.dialect.name == "postgresql":
             # One round trip: the update and its outbox entry in one statement.
-            key, build, params = self._uow.update_logged(t, self.container, values, written)
+            key, build, params = self._uow.update_logged(t, self.container, values, written, unless)
             if self._uow.execute_write(key, build, self.label, {**params, **version}) != 1:
-                raise PreconditionFailed(stale(self.label))
+                return None
             return _record_from(written, self.marker)
+        guard = unless
 
         def build_update() -> Any:
-            return t.update().where(*at_version(t))
+            return t.update().where(*at_version(t), *(guard.build() if guard is not None else ()))
 
-        if self._uow.execute_write(("update", t.name), build_update, self.label, {**values, **version}) != 1:
-            raise PreconditionFailed(stale(self.label))
+        key = ("update", t.name) if guard is None else ("update", t.name, "unless", guard.key)
+        if self._uow.execute_write(key, build_update, self.label, {**values, **version}) != 1:
+            return None
         self._uow.log_change(self.container, written)
         return _record_from(written, self.marker)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 
 from commons.data_access_layer.events import DELETE, UPDATE
-from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record
+from commons.data_access_layer.repository import ChangeQuery, EntryQuery, OwnerLock, Record, bounds_after
 from commons.data_access_layer.sql.base import (
     Guard,
     _as_records,
@@ -39,7 +39,8 @@ from commons.data_access_layer.sql.money import SqlMoney
 from commons.data_access_layer.sql.tables import _INTERNAL, activity, app_user, customer, money, project, time_entry
 from commons.domain import cursors
 from commons.domain.clock import MAX_ENTRY_MS, MIN_INSTANT, OPEN_END
-from commons.domain.errors import Invalid, NotFound
+from commons.domain.errors import Invalid, NotFound, PreconditionFailed
+from commons.domain.preconditions import stale
 
 if TYPE_CHECKING:
     from commons.data_access_layer.sql.unit_of_work import SqlUnitOfWork
@@ -225,12 +226,15 @@ def _list_statement(shape: tuple[Any, ...], ordered: bool, limited: bool, offset
 _OVERLAP_SHAPE = _query_shape(EntryQuery(owners=("",), start=0, end=1))
 
 
-def _no_overlap() -> builtins.list[Any]:
-    """The condition that `overlapping`'s query (its parameters) finds no entry: neither of
-    its two branches has a row."""
+def _no_overlap(exclude: bool = False) -> builtins.list[Any]:
+    """The condition that `overlapping`'s query (its parameters, and with `exclude` its
+    `exclude` id) finds no entry: neither of its two branches has a row. The subqueries are
+    never correlated: inside an UPDATE of the table they still read the table itself."""
     clauses = _filters(_OVERLAP_SHAPE)
+    if exclude:
+        clauses.append(time_entry.c.id != bindparam("exclude"))
     stopped, running = _window_branches()
-    return [~exists().where(*clauses, *stopped), ~exists().where(*clauses, *running)]
+    return [~exists().where(*clauses, *branch).correlate(None) for branch in (stopped, running)]
 
 
 def _reference_columns() -> builtins.list[Any]:
@@ -496,6 +500,28 @@ class SqlTimeEntries(_SqlRepository):
         current: Record | None = None,
     ) -> Record:
         return self._write(entry_id, changes, if_match, UPDATE, description, current)
+
+    def update_unless_overlapping(
+        self,
+        entry_id: str,
+        changes: Mapping[str, Any],
+        current: Record,
+        if_match: str | None = None,
+        description: str | None = None,
+    ) -> Record | None:
+        owner = current["owner_id"]
+        start, end = bounds_after(current, changes)
+        query = EntryQuery(owners=(owner,), start=start, end=OPEN_END if end is None else end)
+        params = {**_query_params(query, self._tenant), "exclude": entry_id}
+        guard = Guard(("no_overlap", "exclude"), lambda: _no_overlap(exclude=True), params)
+        written = self._write_unless(entry_id, changes, if_match, UPDATE, description, current, guard)
+        if written is not None:
+            return written
+        # Nothing written: a clash, or a version that moved on (the one read before this unit
+        # held the owner's lock). Only this failure pays for the read that tells them apart.
+        if self.overlapping(owner, start, end, entry_id):
+            return None
+        raise PreconditionFailed(stale(self.label))
 
     def delete(self, entry_id: str, if_match: str | None = None, description: str | None = None) -> None:
         self._write(entry_id, {"deleted": str(uuid.uuid4())}, if_match, DELETE, description)

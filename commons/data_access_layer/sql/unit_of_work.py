@@ -183,22 +183,30 @@ class SqlUnitOfWork:
             _execute(self.conn, ("insert", "change_log"), change_log.insert, self._change(container, row))
 
     def update_logged(
-        self, table: Table, container: str, values: Mapping[str, Any], written: Mapping[str, Any]
+        self,
+        table: Table,
+        container: str,
+        values: Mapping[str, Any],
+        written: Mapping[str, Any],
+        unless: Guard | None = None,
     ) -> tuple[tuple[Any, ...], Callable[[], Any], dict[str, Any]]:
         """PostgreSQL: UPDATE the row at the version read (the `w_tenant`, `w_id` and `w_etag`
-        parameters) in a data-modifying CTE, and INSERT the outbox row of `written` from what
-        it updated: one round trip for two, and the count of rows is the update's (0 when the
-        version moved on, and then nothing is logged either)."""
+        parameters; with `unless`, only where the guard holds, whose parameters the caller
+        binds) in a data-modifying CTE, and INSERT the outbox row of `written` from what it
+        updated: one round trip for two, and the count of rows is the update's (0 when the
+        version moved on or the guard failed, and then nothing is logged either)."""
         keys = tuple(sorted(values))
 
         def build() -> Any:
             t = table
             values_ = {k: bindparam(f"v_{k}", type_=t.c[k].type) for k in keys}
-            return _logged_from(t.update().where(*at_version(t)).values(values_).returning(t.c.id).cte("written"))
+            where = [*at_version(t), *(unless.build() if unless is not None else ())]
+            return _logged_from(t.update().where(*where).values(values_).returning(t.c.id).cte("written"))
 
         params = {f"v_{k}": values[k] for k in keys}
         params.update({f"log_{k}": v for k, v in self._change(container, written).items()})
-        return ("update_logged", table.name, keys), build, params
+        guard_key: tuple[Any, ...] = () if unless is None else ("unless", unless.key)
+        return ("update_logged", table.name, keys, *guard_key), build, params
 
     def execute_write(
         self, key: tuple[Any, ...], build: Callable[[], Any], label: str, params: Mapping[str, Any]
