@@ -34,7 +34,7 @@ SECRET = "bench-secret-" + "b" * 40
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("endpoint", choices=["running", "month", "summary", "create", "customer", "floor"])
+    parser.add_argument("endpoint", choices=["running", "month", "summary", "create", "edit", "customer", "floor"])
     parser.add_argument("--url", default="", help="SQL_DATABASE_URI (default: a new SQLite file)")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--entries", type=int, default=10_000)
@@ -62,6 +62,17 @@ def main() -> int:
     now = datetime.now(UTC)
     hour = 3_600_000
     counter = iter(range(10**9))
+    edited = ""
+    if args.endpoint == "edit":  # an entry of its own, edited in place (its times kept)
+        body = {
+            "project_id": tenant.project_ids[0],
+            "activity_id": tenant.activity_ids[0],
+            "start_date": "2017-01-01T09:00:00Z",
+            "end_date": "2017-01-01T10:00:00Z",
+        }
+        made = client.post("/time-entries", json=body, headers={"Authorization": f"Bearer {user}"})
+        assert made.status_code == 201, made.get_data(as_text=True)
+        edited = made.get_json()["id"]
 
     def request() -> None:
         if args.endpoint == "floor":
@@ -82,6 +93,9 @@ def main() -> int:
                 "end_date": datetime.fromtimestamp((start + hour // 2) / 1000, UTC).isoformat(),
             }
             response = client.post("/time-entries", json=body, headers={"Authorization": f"Bearer {user}"})
+        elif args.endpoint == "edit":
+            body = {"description": f"edit {next(counter)}", "start_date": "2017-01-01T09:00:00Z"}
+            response = client.put(f"/time-entries/{edited}", json=body, headers={"Authorization": f"Bearer {user}"})
         else:
             body = {"name": f"Customer {uuid.uuid4().hex}"}
             response = client.post("/customers", json=body, headers={"Authorization": f"Bearer {admin}"})
