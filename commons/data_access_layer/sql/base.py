@@ -206,9 +206,9 @@ def _visible_clause(table: Table, marker: bool) -> builtins.list[Any]:
 
 @dataclass(frozen=True)
 class Guard:
-    """What a guarded INSERT checks in its own statement (`_insert_unless`): the WHERE
-    clauses `build` makes (cached under `key`) that hold when none of the guard's rows
-    exists, and the parameters they bind."""
+    """What a guarded INSERT or UPDATE checks in its own statement (`_insert_unless`,
+    `_write_unless`): the WHERE clauses `build` makes (cached under `key`) that hold when
+    none of the guard's rows exists, and the parameters they bind."""
 
     key: tuple[Any, ...]
     build: Callable[[], builtins.list[Any]]
