@@ -13,7 +13,6 @@ import builtins
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -195,9 +194,16 @@ class OwnerLock:
     #: `TimeEntries.references(...)` when asked for, else None.
     references: dict[str, Any] | None = None
 
-    @cached_property
+    @property
     def settings(self) -> Mapping[str, Any] | None:
-        return self.read_settings()
+        # Not functools.cached_property: up to Python 3.11 it computes under one lock shared
+        # by every instance, so on Cosmos (a point read here) each thread's entry write
+        # queued behind every other's read. A lock's answer is only read by its own request.
+        try:
+            return self.__dict__["_settings"]  # type: ignore[no-any-return]
+        except KeyError:
+            settings = self.__dict__["_settings"] = self.read_settings()
+            return settings
 
 
 def add_after_reading(entries: TimeEntries, fields: Mapping[str, Any], description: str | None) -> Record | None:

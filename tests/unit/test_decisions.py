@@ -3,9 +3,12 @@ most `attempts` times in all; anything else, or a win, ends the attempts at once
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
-from commons.data_access_layer.repository import decisions
+from commons.data_access_layer.repository import OwnerLock, decisions
 from commons.domain.errors import Contended, Invalid
 
 
@@ -56,3 +59,26 @@ def test_a_unit_that_returns_nothing_is_not_run_again() -> None:
         with attempt:
             runs.append(1)
     assert len(runs) == 1
+
+
+def test_owner_locks_of_different_requests_read_their_settings_at_once_and_each_only_once() -> None:
+    """A lock's settings are read on first use (a point read on Cosmos): the reads of
+    different threads' locks overlap instead of queueing behind one another (as under
+    functools.cached_property's lock, shared by every instance up to Python 3.11)."""
+    reads: list[int] = []
+    inside = threading.Barrier(4, timeout=5)
+
+    def read() -> dict[str, Any]:
+        reads.append(1)
+        inside.wait()  # every thread's read is under way at once, or this times out
+        return {"locked_until": "2024-05-01"}
+
+    locks = [OwnerLock(read) for _ in range(4)]
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda lock=lock: answers.append(lock.settings)) for lock in locks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [{"locked_until": "2024-05-01"}] * 4
+    assert [lock.settings for lock in locks] == answers and len(reads) == 4  # read once each
