@@ -5,6 +5,7 @@ on one pair of locks per process, whichever store they go through."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from commons.data_access_layer.events import Actor
 from commons.data_access_layer.sql import SqlStore
 from commons.data_access_layer.sql.base import advisory_lock
 from commons.data_access_layer.sql.engine import ReadOnlyUnit
+from commons.domain.errors import Unavailable
 from tests.conftest import unavailable
 
 
@@ -186,4 +188,79 @@ def test_a_begin_that_fails_is_sqlalchemys_error_and_the_connection_begins_again
         holder.close()
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
         assert conn.in_transaction() and conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+    store.dispose()
+
+
+def test_threads_sharing_an_in_memory_database_lose_no_committed_write() -> None:
+    """An in-memory SQLite database is one connection. Lent to every thread at once (as
+    StaticPool lends it), one thread's COMMIT or rollback ended another's transaction: units
+    reported committed and their rows gone, or "cannot start a transaction within a
+    transaction". Lent to one unit at a time, every committed unit keeps both its rows."""
+    store = SqlStore("sqlite://")
+    migrations.migrate(store)
+    committed: list[int] = []
+    failures: list[str] = []
+
+    def write(n: int) -> None:
+        actor = Actor(user_id=f"writer-{n}", tenant_id="shared-memory")
+        for i in range(40):
+            try:
+                with store.unit_of_work(actor, write=True) as uow:
+                    uow.customers.add({"name": f"c-{n}-{i}"})
+                    uow.activities.add({"name": f"a-{n}-{i}"})
+                committed.append(1)
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                failures.append(repr(error))
+
+    def read(n: int) -> None:
+        for _ in range(40):
+            try:
+                with store.unit_of_work(Actor(user_id=f"reader-{n}", tenant_id="shared-memory")) as uow:
+                    uow.customers.list()
+            except Exception as error:  # noqa: BLE001
+                failures.append(repr(error))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the interleavings a busy server meets by chance
+    try:
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        threads += [threading.Thread(target=read, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    with store.unit_of_work(Actor(user_id="auditor", tenant_id="shared-memory")) as uow:
+        stored = (len(uow.customers.list()), len(uow.activities.list()))
+    store.dispose()
+    assert failures == []
+    assert stored == (len(committed), len(committed)) == (160, 160)
+
+
+def test_a_unit_that_waits_past_the_pool_timeout_is_unavailable_not_an_error() -> None:
+    """Every pooled connection busy for the whole pool timeout is a 503 (try again), not a 500:
+    here the one connection of an in-memory database, held by a writer."""
+    store = SqlStore("sqlite://", connect_timeout_s=1)
+    migrations.migrate(store)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.unit_of_work(Actor(user_id="holder", tenant_id="busy"), write=True):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        began = time.monotonic()
+        with pytest.raises(Unavailable, match="busy"), store.unit_of_work(Actor(user_id="late", tenant_id="busy")):
+            pass
+        assert 0.9 < time.monotonic() - began < 5
+    finally:
+        release.set()
+        holder.join()
+    with store.unit_of_work(Actor(user_id="late", tenant_id="busy")) as uow:  # free again
+        assert uow.customers.list() == []
     store.dispose()

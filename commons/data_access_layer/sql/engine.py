@@ -4,6 +4,7 @@ errors as the contract's."""
 from __future__ import annotations
 
 import select
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, OperationalError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 
 from commons.domain.errors import Invalid, Unavailable
 
@@ -40,12 +42,26 @@ def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s:
     """One engine per process, tuned per dialect."""
     if _is_sqlite(url):
         memory = url in ("sqlite://", "sqlite:///:memory:")
+        pooling: dict[str, Any] = {}
+        if memory:
+            # An in-memory database lives in its one connection, lent to one unit of work at
+            # a time (waiting up to the connect timeout, then 503). StaticPool lent it to every
+            # thread at once: one thread's COMMIT, or the rollback of a connection another
+            # thread returned, ended a third's transaction (writes acknowledged, then lost).
+            database = sqlite3.connect(":memory:", check_same_thread=False, timeout=30)
+            pooling = {
+                "poolclass": QueuePool,
+                "pool_size": 1,
+                "max_overflow": 0,
+                "pool_timeout": connect_timeout_s,
+                "creator": lambda: database,
+            }
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if memory else None,
+            **pooling,
         )
 
         @event.listens_for(engine, "connect")
@@ -250,6 +266,10 @@ def sql_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise Unavailable("The database is unavailable; try again shortly") from exc
+    except PoolTimeout as exc:
+        # Every connection of the pool stayed in use for the pool's whole timeout (a burst
+        # past the pool, a slow database): the caller may well get one when it tries again.
+        raise Unavailable("The database is busy; try again shortly") from exc
     except DataError as exc:
         # A value the column cannot hold (too long, out of range, not text): the request's fault.
         raise Invalid("A value is too long, out of range or not valid text") from exc
