@@ -20,8 +20,8 @@ class LocalDirectory:
     def seen(self, actor: Actor) -> None:
         if not actor.email:
             return
-        memo = (actor.tenant_id, actor.user_id, actor.email, actor.name)
-        if memo in getattr(self.store, "remembered", ()):
+        remembered = getattr(self.store, "remembered", None)  # the memory engine keeps none
+        if remembered is not None and remembered.knows(actor):
             return
         with self.store.unit_of_work(actor, write=True) as uow:
             uow.users.remember(actor)

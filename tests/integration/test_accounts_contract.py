@@ -65,6 +65,18 @@ def test_a_caller_remembered_in_a_unit_that_failed_is_remembered_by_the_next(sto
         assert uow.users.emails([ana.user_id]) == {ana.user_id: "ana@new.example.com"}
 
 
+def test_an_email_changed_and_changed_back_is_stored_back(store: Store, actor: Actor) -> None:
+    """What the process remembers is keyed by the user: A, then B, then A again stores A (a
+    memo of what was presented took the last A for already stored, and kept B)."""
+    ana = person(actor, "Ana", "ana@example.com")
+    moved = Actor(ana.user_id, ana.tenant_id, "ana@new.example.com", "Ana")
+    for presented in (ana, moved, ana):
+        with store.unit_of_work(presented, write=True) as uow:
+            uow.users.remember(presented)
+    with store.unit_of_work(ana) as uow:
+        assert uow.users.emails([ana.user_id]) == {ana.user_id: "ana@example.com"}
+
+
 def test_a_caller_without_an_email_is_not_remembered(store: Store, actor: Actor) -> None:
     nobody = person(actor, "Nobody")
     with store.unit_of_work(nobody, write=True) as uow:

@@ -13,6 +13,7 @@ from typing import Any
 from azure.cosmos import ContainerProxy, CosmosClient, exceptions
 
 from commons.config import Settings
+from commons.data_access_layer.callers import KnownCallers
 from commons.data_access_layer.cosmos_db import containers
 from commons.data_access_layer.cosmos_db.documents import SDK_ERRORS, params, translate
 from commons.data_access_layer.cosmos_db.events import CosmosChangeFeed, record_events
@@ -76,7 +77,7 @@ class CosmosStore:
         self._lock = threading.Lock()
         self.database_name = settings.cosmos_database_name or ""
         self._proxies: dict[str, ContainerProxy] = {}
-        self.remembered: set[tuple[Any, ...]] = set()
+        self.remembered = KnownCallers()
         self.names = NameCache()
         from commons.data_access_layer.cosmos_db.integrations import CosmosIdempotencyKeys
         from commons.data_access_layer.cosmos_db.webhooks import CosmosWebhooks

@@ -31,8 +31,7 @@ class CosmosUsers:
 
     def remember(self, actor: Actor) -> None:
         """Record e-mail and name, keeping the user's roles and groups."""
-        memo = (actor.tenant_id, actor.user_id, actor.email, actor.name)
-        if not actor.email or memo in self._uow.store.remembered:
+        if not actor.email or self._uow.store.remembered.knows(actor):
             return
         for _ in range(10):
             try:
@@ -50,7 +49,7 @@ class CosmosUsers:
                 break
             except PreconditionFailed:
                 continue
-        self._uow.store.remembered.add(memo)
+        self._uow.store.remembered.learn(actor)
         self._uow.store.names.forget(actor.tenant_id, "app_user", actor.user_id)
 
     def emails_of(self, user_ids: Collection[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from commons.data_access_layer.callers import KnownCallers
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import CATALOGUES
 from commons.data_access_layer.sql.audit import SqlChangeFeed
@@ -80,7 +81,7 @@ class SqlStore:
         # and no SQLAlchemy transaction to begin and commit around a read (a fifth of
         # `GET /time-entries/running`'s CPU in process).
         self._reader = self.engine.execution_options(tt_read_only=True)
-        self.remembered: set[tuple[Any, ...]] = set()
+        self.remembered = KnownCallers()
         database = self.engine.url.database if self.engine_name == "sqlite" else None
         self._lock_path = f"{database}.writer.lock" if database and database != ":memory:" else None
         # fasteners: fcntl locks on POSIX, msvcrt on Windows (chosen by os.name when imported,
@@ -108,7 +109,8 @@ class SqlStore:
         with sql_errors(), self._writer_turn(True), self._writer.begin() as conn:
             uow = SqlUnitOfWork(conn, actor, self.remembered)
             yield uow
-        self.remembered |= uow.learned  # committed
+        for caller in uow.learned:  # committed
+            self.remembered.learn(caller)
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:

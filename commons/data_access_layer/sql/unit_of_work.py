@@ -15,6 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from commons.data_access_layer.callers import KnownCallers
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import (
     ACTIVITIES,
@@ -67,14 +68,14 @@ def _logged_from(written: Any) -> Any:
 class SqlUnitOfWork:
     """The repositories of one actor over one connection and transaction."""
 
-    def __init__(self, conn: Connection, actor: Actor, remembered: set[tuple[Any, ...]]) -> None:
+    def __init__(self, conn: Connection, actor: Actor, remembered: KnownCallers) -> None:
         self.conn = conn
         self.actor = actor
         #: Callers whose e-mail this process already stored (shared by the store's units).
         self.remembered = remembered
         #: Callers this unit stored: remembered by the store only when the unit commits (a
         #: unit rolled back stored nothing, and the next one must store them again).
-        self.learned: set[tuple[Any, ...]] = set()
+        self.learned: list[Actor] = []
         self._access_tokens: SqlAccessTokens | None = None
 
     # Made on first use: most units touch one or two repositories of the eleven (TT-17).

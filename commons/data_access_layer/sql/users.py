@@ -31,8 +31,7 @@ class SqlUsers:
         self._uow = uow
 
     def remember(self, actor: Actor) -> None:
-        memo = (actor.tenant_id, actor.user_id, actor.email, actor.name)
-        if not actor.email or memo in self._uow.remembered or memo in self._uow.learned:
+        if not actor.email or self._uow.remembered.knows(actor) or actor in self._uow.learned:
             return
         dialect = self._uow.conn.dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -50,7 +49,7 @@ class SqlUsers:
             where=or_(app_user.c.email != values["email"], app_user.c.name.is_distinct_from(values["name"])),
         )
         self._uow.conn.execute(stmt)
-        self._uow.learned.add(memo)  # the store remembers it once the unit has committed
+        self._uow.learned.append(actor)  # the store remembers it once the unit has committed
 
     def emails(self, user_ids: Collection[str]) -> dict[str, str]:
         wanted = sorted({u for u in user_ids if u})
