@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -93,6 +95,40 @@ def test_unreachable_account_is_a_quick_503_and_the_service_still_starts() -> No
     assert "unreachable" in client.get("/customers", expect=503)["message"]
     client.post("/customers", {"name": "x"}, expect=503)
     assert time.monotonic() - began < 10
+
+
+def test_requests_meeting_an_unreachable_account_at_once_all_get_their_503_after_one_attempt() -> None:
+    """The client is created on first use, under a lock. Against an account that accepts
+    connections and never answers, each request queued on that lock used to try again in
+    turn, so the k-th answered after k attempts; now those queued behind a failed attempt
+    answer with it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        settings = replace(
+            cosmos_settings(f"http://127.0.0.1:{silent.getsockname()[1]}", "nowhere"),
+            db_connect_timeout_seconds=1,
+            db_statement_timeout_seconds=0.5,
+        )
+        store = CosmosStore(settings)
+        answered: list[float] = []
+        refused: list[Exception] = []
+
+        def ask() -> None:
+            began = time.monotonic()
+            try:
+                store.client  # noqa: B018 - creates the client
+            except Unavailable as error:
+                refused.append(error)
+            answered.append(time.monotonic() - began)
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(refused) == 3 and all("unreachable" in str(error) for error in refused)
+    assert max(answered) - min(answered) < 2, answered  # one attempt's time each, not 1, 2, 3
 
 
 def test_a_name_guard_lives_beside_its_item_and_moves_with_renames_and_deletes(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,6 +26,9 @@ from commons.data_access_layer.events import Actor
 from commons.domain.errors import Unavailable
 
 APP_ID = "time-tracker-api"
+UNREACHABLE = "The database is unreachable; try again shortly"
+#: After a failed attempt to reach the account, requests answer 503 at once for this long.
+CONNECT_BACKOFF_S = 2.0
 # The SDK logs every request and response at INFO.
 logging.getLogger("azure").setLevel(logging.WARNING)
 #: HTTP exchanges with the account in the current context (a request), retries included.
@@ -75,6 +80,7 @@ class CosmosStore:
         self._client: CosmosClient | None = None
         self._database: Any = None
         self._lock = threading.Lock()
+        self._failed_at = -math.inf
         self.database_name = settings.cosmos_database_name or ""
         self._proxies: dict[str, ContainerProxy] = {}
         self.remembered = KnownCallers()
@@ -92,6 +98,10 @@ class CosmosStore:
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    # Requests that queued on the lock behind a failed attempt answer at once:
+                    # each trying in turn made the k-th wait k attempts (seconds each).
+                    if time.monotonic() - self._failed_at < CONNECT_BACKOFF_S:
+                        raise Unavailable(UNREACHABLE)
                     s = self._settings
                     try:
                         if s.cosmos_connection_string:
@@ -101,7 +111,8 @@ class CosmosStore:
                                 str(s.cosmos_account_uri), credential=s.cosmos_master_key or "", **self._options
                             )
                     except SDK_ERRORS as error:
-                        raise Unavailable("The database is unreachable; try again shortly") from error
+                        self._failed_at = time.monotonic()
+                        raise Unavailable(UNREACHABLE) from error
                     self._database = client.get_database_client(self.database_name)
                     self._client = client
         return self._client
