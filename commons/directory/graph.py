@@ -44,6 +44,8 @@ class GraphDirectory:
         self._session = requests.Session()
         self._lock = threading.Lock()
         self._cache: dict[Any, tuple[float, Any]] = {}
+        #: Forgets so far: what a load that a forget overtook read is answered, not kept.
+        self._forgets = 0
 
     # plumbing ----------------------------------------------------------------------------
 
@@ -99,11 +101,14 @@ class GraphDirectory:
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
             return hit[1]
+        forgets = self._forgets
         value = load()
-        self._cache[key] = (time.monotonic() + CACHE_TTL_S, value)
+        if self._forgets == forgets:  # else a change may have landed after `load` read
+            self._cache[key] = (time.monotonic() + CACHE_TTL_S, value)
         return value
 
     def _forget(self, *keys: Any) -> None:
+        self._forgets += 1
         for key in keys:
             self._cache.pop(key, None)
 

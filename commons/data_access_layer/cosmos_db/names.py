@@ -24,6 +24,9 @@ class NameCache:
     def __init__(self, ttl: float = TTL_S, size: int = 20_000) -> None:
         self._cache: TTLCache[tuple[str, str, str], Any] = TTLCache(maxsize=size, ttl=ttl)
         self._lock = threading.Lock()
+        #: Forgets so far: a fetch that a forget overtook may hold the record before the
+        #: write that forgot it, so what it read is answered but not kept.
+        self._forgets = 0
 
     def many(
         self, tenant: str, container: str, ids: Collection[str], fetch: Callable[[list[str]], dict[str, Any]]
@@ -32,6 +35,7 @@ class NameCache:
         found: dict[str, Any] = {}
         missing: list[str] = []
         with self._lock:
+            forgets = self._forgets
             for item_id in ids:
                 hit = self._cache.get((tenant, container, item_id))
                 if hit is None:
@@ -41,11 +45,13 @@ class NameCache:
         if missing:
             fetched = fetch(missing)
             with self._lock:
-                for item_id, value in fetched.items():
-                    self._cache[(tenant, container, item_id)] = value
+                if self._forgets == forgets:
+                    for item_id, value in fetched.items():
+                        self._cache[(tenant, container, item_id)] = value
             found.update(fetched)
         return found
 
     def forget(self, tenant: str, container: str, item_id: str) -> None:
         with self._lock:
+            self._forgets += 1
             self._cache.pop((tenant, container, item_id), None)
