@@ -22,6 +22,7 @@ live in the `leases` container under one prefix per container, none a prefix of 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -39,10 +40,20 @@ app = func.FunctionApp()
 log = logging.getLogger(__name__)
 
 
+_building = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def store() -> Store:
-    """One store (one CosmosClient) per worker process."""
+def _built() -> Store:
     return build_store(Settings.from_env())
+
+
+def store() -> Store:
+    """One store (one CosmosClient) per worker process. The worker runs invocations on a
+    thread pool: first calls at once wait for the one store being built (`lru_cache` alone
+    built one for each, and the extra clients were never closed)."""
+    with _building:
+        return _built()
 
 
 def handle(container: str, documents: func.DocumentList) -> int:

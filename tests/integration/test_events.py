@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ import azure.functions as func
 import pytest
 
 from commons.data_access_layer.events import Actor
+from commons.data_access_layer.memory import MemoryStore
 from commons.data_access_layer.repository import EventQuery, Store
 from tests.conftest import COSMOS_KEY, DATABASES, ROOT, Client, module_cosmos_database, token_for
 from time_tracker_events import function_app
@@ -83,6 +85,28 @@ def test_documents_without_context_are_skipped_not_fatal(caplog: pytest.LogCaptu
 def functions_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setattr(function_app, "store", lambda: store)
     return store
+
+
+def test_invocations_starting_at_once_share_one_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The functions worker runs invocations on a thread pool: the first ones, at once, wait
+    for one store to be built (each built its own, and their clients were never closed)."""
+    built: list[MemoryStore] = []
+
+    def build(_settings: Any) -> MemoryStore:
+        time.sleep(0.05)  # a client being set up
+        built.append(MemoryStore())
+        return built[-1]
+
+    monkeypatch.setattr(function_app, "build_store", build)
+    function_app._built.cache_clear()
+    got: list[Store] = []
+    threads = [threading.Thread(target=lambda: got.append(function_app.store())) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    function_app._built.cache_clear()
+    assert len(built) == 1 and got == built * 6
 
 
 @pytest.mark.parametrize("container", ["customer", "project_type", "project", "activity", "technology", "time_entry"])
