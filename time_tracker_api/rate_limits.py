@@ -54,12 +54,25 @@ def counters() -> MemoryStorage:
     gunicorn (py-spy, TT-17). Expired counters are still dropped whenever they are read
     (MemoryStorage.get); the sweep only frees the memory of keys nobody reads any more.
 
-    The private hook (limits==5.8.0) is replaced on the instance, not in a subclass: `limits`
+    The private hooks (limits==5.8.0) are replaced on the instance, not in a subclass: `limits`
     wraps a storage class's methods again for each subclass, and the second layer of
     wrappers was a fifth of the rate limits' time.
     """
     storage = MemoryStorage()
     schedule = storage._MemoryStorage__schedule_expiry  # type: ignore[attr-defined]
+    sweep = storage._MemoryStorage__expire_events  # type: ignore[attr-defined]
+
+    def sweep_beside_readers() -> None:
+        # The sweep indexes `expirations` by the keys it listed, while a request thread's read
+        # of an expired counter drops that key: KeyError, and the sweep's thread died with a
+        # traceback (threaded workers). The key was going anyway; the next sweep goes on.
+        try:
+            sweep()
+        except KeyError:
+            pass
+
+    storage._MemoryStorage__expire_events = sweep_beside_readers  # type: ignore[attr-defined]
+    storage.timer.cancel()  # the first sweep, set going by __init__ with the unguarded one (of nothing)
     next_sweep = 0.0
 
     def throttled() -> None:

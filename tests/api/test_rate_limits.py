@@ -7,6 +7,7 @@ crossed in practice."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -110,3 +111,33 @@ def test_in_memory_counters_start_no_thread_per_request_and_still_expire(monkeyp
     assert strategy.hit(short, "user", "x") and not strategy.hit(short, "user", "x")
     time.sleep(2.1)  # two windows: the sliding counter's previous one weighs nothing any more
     assert strategy.hit(short, "user", "x"), "an expired counter no longer counts"
+
+
+def test_a_sweep_beside_requests_reading_expired_counters_does_not_die(monkeypatch: Any) -> None:
+    """limits 5.8.0's sweep indexes the expiry times of the keys it listed while a request's
+    read of an expired counter drops that key: its thread died of a KeyError."""
+    died: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(repr(args.exc_value)))
+    storage = in_memory()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for _ in range(10):
+            for n in range(5000):
+                storage.storage[f"k{n}"] = 1
+                storage.expirations[f"k{n}"] = time.time() - 1  # expired, not yet swept
+
+            def read() -> None:
+                for n in range(5000):
+                    storage.get(f"k{n}")
+
+            reader = threading.Thread(target=read)
+            sweeper = threading.Thread(target=storage._MemoryStorage__expire_events)
+            reader.start()
+            sweeper.start()
+            reader.join()
+            sweeper.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert died == []
+    assert not storage.expirations and not storage.storage  # all swept or dropped by the reads
