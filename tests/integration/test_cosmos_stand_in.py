@@ -5,6 +5,7 @@ throttling and transient errors that the SDK has to absorb. Driven through the r
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import time
@@ -99,6 +100,22 @@ def ids_of(pages: list[list[dict[str, Any]]]) -> list[str]:
 
 
 # The change feed (latest-version mode)
+
+
+def test_a_connection_idle_for_longer_than_nodes_default_is_still_served(server: str) -> None:
+    """The stand-in keeps idle connections as Azure's load balancing does (4 minutes), not
+    Node's 5 s: a client reusing a pooled connection then rarely finds it closed under it."""
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for pause in (0, 13):
+            time.sleep(pause)
+            connection.request("GET", "/_stand-in/stats")
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200 and not answer.will_close
+    finally:
+        connection.close()
 
 
 def test_the_change_feed_from_the_beginning_returns_every_document_once(container: ContainerProxy) -> None:

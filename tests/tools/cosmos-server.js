@@ -89,6 +89,14 @@ function standIn(req, res, npmHandler) {
 const { createHttpServer } = require("@vercel/cosmosdb-server");
 const port = parseInt(process.argv[2] || "8081", 10);
 const server = createHttpServer({ keepAlive: true });
+// An idle connection is kept as long as Azure keeps one: the account sits behind Azure's load
+// balancing, whose idle timeout is 4 minutes by default ("Configure TCP reset and idle timeout
+// for Azure Load Balancer", learn.microsoft.com/azure/load-balancer/load-balancer-tcp-idle-timeout).
+// Node closes idle connections after 5 s, so a client reusing one just as it closed got
+// "Remote end closed connection without response" far more often than against the service
+// (a write then answers 503, as it must when that does happen).
+server.keepAliveTimeout = 240000;
+server.headersTimeout = 241000;
 const [npmHandler] = server.listeners("request");
 server.removeAllListeners("request");
 server.on("request", (req, res) => {
