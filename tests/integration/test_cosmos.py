@@ -97,11 +97,12 @@ def test_unreachable_account_is_a_quick_503_and_the_service_still_starts() -> No
     assert time.monotonic() - began < 10
 
 
-def test_requests_meeting_an_unreachable_account_at_once_all_get_their_503_after_one_attempt() -> None:
+def test_requests_meeting_a_silent_account_at_once_all_get_their_503_within_the_timeouts() -> None:
     """The client is created on first use, under a lock. Against an account that accepts
-    connections and never answers, each request queued on that lock used to try again in
-    turn, so the k-th answered after k attempts; now those queued behind a failed attempt
-    answer with it."""
+    connections and never answers, creating it took 9 s whatever our timeouts (the SDK's own
+    for its account read, 28 s with the defaults), and each request queued on that lock tried
+    again in turn, so the k-th answered after k attempts. Now one attempt keeps to the
+    timeouts, and those queued behind it answer with it."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
@@ -128,7 +129,7 @@ def test_requests_meeting_an_unreachable_account_at_once_all_get_their_503_after
         for thread in threads:
             thread.join()
     assert len(refused) == 3 and all("unreachable" in str(error) for error in refused)
-    assert max(answered) - min(answered) < 2, answered  # one attempt's time each, not 1, 2, 3
+    assert max(answered) < 3, answered  # one attempt of about 1 s, shared, not 9, 18, 27
 
 
 def test_a_name_guard_lives_beside_its_item_and_moves_with_renames_and_deletes(

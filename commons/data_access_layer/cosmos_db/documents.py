@@ -40,7 +40,12 @@ _SYSTEM = frozenset(
 #: Stored keys that records leave out but rewrites keep.
 _KEPT = ("created_at", "_last_event_ctx")
 
-SDK_ERRORS = (exceptions.CosmosHttpResponseError, ServiceRequestError, ServiceResponseError)
+SDK_ERRORS = (
+    exceptions.CosmosHttpResponseError,
+    exceptions.CosmosClientTimeoutError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 
 def record(doc: Mapping[str, Any], marker: bool = True) -> Record:
@@ -98,7 +103,7 @@ def translate(error: Exception, label: str = "Item") -> Exception:
     """SDK errors to domain errors (the caller raises the result)."""
     if isinstance(error, exceptions.CosmosHttpResponseError):
         return status_error(int(error.status_code or 500), label, str(error))
-    if isinstance(error, ServiceResponseError):
+    if isinstance(error, (ServiceResponseError, exceptions.CosmosClientTimeoutError)):
         # The request went out and no answer came back: a write may have been applied.
         return Unavailable(UNANSWERED)
     if isinstance(error, ServiceRequestError):

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from azure.cosmos import ContainerProxy, CosmosClient, exceptions
+from azure.cosmos.documents import ConnectionPolicy
 
 from commons.config import Settings
 from commons.data_access_layer.callers import KnownCallers
@@ -52,6 +53,22 @@ def _count(_response: Any) -> None:
         counter[0] += 1
 
 
+def _first_contact(settings: Settings) -> dict[str, Any]:
+    """The client's options for creating it within the timeouts too. Creating it reads the
+    account with timeouts of its own (3 s, `ConnectionPolicy.DBAConnectionTimeout` and
+    `DBAReadTimeout`, which replace ours for that read: `_synchronized_request.py` 199-207), up
+    to 4 times with read timeouts of 3 s, 5 s, then ours (`_health_check_retry_policy.py`): an
+    account that took connections and never answered was a 503 after 28 s with the defaults.
+    Now its timeouts are ours, and `timeout` (`cosmos_client.py` 173, checked before each
+    attempt: `_retry_utility.py` 131-134) ends the attempts after the first one. It bounds the
+    creation only; later requests keep `connection_timeout`, `read_timeout` and the retries."""
+    longest = max(settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds)
+    policy = ConnectionPolicy()
+    policy.DBAConnectionTimeout = settings.db_connect_timeout_seconds
+    policy.DBAReadTimeout = longest  # type: ignore[assignment]  # annotated int; a float timeout works
+    return {"connection_policy": policy, "timeout": longest}
+
+
 class CosmosStore:
     """The Cosmos DB implementation of `Store`."""
 
@@ -72,6 +89,7 @@ class CosmosStore:
             "enable_endpoint_discovery": settings.cosmos_endpoint_discovery,
             "user_agent": "TimeTrackerAPI",
             "raw_response_hook": _count,
+            **_first_contact(settings),
         }
         if settings.cosmos_ca_bundle:
             options["connection_verify"] = settings.cosmos_ca_bundle
