@@ -238,6 +238,24 @@ def test_threads_sharing_an_in_memory_database_lose_no_committed_write() -> None
     assert stored == (len(committed), len(committed)) == (160, 160)
 
 
+def test_a_unit_opened_inside_another_on_the_same_thread_shares_the_in_memory_database() -> None:
+    """A request reads the caller's roles in a unit of its own inside its read unit: on an
+    in-memory database the thread that holds the one connection gets it again at once (a
+    pool of one made it wait for itself, then answer 503)."""
+    store = SqlStore("sqlite://", connect_timeout_s=1)
+    migrations.migrate(store)
+    actor = Actor(user_id="nesting", tenant_id="nested")
+    with store.unit_of_work(actor, write=True) as uow:
+        uow.customers.add({"name": "Acme"})
+    began = time.monotonic()
+    with store.unit_of_work(actor) as outer:
+        with store.unit_of_work(actor) as inner:
+            assert [c["name"] for c in inner.customers.list()] == ["Acme"]
+        assert [c["name"] for c in outer.customers.list()] == ["Acme"]
+    assert time.monotonic() - began < 0.5
+    store.dispose()
+
+
 def test_a_unit_that_waits_past_the_pool_timeout_is_unavailable_not_an_error() -> None:
     """Every pooled connection busy for the whole pool timeout is a 503 (try again), not a 500:
     here the one connection of an in-memory database, held by a writer."""

@@ -4,7 +4,7 @@ errors as the contract's."""
 from __future__ import annotations
 
 import select
-import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import StaticPool
 
 from commons.domain.errors import Invalid, Unavailable
 
@@ -38,24 +38,46 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _one_thread_at_a_time(timeout_s: float) -> type[StaticPool]:
+    """StaticPool whose connection one thread holds at a time (re-entrant), the others waiting
+    up to `timeout_s` (then sqlalchemy's pool TimeoutError, a 503). No reset on return: a unit
+    nested in a writing unit shares its connection and must not roll the writer back; every
+    writing unit ends its own transaction."""
+
+    class OneThreadAtATime(StaticPool):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._turn = threading.RLock()
+
+        def _do_get(self) -> Any:
+            if not self._turn.acquire(timeout=timeout_s):
+                raise PoolTimeout(f"The in-memory database stayed in use for {timeout_s} s")
+            try:
+                return super()._do_get()
+            except BaseException:
+                self._turn.release()
+                raise
+
+        def _do_return_conn(self, record: Any) -> None:
+            try:
+                super()._do_return_conn(record)
+            finally:
+                self._turn.release()
+
+    return OneThreadAtATime
+
+
 def build_engine(url: str, statement_timeout_s: float = 10.0, connect_timeout_s: int = 5) -> Engine:
     """One engine per process, tuned per dialect."""
     if _is_sqlite(url):
         memory = url in ("sqlite://", "sqlite:///:memory:")
-        pooling: dict[str, Any] = {}
-        if memory:
-            # An in-memory database lives in its one connection, lent to one unit of work at
-            # a time (waiting up to the connect timeout, then 503). StaticPool lent it to every
-            # thread at once: one thread's COMMIT, or the rollback of a connection another
-            # thread returned, ended a third's transaction (writes acknowledged, then lost).
-            database = sqlite3.connect(":memory:", check_same_thread=False, timeout=30)
-            pooling = {
-                "poolclass": QueuePool,
-                "pool_size": 1,
-                "max_overflow": 0,
-                "pool_timeout": connect_timeout_s,
-                "creator": lambda: database,
-            }
+        # An in-memory database lives in its one connection (StaticPool): lent to one thread at
+        # a time, and again to a unit that thread opens inside its own (a read of the caller's
+        # roles inside a read unit). Lent to every thread at once, one thread's COMMIT ended
+        # another's transaction (writes acknowledged, then lost).
+        pooling: dict[str, Any] = (
+            {"poolclass": _one_thread_at_a_time(connect_timeout_s), "pool_reset_on_return": None} if memory else {}
+        )
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
