@@ -3,15 +3,12 @@ and groups are per tenant. `python cli.py grant-admin <user> --tenant T` makes t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 
 from commons.data_access_layer.events import Actor
 from commons.data_access_layer.repository import Store
 from commons.directory import ROLE_GROUPS, ROLE_IDS, User, role_value, shaped
-from commons.domain.errors import NotFound, Unavailable
-
-log = logging.getLogger(__name__)
+from commons.domain.errors import NotFound
 
 
 class LocalDirectory:
@@ -26,13 +23,8 @@ class LocalDirectory:
         remembered = getattr(self.store, "remembered", None)  # the memory engine keeps none
         if remembered is not None and remembered.knows(actor):
             return
-        try:
-            with self.store.unit_of_work(actor, write=True) as uow:
-                uow.users.remember(actor)
-        except Unavailable as error:
-            # Bookkeeping, not the request: a caller the store cannot record just now (a
-            # connection dropped mid-write) is served, and recorded by a later request.
-            log.warning("The caller could not be recorded now: %s", error)
+        with self.store.unit_of_work(actor, write=True) as uow:
+            uow.users.remember(actor)
 
     def list_users(self, actor: Actor) -> list[User]:
         with self.store.unit_of_work(actor) as uow:

@@ -173,29 +173,3 @@ def test_an_admin_by_token_sees_themself_as_admin_in_users(people: dict) -> None
     assert member == {"value": True}
     # Plain users are still plain, and the claim is the token's: nobody else's record changes.
     assert people["admin"].get(f"/users/{people['ids']['ana']}")["roles"] == []
-
-
-def test_a_caller_the_store_cannot_record_just_now_is_served_and_recorded_later(monkeypatch: Any) -> None:
-    """Recording the caller is bookkeeping: a write of it that fails for the moment (on Cosmos,
-    a connection the account closed as it was reused) does not fail the request."""
-    from commons.data_access_layer.memory import MemoryStore
-    from commons.data_access_layer.memory.accounts import MemoryUsers
-    from commons.domain.errors import Unavailable
-    from tests.conftest import settings_for_tests
-    from time_tracker_api import create_app
-
-    remember = MemoryUsers.remember
-    failures = iter([Unavailable("The database did not answer in time")])
-
-    def flaky(self: MemoryUsers, actor: Any) -> None:
-        failure = next(failures, None)
-        if failure is not None:
-            raise failure
-        remember(self, actor)
-
-    monkeypatch.setattr(MemoryUsers, "remember", flaky)
-    app = create_app(settings_for_tests(), store=MemoryStore())
-    tenant, ana = str(uuid.uuid4()), str(uuid.uuid4())
-    client = Client(app.test_client(), token_for(tenant, ana, email="ana@example.com", name="Ana"))
-    assert client.get("/customers") == []  # served, though not recorded
-    assert client.get(f"/users/{ana}")["email"] == "ana@example.com"  # recorded by the next one
