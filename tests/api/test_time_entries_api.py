@@ -617,7 +617,7 @@ def test_every_listed_entry_is_the_entry_its_own_get_answers(admin: Client, user
     """The lists are made in the stores' records (`entries_json`); each item must still be exactly
     the entry `GET /time-entries/{id}` answers (made by `entry_json`), whatever its values."""
     now = int(time.time() * 1000)
-    day = now - now % (24 * H)
+    day = now - now % H - 4 * H  # whole hours, all in the past whatever the time of day
     shapes = [
         {"description": 'Ünïcode ✓ "quoted"', "technologies": ["python", "sql"], "billable": False},
         {"uri": "https://example.com/issue/1", "timezone_offset": -300},
