@@ -342,14 +342,20 @@ class SqlTimeEntries(_SqlRepository):
         self, owner_id: str, start: int, end: int | None, exclude_id: str | None = None
     ) -> builtins.list[Record]:
         t = self._table
-        query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
-        shape = _query_shape(query)
-        params = {**_query_params(query, self._tenant), "exclude": exclude_id or ""}
+        params = self._overlap_params(owner_id, start, end, exclude_id or "")
 
         def build() -> Any:
-            return _windowed([t], shape, t.c.id != bindparam("exclude"))
+            return _windowed([t], _OVERLAP_SHAPE, t.c.id != bindparam("exclude"))
 
-        return _select_records(self._uow.conn, ("overlapping", shape), build, params)
+        return _select_records(self._uow.conn, ("overlapping", _OVERLAP_SHAPE), build, params)
+
+    def _overlap_params(self, owner_id: str, start: int, end: int | None, exclude_id: str | None) -> dict[str, Any]:
+        """The parameters of `overlapping`'s query, and of the guards that check it in a write."""
+        query = EntryQuery(owners=(owner_id,), start=start, end=OPEN_END if end is None else end)
+        params = _query_params(query, self._tenant)
+        if exclude_id is not None:
+            params["exclude"] = exclude_id
+        return params
 
     def list(self, query: EntryQuery) -> builtins.list[Record]:
         shape = _query_shape(query)
@@ -486,10 +492,8 @@ class SqlTimeEntries(_SqlRepository):
     def add_unless_overlapping(self, fields: Mapping[str, Any], description: str | None = None) -> Record | None:
         values = dict(fields)
         values.setdefault("technologies", [])
-        end = values["end_at"]
-        query = EntryQuery(owners=(values["owner_id"],), start=values["start_at"], end=OPEN_END if end is None else end)
-        guard = Guard(("no_overlap",), _no_overlap, _query_params(query, self._tenant))
-        return self._insert_unless(values, description, None, guard)
+        params = self._overlap_params(values["owner_id"], values["start_at"], values["end_at"], None)
+        return self._insert_unless(values, description, None, Guard(("no_overlap",), _no_overlap, params))
 
     def update(
         self,
@@ -511,8 +515,7 @@ class SqlTimeEntries(_SqlRepository):
     ) -> Record | None:
         owner = current["owner_id"]
         start, end = bounds_after(current, changes)
-        query = EntryQuery(owners=(owner,), start=start, end=OPEN_END if end is None else end)
-        params = {**_query_params(query, self._tenant), "exclude": entry_id}
+        params = self._overlap_params(owner, start, end, entry_id)
         guard = Guard(("no_overlap", "exclude"), lambda: _no_overlap(exclude=True), params)
         written = self._write_unless(entry_id, changes, if_match, UPDATE, description, current, guard)
         if written is not None:
